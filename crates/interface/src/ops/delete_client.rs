@@ -1,0 +1,84 @@
+//! DeleteClient (0x001C): destroy every key of one application (administrators only).
+
+use crate::error::BodyError;
+use crate::proto::delete_client as proto;
+
+/// Wipe the keys of `client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The application name whose keys are destroyed; an unknown name is not an error.
+    pub client: String,
+}
+
+/// DeleteClient returns nothing; the status says it all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Response;
+
+impl TryFrom<proto::Operation> for Request {
+    type Error = BodyError;
+    fn try_from(op: proto::Operation) -> Result<Self, BodyError> {
+        Ok(Request { client: op.client })
+    }
+}
+
+impl TryFrom<Request> for proto::Operation {
+    type Error = BodyError;
+    fn try_from(request: Request) -> Result<Self, BodyError> {
+        Ok(proto::Operation {
+            client: request.client,
+        })
+    }
+}
+
+impl TryFrom<proto::Result> for Response {
+    type Error = BodyError;
+    fn try_from(_: proto::Result) -> Result<Self, BodyError> {
+        Ok(Response)
+    }
+}
+
+impl TryFrom<Response> for proto::Result {
+    type Error = BodyError;
+    fn try_from(_: Response) -> Result<Self, BodyError> {
+        Ok(proto::Result {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{
+        decode_request, decode_response, encode_request, encode_response, DeleteClient,
+    };
+
+    #[test]
+    fn client_name_round_trips() {
+        let request = Request {
+            client: "app-1".into(),
+        };
+        let body = encode_request::<DeleteClient>(request.clone()).unwrap();
+        assert_eq!(body.as_slice(), b"\x0a\x05app-1");
+        assert_eq!(decode_request::<DeleteClient>(&body).unwrap(), request);
+    }
+
+    #[test]
+    fn absent_name_is_the_empty_name() {
+        assert_eq!(decode_request::<DeleteClient>(&[]).unwrap().client, "");
+    }
+
+    #[test]
+    fn response_is_an_empty_body() {
+        assert!(encode_response::<DeleteClient>(Response)
+            .unwrap()
+            .is_empty());
+        assert_eq!(decode_response::<DeleteClient>(&[]), Ok(Response));
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_a_deserialize_error() {
+        assert_eq!(
+            decode_request::<DeleteClient>(&[0x0a, 0x01, 0xff]),
+            Err(BodyError::Deserialize)
+        );
+    }
+}
