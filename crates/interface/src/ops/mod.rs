@@ -3,9 +3,11 @@
 //! Each operation has one module here holding its native `Request` and `Response` types, their
 //! conversions from and to the generated protobuf messages (conversion *is* validation of the
 //! encoding: a `Request` that exists is well formed), the policy checks that need the key's
-//! attributes (`validate`), and its tests. The [`operations!`] invocation below is the only other
-//! place an operation is named: it generates the [`Opcode`] enum, a marker type per operation
-//! implementing [`Operation`], and the metadata the service uses to route and police requests.
+//! attributes (`validate`), and its tests. The table in `__operation_table!` below is the only
+//! other place an operation is named: it generates the module declarations, the [`Opcode`] enum,
+//! a marker type per operation implementing [`Operation`], the metadata the service uses to route
+//! and police requests, and [`for_each_operation!`](crate::for_each_operation) for code that
+//! needs one entry per operation.
 //!
 //! Adding an operation: write `proto/<module>.proto`, write `ops/<module>.rs`, add one line to the
 //! table. Everything else (dispatch, `ListOpcodes`, the client's generic call) follows from it.

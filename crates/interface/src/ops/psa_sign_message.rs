@@ -86,7 +86,6 @@ impl TryFrom<Response> for proto::Result {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use prost::Message;
     use psa_crypto::types::algorithm::{Hash, SignHash};

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Bulwark needs to build and test; does nothing when they are there.
+#   install-deps.sh          build dependencies (Mbed TLS through psa-crypto, OpenSSL, SQLite)
+#   install-deps.sh --test   the same, plus what the test suite drives
+set -euo pipefail
+
+packages=(cmake clang libclang-dev pkg-config libssl-dev)
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(sqlite3)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    echo "installing: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
