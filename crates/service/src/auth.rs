@@ -1,0 +1,222 @@
+//! Authenticators: turning a request's auth bytes and the socket peer into an [`Identity`].
+//!
+//! Exactly one authenticator is active (auth.md §2). A request with auth type 0 carries no
+//! identity; a request with another auth type than the active one is refused whatever its
+//! opcode, before anything else is looked at.
+
+use std::collections::HashSet;
+
+use bulwark_interface::ids::AuthType;
+
+use crate::error::AuthError;
+
+/// The caller's process, as the kernel reports it for the socket (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
+    /// Process id, when known.
+    pub pid: Option<i32>,
+}
+
+/// An authenticated application.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// Application name, in the form the authenticator produces (a decimal uid for Unix peer
+    /// credentials, the name itself for Direct).
+    pub name: String,
+    /// The authenticator that vouched for the name; part of every key's identity, so the same
+    /// name under two authenticators owns two distinct sets of keys.
+    pub auth_type: AuthType,
+    /// Whether the name is listed in `[[authenticator]] admins`.
+    pub is_admin: bool,
+}
+
+/// Which authenticator the service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The auth bytes are the application name. Only safe among mutually trusted clients.
+    Direct,
+    /// The auth bytes are the caller's uid, which must match the socket peer's.
+    UnixPeerCredentials,
+}
+
+impl Method {
+    /// The auth type this method answers to.
+    pub fn auth_type(self) -> AuthType {
+        match self {
+            Method::Direct => AuthType::Direct,
+            Method::UnixPeerCredentials => AuthType::UnixPeerCredentials,
+        }
+    }
+
+    /// What ListAuthenticators says about this method.
+    pub fn description(self) -> &'static str {
+        match self {
+            Method::Direct => {
+                "Direct authentication: the application name is taken from the request as \
+                 given. Only for clients that trust each other."
+            }
+            Method::UnixPeerCredentials => {
+                "Unix peer credentials: the uid a client declares is checked against the \
+                 uid the kernel reports for its socket."
+            }
+        }
+    }
+}
+
+/// The active authenticator and the administrators' names.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    method: Method,
+    admins: HashSet<String>,
+}
+
+impl Authenticator {
+    /// An authenticator with the given administrators.
+    pub fn new(method: Method, admins: impl IntoIterator<Item = String>) -> Self {
+        Authenticator {
+            method,
+            admins: admins.into_iter().collect(),
+        }
+    }
+
+    /// The active method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Authenticates one request.
+    ///
+    /// Returns `Ok(None)` for auth type 0 (no identity, whatever bytes were sent).
+    ///
+    /// # Errors
+    /// [`AuthError::NotRegistered`] when the auth type is not the active one;
+    /// [`AuthError::Rejected`] when the credentials do not hold.
+    pub fn authenticate(
+        &self,
+        auth_type: AuthType,
+        auth: &[u8],
+        peer: Option<&PeerCredentials>,
+    ) -> Result<Option<Identity>, AuthError> {
+        if auth_type == AuthType::NoAuth {
+            return Ok(None);
+        }
+        if auth_type != self.method.auth_type() {
+            return Err(AuthError::NotRegistered);
+        }
+        let name = match self.method {
+            Method::Direct => {
+                if auth.is_empty() {
+                    return Err(AuthError::Rejected("empty application name"));
+                }
+                std::str::from_utf8(auth)
+                    .map_err(|_| AuthError::Rejected("application name is not UTF-8"))?
+                    .to_owned()
+            }
+            Method::UnixPeerCredentials => {
+                let declared: [u8; 4] = auth
+                    .try_into()
+                    .map_err(|_| AuthError::Rejected("uid must be exactly 4 bytes"))?;
+                let declared = u32::from_le_bytes(declared);
+                let peer = peer.ok_or(AuthError::Rejected("no peer credentials"))?;
+                if declared != peer.uid {
+                    return Err(AuthError::Rejected("declared uid is not the peer's uid"));
+                }
+                declared.to_string()
+            }
+        };
+        let is_admin = self.admins.contains(&name);
+        Ok(Some(Identity {
+            name,
+            auth_type,
+            is_admin,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: PeerCredentials = PeerCredentials {
+        uid: 1000,
+        gid: 1000,
+        pid: Some(42),
+    };
+
+    #[test]
+    fn no_auth_gives_no_identity_even_with_bytes() {
+        let a = Authenticator::new(Method::Direct, []);
+        assert_eq!(a.authenticate(AuthType::NoAuth, b"junk", None), Ok(None));
+    }
+
+    #[test]
+    fn direct_takes_the_name_verbatim() {
+        let a = Authenticator::new(Method::Direct, ["root-app".to_owned()]);
+        let id = a
+            .authenticate(AuthType::Direct, b" app ", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(id.name, " app ");
+        assert!(!id.is_admin);
+        let admin = a
+            .authenticate(AuthType::Direct, b"root-app", None)
+            .unwrap()
+            .unwrap();
+        assert!(admin.is_admin);
+        assert!(matches!(
+            a.authenticate(AuthType::Direct, b"", None),
+            Err(AuthError::Rejected(_))
+        ));
+        assert!(matches!(
+            a.authenticate(AuthType::Direct, &[0xff, 0xfe], None),
+            Err(AuthError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn other_auth_types_are_not_registered() {
+        let a = Authenticator::new(Method::Direct, []);
+        for t in [
+            AuthType::Jwt,
+            AuthType::UnixPeerCredentials,
+            AuthType::JwtSvid,
+        ] {
+            assert_eq!(
+                a.authenticate(t, b"x", Some(&PEER)),
+                Err(AuthError::NotRegistered)
+            );
+        }
+    }
+
+    #[test]
+    fn peer_credentials_must_match_the_socket() {
+        let a = Authenticator::new(Method::UnixPeerCredentials, ["1000".to_owned()]);
+        let id = a
+            .authenticate(
+                AuthType::UnixPeerCredentials,
+                &1000u32.to_le_bytes(),
+                Some(&PEER),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!((id.name.as_str(), id.is_admin), ("1000", true));
+        for bad in [
+            &1001u32.to_le_bytes()[..],
+            &[0xe8, 0x03, 0, 0, 0][..],
+            &[][..],
+        ] {
+            assert!(matches!(
+                a.authenticate(AuthType::UnixPeerCredentials, bad, Some(&PEER)),
+                Err(AuthError::Rejected(_))
+            ));
+        }
+        assert!(matches!(
+            a.authenticate(AuthType::UnixPeerCredentials, &1000u32.to_le_bytes(), None),
+            Err(AuthError::Rejected(_))
+        ));
+    }
+}

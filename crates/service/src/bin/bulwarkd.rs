@@ -1,0 +1,168 @@
+//! `bulwarkd`: process concerns only — arguments, configuration file, logging, privileges,
+//! signals, systemd — around the library's builder and front end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bulwark_service::builder::{self, Resources};
+use bulwark_service::config::{Config, LogLevel, EMBEDDED_DEFAULT};
+use bulwark_service::front::{self, ConnectionLimits, ServeLimits, ServiceHandle};
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// A Parsec-compatible security service: named, per-client isolated keys over a Unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "bulwarkd", version, about)]
+struct Args {
+    /// Configuration file (the Parsec config.toml format). Without it, the embedded default
+    /// configuration is used (see --print-default-config).
+    #[arg(short, long, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Print the embedded default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.print_default_config {
+        print!("{EMBEDDED_DEFAULT}");
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bulwarkd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_default(),
+    })
+}
+
+fn run(args: Args) -> Result<()> {
+    let config = load(args.config.as_ref())?;
+    init_logging(
+        config.core_settings.log_level,
+        config.core_settings.log_timestamp,
+    );
+    for key in &config.unknown_keys {
+        tracing::warn!("ignoring unknown configuration key {key}");
+    }
+    if args.check {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    if nix::unistd::getuid().is_root() && !config.core_settings.allow_root {
+        bail!(
+            "refusing to run as root: run as a dedicated user, or set \
+             core_settings.allow_root = true"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(config.core_settings.thread_pool_size.max(1))
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(args, config))
+}
+
+async fn serve(args: Args, config: Config) -> Result<()> {
+    // Signals are registered before anything that can take time, so none is lost.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let mut resources = Resources::new();
+    let service = builder::build(&config, &mut resources)?;
+    let handle = ServiceHandle::new(service);
+    let socket_path = config.listener.socket_path.clone();
+    let (listener, _socket_guard) = front::bind(&socket_path).with_context(|| {
+        format!(
+            "listener.socket_path: cannot listen on {}",
+            socket_path.display()
+        )
+    })?;
+    let limits = ServeLimits {
+        max_connections: config.core_settings.max_connections,
+        max_in_flight: config.core_settings.max_requests_in_flight,
+        connection: ConnectionLimits {
+            io_timeout: config.listener.timeout_duration(),
+            idle_timeout: Duration::from_secs(30),
+        },
+    };
+
+    let reload_handle = handle.clone();
+    let reload = async move {
+        loop {
+            hangup.recv().await;
+            notify(&[sd_notify::NotifyState::Reloading]);
+            match load(args.config.as_ref()).and_then(|c| {
+                if c.listener.socket_path != socket_path {
+                    tracing::warn!("listener.socket_path changed: takes effect at restart");
+                }
+                Ok(builder::build(&c, &mut resources)?)
+            }) {
+                Ok(service) => {
+                    reload_handle.replace(service);
+                    tracing::info!("configuration reloaded");
+                }
+                Err(error) => {
+                    tracing::error!("reload failed, keeping the running configuration: {error:#}")
+                }
+            }
+            notify(&[sd_notify::NotifyState::Ready]);
+        }
+    };
+    let shutdown = async {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("stopping: finishing requests in flight");
+        notify(&[sd_notify::NotifyState::Stopping]);
+    };
+
+    notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(socket = %config.listener.socket_path.display(), "bulwarkd is ready");
+    tokio::select! {
+        () = front::serve(listener, handle, limits, shutdown) => {}
+        () = reload => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    // Outside systemd (no NOTIFY_SOCKET) this does nothing.
+    let _ = sd_notify::notify(false, state);
+}
+
+fn init_logging(level: Option<LogLevel>, timestamps: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level.to_string()),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if timestamps {
+        builder.init();
+    } else {
+        builder.without_time().init();
+    }
+}

@@ -1,0 +1,225 @@
+//! Building a [`Service`] from a [`Config`]: authenticator, key store, providers, recovery of
+//! interrupted key operations, registries.
+//!
+//! Stores are kept across reloads ([`Resources`]): a reload must not open a second connection
+//! with its own cache on a database the running service still writes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bulwark_interface::ids::ProviderId;
+use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
+use bulwark_interface::wire::Limits;
+
+use crate::auth::{Authenticator, Method};
+use crate::config::{AuthenticatorType, Config, KeyManagerType, ProviderKind};
+use crate::dispatch::Registry;
+use crate::keystore::KeyStore;
+use crate::providers::core::CoreProvider;
+use crate::providers::mbed::MbedProvider;
+use crate::providers::{Provider, ProviderSettings};
+use crate::service::Service;
+
+/// Why a service could not be built; the message names the configuration key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct BuildError {
+    /// The configuration key (or part of the set-up) at fault.
+    pub key: String,
+    /// What is wrong, in one sentence.
+    pub reason: String,
+}
+
+fn fail(key: impl Into<String>, reason: impl ToString) -> BuildError {
+    BuildError {
+        key: key.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Long-lived resources shared by successive services of one process.
+#[derive(Debug, Default)]
+pub struct Resources {
+    stores: HashMap<PathBuf, Arc<KeyStore>>,
+}
+
+impl Resources {
+    /// No resources opened yet.
+    pub fn new() -> Self {
+        Resources::default()
+    }
+
+    fn store(&mut self, path: PathBuf) -> Result<Arc<KeyStore>, BuildError> {
+        if let Some(store) = self.stores.get(&path) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(KeyStore::open(&path).map_err(|e| {
+            fail(
+                "key_manager.sqlite_db_path",
+                format!("{}: {e}", path.display()),
+            )
+        })?);
+        self.stores.insert(path, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+/// Builds the service a configuration describes.
+///
+/// # Errors
+/// A [`BuildError`] naming the configuration key that cannot be served.
+pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, BuildError> {
+    let method = match config.authenticator.auth_type {
+        AuthenticatorType::Direct => {
+            tracing::warn!(
+                "the Direct authenticator trusts the name each client gives: use it only when \
+                 all clients trust each other"
+            );
+            Method::Direct
+        }
+        AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
+        AuthenticatorType::JwtSvid => {
+            return Err(fail(
+                "authenticator.auth_type",
+                "JwtSvid is not available in this build",
+            ));
+        }
+    };
+    let authenticator = Authenticator::new(
+        method,
+        config.authenticator.admins.iter().map(|a| a.name.clone()),
+    );
+
+    // One key store serves every provider (see ARCHITECTURE.md): all providers must name the
+    // same SQLite key manager.
+    let mut manager_name: Option<&str> = None;
+    for (i, provider) in config.provider.iter().enumerate() {
+        match manager_name {
+            None => manager_name = Some(&provider.key_info_manager),
+            Some(name) if name != provider.key_info_manager => {
+                return Err(fail(
+                    format!("provider[{i}].key_info_manager"),
+                    "every provider must use the same key manager",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let manager_name = manager_name.ok_or_else(|| fail("provider", "no provider configured"))?;
+    let manager = config
+        .key_manager
+        .iter()
+        .find(|m| m.name == manager_name)
+        .ok_or_else(|| {
+            fail(
+                "key_manager",
+                format!("no key manager named {manager_name:?}"),
+            )
+        })?;
+    if manager.manager_type != KeyManagerType::SQLite {
+        return Err(fail(
+            "key_manager.manager_type",
+            "only \"SQLite\" is available",
+        ));
+    }
+    let store = resources.store(manager.sqlite_db_path.clone())?;
+
+    let settings = ProviderSettings {
+        allow_deprecated: config.core_settings.allow_deprecated,
+        buffer_size_limit: config.core_settings.buffer_size_limit,
+    };
+
+    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+    let mut crypto = Registry::new();
+    let mut configured = BTreeSet::new();
+    for (i, provider_config) in config.provider.iter().enumerate() {
+        let key = format!("provider[{i}]");
+        let name = provider_config.name().to_owned();
+        let provider: Arc<dyn Provider> = match &provider_config.kind {
+            ProviderKind::MbedCrypto => {
+                Arc::new(MbedProvider::new(name).map_err(|e| fail(&key, e))?)
+            }
+            other => {
+                return Err(fail(
+                    format!("{key}.provider_type"),
+                    format!(
+                        "{:?} is not available in this build",
+                        provider_type_name(other)
+                    ),
+                ));
+            }
+        };
+        recover(&*provider, &store).map_err(|e| fail(&key, e))?;
+        let id = provider_config.provider_id();
+        Arc::clone(&provider).register(&mut crypto.registrar(id));
+        configured.insert(id);
+        providers.push(provider);
+    }
+
+    let crypto = Arc::new(crypto);
+    let auth_info = AuthenticatorInfo {
+        description: method.description().to_owned(),
+        version_maj: 0,
+        version_min: 1,
+        version_rev: 0,
+        id: method.auth_type(),
+    };
+    let infos = providers
+        .iter()
+        .map(|p| (p.info(), p.name().to_owned()))
+        .collect();
+    let core = Arc::new(CoreProvider::new(
+        infos,
+        auth_info,
+        Arc::clone(&store),
+        Arc::clone(&crypto),
+    ));
+    let mut core_registry = Registry::new();
+    Arc::clone(&core).register(&mut core_registry.registrar(ProviderId::Core));
+    core.set_opcodes(&core_registry);
+
+    let limits = Limits {
+        body_len: config.core_settings.body_len_limit,
+        auth_len: usize::from(u16::MAX),
+    };
+    Ok(Service::new(
+        authenticator,
+        store,
+        settings,
+        limits,
+        configured,
+        crypto,
+        core_registry,
+    ))
+}
+
+fn provider_type_name(kind: &ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::MbedCrypto => "MbedCrypto",
+        ProviderKind::Pkcs11(_) => "Pkcs11",
+        ProviderKind::Tpm(_) => "Tpm",
+        ProviderKind::CryptoAuthLib(_) => "CryptoAuthLib",
+        ProviderKind::TrustedService => "TrustedService",
+        ProviderKind::OpenSsl(_) => "OpenSsl",
+    }
+}
+
+/// Finishes what a crash interrupted: back-end keys of unfinished creations and destructions
+/// are removed, then their rows. Nothing unfinished was ever acknowledged to a client.
+fn recover(provider: &dyn Provider, store: &KeyStore) -> Result<(), String> {
+    let unfinished = store
+        .unfinished(provider.name())
+        .map_err(|e| e.to_string())?;
+    for (identity, record, state) in unfinished {
+        provider
+            .discard(&record.key_id)
+            .map_err(|e| e.to_string())?;
+        store.forget(&identity).map_err(|e| e.to_string())?;
+        tracing::info!(
+            ?state,
+            "removed a key left unfinished by an interrupted operation"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,2232 @@
+//! The configuration file: Parsec's `config.toml`, read unchanged, plus a few Bulwark keys.
+//!
+//! [`Config::parse`] runs three steps, each failing with a [`ConfigError`] that names the key:
+//!
+//! 1. TOML syntax ([`ConfigError::Syntax`], with line and column);
+//! 2. types and required keys ([`ConfigError::Type`], with the key's path, e.g.
+//!    `provider[1].slot_number`, and its line and column);
+//! 3. consistency ([`Config::validate`], [`ConfigError::Invalid`]): unique provider names, key
+//!    managers that exist, and so on.
+//!
+//! Like upstream Parsec, unknown keys are accepted, but they are collected in
+//! [`Config::unknown_keys`] so that the daemon can warn about them. Keys that exist but mean
+//! nothing for the chosen type (`library_path` in a `MbedCrypto` provider, `store_path` in a
+//! `SQLite` key manager, `workload_endpoint` without `JwtSvid`) are collected there as well.
+//!
+//! Secrets of the file (PKCS #11 PIN, TPM hierarchy auth values) are held in [`SecretString`],
+//! which `Debug` never shows and which is wiped on drop.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bulwark_interface::ids::{AuthType, ProviderId};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// The built-in default configuration, as TOML text (what `bulwarkd --print-default-config`
+/// prints). [`Config::embedded_default`] is this text parsed.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default_config.toml");
+
+/// Default `listener.socket_path`.
+pub const DEFAULT_SOCKET_PATH: &str = "/run/parsec/parsec.sock";
+/// Default `sqlite_db_path` of a `SQLite` key manager.
+pub const DEFAULT_SQLITE_DB_PATH: &str =
+    "/var/lib/parsec/kim-mappings/sqlite/sqlite-key-info-manager.sqlite3";
+/// Default `store_path` of an `OnDisk` key manager.
+pub const DEFAULT_ON_DISK_STORE_PATH: &str = "/var/lib/parsec/mappings";
+/// Default `core_settings.body_len_limit` and `core_settings.buffer_size_limit` (1 MiB).
+pub const DEFAULT_SIZE_LIMIT: usize = 1 << 20;
+/// Default `core_settings.idle_listener_sleep_duration`, in milliseconds.
+pub const DEFAULT_IDLE_LISTENER_SLEEP_MS: u64 = 10;
+/// Default `core_settings.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default `core_settings.max_requests_in_flight` per CPU.
+pub const REQUESTS_IN_FLIGHT_PER_CPU: usize = 4;
+/// File name of the OpenSSL provider's key-encryption key when `kek_path` is not given; the file
+/// lives next to the store of the provider's key manager ([`OpenSslConfig::kek_path_or_default`]).
+pub const DEFAULT_KEK_FILE_NAME: &str = "openssl-provider.kek";
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Where in the file something is (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of a byte offset into `text`.
+    fn of_offset(text: &str, offset: usize) -> Location {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// " (line L, column C)" or nothing.
+fn at(location: &Option<Location>) -> String {
+    location.map(|l| format!(" ({l})")).unwrap_or_default()
+}
+
+/// Why a configuration could not be loaded. The message names the key and the reason.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("TOML syntax error{}: {message}", at(location))]
+    Syntax {
+        /// Where the parser stopped.
+        location: Option<Location>,
+        /// What the parser expected.
+        message: String,
+    },
+    /// A value has the wrong type, a required key is missing, or a value is not one of those
+    /// accepted.
+    #[error("{key}: {message}{}", at(location))]
+    Type {
+        /// Path of the key, e.g. `listener.timeout` or `provider[1].slot_number`.
+        key: String,
+        /// What is wrong.
+        message: String,
+        /// Where the value (or the table missing the key) is.
+        location: Option<Location>,
+    },
+    /// The file is well-formed but inconsistent (see [`Config::validate`]).
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// Path of the key, e.g. `provider[1].key_info_manager`.
+        key: String,
+        /// What is wrong, in one sentence.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The path of the offending key, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Type { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::Read { .. } | ConfigError::Syntax { .. } => None,
+        }
+    }
+
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+/// A secret string of the file: wiped from memory on drop, shown by `Debug` as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
+
+/// A `hex:` secret whose digits are not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the \"hex:\" prefix must be followed by an even number of hexadecimal digits")]
+pub struct BadHexSecret;
+
+impl SecretString {
+    /// Wraps a string; it is moved, not copied.
+    pub fn new(secret: String) -> Self {
+        SecretString(Zeroizing::new(secret))
+    }
+
+    /// The secret text, exactly as written in the file (prefix included).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The secret's bytes, following Parsec's prefixes: `str:abc` → `abc`, `hex:0a0b` → bytes
+    /// 0x0a 0x0b, anything else → the text's own UTF-8 bytes.
+    pub fn decode(&self) -> Result<Zeroizing<Vec<u8>>, BadHexSecret> {
+        let text: &str = &self.0;
+        if let Some(rest) = text.strip_prefix("str:") {
+            return Ok(Zeroizing::new(rest.as_bytes().to_vec()));
+        }
+        let Some(digits) = text.strip_prefix("hex:") else {
+            return Ok(Zeroizing::new(text.as_bytes().to_vec()));
+        };
+        if digits.len() % 2 != 0 {
+            return Err(BadHexSecret);
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(digits.len() / 2));
+        for pair in digits.as_bytes().chunks_exact(2) {
+            let high = hex_digit(pair[0]).ok_or(BadHexSecret)?;
+            let low = hex_digit(pair[1]).ok_or(BadHexSecret)?;
+            bytes.push((high << 4) | low);
+        }
+        Ok(bytes)
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(secret: String) -> Self {
+        SecretString::new(secret)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretString::new)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed and validated configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[core_settings]`.
+    pub core_settings: CoreSettings,
+    /// `[listener]`.
+    pub listener: ListenerConfig,
+    /// `[authenticator]`.
+    pub authenticator: AuthenticatorConfig,
+    /// `[[key_manager]]`, in file order.
+    pub key_manager: Vec<KeyManagerConfig>,
+    /// `[[provider]]`, in file order = priority; the first is the clients' default provider.
+    pub provider: Vec<ProviderConfig>,
+    /// Keys of the file that the service ignores, as paths such as `core_settings.foo` or
+    /// `provider[0].library_path`, in the order found. Not an error (upstream ignores them
+    /// silently); the daemon warns "ignoring unknown key …".
+    pub unknown_keys: Vec<String>,
+}
+
+/// `[core_settings]`. Every key is optional; the defaults are applied while parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CoreSettings {
+    /// Permit running as UID 0 (checked at start-up only). Default false.
+    #[serde(default)]
+    pub allow_root: bool,
+    /// Number of blocking worker threads (the threads that run provider operations). Default:
+    /// the number of CPUs.
+    #[serde(default = "available_cpus")]
+    pub thread_pool_size: usize,
+    /// Upstream: milliseconds the listener sleeps when no connection is pending. Accepted for
+    /// compatibility and without effect: Bulwark's accept waits for connections and never
+    /// polls. Default 10.
+    #[serde(default = "default_idle_listener_sleep_duration")]
+    pub idle_listener_sleep_duration: u64,
+    /// Global log filter; `None` = follow `RUST_LOG`. Accepted in any letter case, like
+    /// upstream.
+    #[serde(default)]
+    pub log_level: Option<LogLevel>,
+    /// Timestamps in log lines. Default false.
+    #[serde(default)]
+    pub log_timestamp: bool,
+    /// Largest request body accepted, in bytes (larger → BodySizeExceedsLimit). Default 1 MiB.
+    #[serde(default = "default_size_limit")]
+    pub body_len_limit: usize,
+    /// Include possibly sensitive details (key and application names) in error logs. Default
+    /// false.
+    #[serde(default)]
+    pub log_error_details: bool,
+    /// Largest buffer a response may carry, in bytes (larger → ResponseTooLarge). Default 1 MiB.
+    #[serde(default = "default_size_limit")]
+    pub buffer_size_limit: usize,
+    /// Allow PsaGenerateKey with deprecated primitives. Default false.
+    #[serde(default)]
+    pub allow_deprecated: bool,
+    /// Bulwark: most client connections served at once; further ones wait to be accepted.
+    /// Default 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Bulwark: most requests being processed at once, across connections. Default 4 × the
+    /// number of CPUs.
+    #[serde(default = "default_max_requests_in_flight")]
+    pub max_requests_in_flight: usize,
+    /// Bulwark: format of log lines. Default text.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        CoreSettings {
+            allow_root: false,
+            thread_pool_size: available_cpus(),
+            idle_listener_sleep_duration: default_idle_listener_sleep_duration(),
+            log_level: None,
+            log_timestamp: false,
+            body_len_limit: default_size_limit(),
+            log_error_details: false,
+            buffer_size_limit: default_size_limit(),
+            allow_deprecated: false,
+            max_connections: default_max_connections(),
+            max_requests_in_flight: default_max_requests_in_flight(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// The number of CPUs available to the process (at least 1).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn default_idle_listener_sleep_duration() -> u64 {
+    DEFAULT_IDLE_LISTENER_SLEEP_MS
+}
+
+fn default_size_limit() -> usize {
+    DEFAULT_SIZE_LIMIT
+}
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+
+fn default_max_requests_in_flight() -> usize {
+    REQUESTS_IN_FLIGHT_PER_CPU.saturating_mul(available_cpus())
+}
+
+/// `core_settings.log_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogLevel {
+    /// No logging.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Informational messages and above.
+    Info,
+    /// Debugging messages and above.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// Every level, quietest first.
+    pub const ALL: [LogLevel; 6] = [
+        LogLevel::Off,
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    /// The lower-case name, also a valid `tracing` / `RUST_LOG` filter directive.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LevelVisitor;
+
+        impl Visitor<'_> for LevelVisitor {
+            type Value = LogLevel;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\"")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<LogLevel, E> {
+                LogLevel::ALL
+                    .into_iter()
+                    .find(|level| level.as_str().eq_ignore_ascii_case(value))
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))
+            }
+        }
+
+        deserializer.deserialize_str(LevelVisitor)
+    }
+}
+
+/// `core_settings.log_format` (Bulwark).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[listener]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListenerConfig {
+    /// The kind of listener.
+    pub listener_type: ListenerType,
+    /// Read and write timeout on each accepted connection, in milliseconds (required, > 0).
+    pub timeout: u64,
+    /// The socket file. Default `/run/parsec/parsec.sock`.
+    #[serde(default = "default_socket_path")]
+    pub socket_path: PathBuf,
+}
+
+impl ListenerConfig {
+    /// `timeout` as a duration.
+    pub fn timeout_duration(&self) -> Duration {
+        Duration::from_millis(self.timeout)
+    }
+}
+
+fn default_socket_path() -> PathBuf {
+    PathBuf::from(DEFAULT_SOCKET_PATH)
+}
+
+/// `listener.listener_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum ListenerType {
+    /// A Unix domain stream socket.
+    DomainSocket,
+}
+
+/// `[authenticator]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuthenticatorConfig {
+    /// The one authenticator of the service.
+    pub auth_type: AuthenticatorType,
+    /// Applications allowed to call ListClients and DeleteClient, named as the authenticator
+    /// names them (decimal UIDs for UnixPeerCredentials, SPIFFE IDs for JwtSvid).
+    #[serde(default)]
+    pub admins: Vec<Admin>,
+    /// The SPIFFE Workload API endpoint, e.g. `unix:///run/spire/sockets/agent.sock`; required
+    /// for JwtSvid, ignored otherwise.
+    #[serde(default)]
+    pub workload_endpoint: Option<String>,
+}
+
+/// One entry of `authenticator.admins`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Admin {
+    /// The application name, compared exactly.
+    pub name: String,
+}
+
+/// `authenticator.auth_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum AuthenticatorType {
+    /// The auth bytes are the application name.
+    Direct,
+    /// The caller's UID, checked against the socket peer.
+    UnixPeerCredentials,
+    /// A JWT-SVID checked through the SPIFFE Workload API.
+    JwtSvid,
+}
+
+impl AuthenticatorType {
+    /// The header `auth_type` this authenticator serves.
+    pub const fn auth_type(self) -> AuthType {
+        match self {
+            AuthenticatorType::Direct => AuthType::Direct,
+            AuthenticatorType::UnixPeerCredentials => AuthType::UnixPeerCredentials,
+            AuthenticatorType::JwtSvid => AuthType::JwtSvid,
+        }
+    }
+
+    /// The name used in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthenticatorType::Direct => "Direct",
+            AuthenticatorType::UnixPeerCredentials => "UnixPeerCredentials",
+            AuthenticatorType::JwtSvid => "JwtSvid",
+        }
+    }
+}
+
+impl fmt::Display for AuthenticatorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[key_manager]]`, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyManagerConfig {
+    /// Referenced by providers' `key_info_manager`; unique.
+    pub name: String,
+    /// The kind of store.
+    pub manager_type: KeyManagerType,
+    /// The database file (SQLite only).
+    pub sqlite_db_path: PathBuf,
+    /// The mapping directory (OnDisk only).
+    pub store_path: PathBuf,
+}
+
+impl KeyManagerConfig {
+    /// The store of this manager: `sqlite_db_path` for SQLite, `store_path` for OnDisk.
+    pub fn store_location(&self) -> &Path {
+        match self.manager_type {
+            KeyManagerType::SQLite => &self.sqlite_db_path,
+            KeyManagerType::OnDisk => &self.store_path,
+        }
+    }
+
+    /// The directory holding the store (the parent of [`Self::store_location`]; empty for a
+    /// bare relative name, meaning the working directory).
+    pub fn store_dir(&self) -> PathBuf {
+        self.store_location()
+            .parent()
+            .map_or_else(PathBuf::new, Path::to_path_buf)
+    }
+}
+
+/// `key_manager.manager_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum KeyManagerType {
+    /// SQLite database (recommended).
+    SQLite,
+    /// One file per key under a directory (to be deprecated upstream).
+    OnDisk,
+}
+
+impl KeyManagerType {
+    /// The name used in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyManagerType::SQLite => "SQLite",
+            KeyManagerType::OnDisk => "OnDisk",
+        }
+    }
+}
+
+impl fmt::Display for KeyManagerType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[provider]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// The name given in the file, if any; see [`ProviderConfig::name`] for the effective one.
+    pub name: Option<String>,
+    /// The `[[key_manager]]` holding this provider's key mappings.
+    pub key_info_manager: String,
+    /// `provider_type` and the keys specific to it.
+    pub kind: ProviderKind,
+}
+
+impl ProviderConfig {
+    /// The effective name: the configured one, or the type's default. Part of every key's
+    /// identity.
+    pub fn name(&self) -> &str {
+        self.name
+            .as_deref()
+            .unwrap_or_else(|| self.provider_type().default_name())
+    }
+
+    /// `provider_type`.
+    pub fn provider_type(&self) -> ProviderType {
+        match self.kind {
+            ProviderKind::MbedCrypto => ProviderType::MbedCrypto,
+            ProviderKind::Pkcs11(_) => ProviderType::Pkcs11,
+            ProviderKind::Tpm(_) => ProviderType::Tpm,
+            ProviderKind::CryptoAuthLib(_) => ProviderType::CryptoAuthLib,
+            ProviderKind::TrustedService => ProviderType::TrustedService,
+            ProviderKind::OpenSsl(_) => ProviderType::OpenSsl,
+        }
+    }
+
+    /// The provider id requests use to address this provider.
+    pub fn provider_id(&self) -> ProviderId {
+        self.provider_type().provider_id()
+    }
+}
+
+/// `provider_type` with the keys specific to each type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Mbed Crypto (PSA Crypto reference implementation); no keys of its own.
+    MbedCrypto,
+    /// A PKCS #11 token.
+    Pkcs11(Pkcs11Config),
+    /// A TPM 2.0.
+    Tpm(TpmConfig),
+    /// Microchip ATECCx08 through CryptoAuthLib.
+    CryptoAuthLib(CryptoAuthLibConfig),
+    /// The Crypto Trusted Service; no keys of its own.
+    TrustedService,
+    /// Bulwark's OpenSSL software provider (answers as provider id 1, like Mbed Crypto).
+    OpenSsl(OpenSslConfig),
+}
+
+/// Keys of a `Pkcs11` provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Config {
+    /// The PKCS #11 library (required).
+    pub library_path: PathBuf,
+    /// The slot to use.
+    pub slot_number: Option<u64>,
+    /// Serial number of the token to use (preferred over `slot_number`).
+    pub serial_number: Option<String>,
+    /// The user PIN (`str:`/`hex:` prefixes allowed); `None` → sessions are not logged in.
+    pub user_pin: Option<SecretString>,
+    /// Do public-key operations (verify, encrypt) in software. Default false.
+    pub software_public_operations: bool,
+    /// Allow keys with the export flag. Default true.
+    pub allow_export: bool,
+}
+
+/// Keys of a `Tpm` provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmConfig {
+    /// The TCTI, e.g. `device:/dev/tpmrm0`, `mssim:host=localhost,port=2321` (required).
+    pub tcti: String,
+    /// Owner hierarchy auth value (required, may be empty; `str:`/`hex:` prefixes allowed).
+    pub owner_hierarchy_auth: SecretString,
+    /// Endorsement hierarchy auth value, for attestation with the EK.
+    pub endorsement_hierarchy_auth: Option<SecretString>,
+    /// Leave the provider out silently when the TCTI cannot be opened. Default false.
+    pub skip_if_no_tpm: bool,
+}
+
+/// Keys of a `CryptoAuthLib` provider. Values are passed to the library as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoAuthLibConfig {
+    /// `atecc508a`, `atecc608a`, `always-fail`, `always-success` or `fail-unimplemented`
+    /// (required).
+    pub device_type: String,
+    /// `i2c` or `test-interface` (required).
+    pub iface_type: String,
+    /// Wake delay.
+    pub wake_delay: Option<u16>,
+    /// Receive retries.
+    pub rx_retries: Option<i32>,
+    /// I²C address.
+    pub slave_address: Option<u8>,
+    /// I²C bus.
+    pub bus: Option<u8>,
+    /// Bus speed.
+    pub baud: Option<u32>,
+    /// File of slot access keys.
+    pub access_key_file_name: Option<PathBuf>,
+}
+
+/// Keys of Bulwark's `OpenSsl` provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenSslConfig {
+    /// The key-encryption-key file; `None` → [`DEFAULT_KEK_FILE_NAME`] next to the key
+    /// manager's store (see [`OpenSslConfig::kek_path_or_default`]).
+    pub kek_path: Option<PathBuf>,
+}
+
+impl OpenSslConfig {
+    /// `kek_path`, or [`DEFAULT_KEK_FILE_NAME`] in the directory of `key_manager`'s store (the
+    /// SQLite database's directory; for OnDisk, the directory containing the mapping
+    /// directory).
+    pub fn kek_path_or_default(&self, key_manager: &KeyManagerConfig) -> PathBuf {
+        match &self.kek_path {
+            Some(path) => path.clone(),
+            None => key_manager.store_dir().join(DEFAULT_KEK_FILE_NAME),
+        }
+    }
+}
+
+/// `provider.provider_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum ProviderType {
+    /// See [`ProviderKind::MbedCrypto`].
+    MbedCrypto,
+    /// See [`ProviderKind::Pkcs11`].
+    Pkcs11,
+    /// See [`ProviderKind::Tpm`].
+    Tpm,
+    /// See [`ProviderKind::CryptoAuthLib`].
+    CryptoAuthLib,
+    /// See [`ProviderKind::TrustedService`].
+    TrustedService,
+    /// See [`ProviderKind::OpenSsl`].
+    OpenSsl,
+}
+
+impl ProviderType {
+    /// Every type, in the order of the documentation.
+    pub const ALL: [ProviderType; 6] = [
+        ProviderType::MbedCrypto,
+        ProviderType::Pkcs11,
+        ProviderType::Tpm,
+        ProviderType::CryptoAuthLib,
+        ProviderType::TrustedService,
+        ProviderType::OpenSsl,
+    ];
+
+    /// The name used in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProviderType::MbedCrypto => "MbedCrypto",
+            ProviderType::Pkcs11 => "Pkcs11",
+            ProviderType::Tpm => "Tpm",
+            ProviderType::CryptoAuthLib => "CryptoAuthLib",
+            ProviderType::TrustedService => "TrustedService",
+            ProviderType::OpenSsl => "OpenSsl",
+        }
+    }
+
+    /// The provider name used when `name` is not given.
+    pub const fn default_name(self) -> &'static str {
+        match self {
+            ProviderType::MbedCrypto => "mbed-crypto-provider",
+            ProviderType::Pkcs11 => "pkcs11-provider",
+            ProviderType::Tpm => "tpm-provider",
+            ProviderType::CryptoAuthLib => "cryptoauthlib-provider",
+            ProviderType::TrustedService => "trusted-service-provider",
+            ProviderType::OpenSsl => "openssl-provider",
+        }
+    }
+
+    /// The provider id: MbedCrypto and OpenSsl both answer as id 1.
+    pub const fn provider_id(self) -> ProviderId {
+        match self {
+            ProviderType::MbedCrypto | ProviderType::OpenSsl => ProviderId::MbedCrypto,
+            ProviderType::Pkcs11 => ProviderId::Pkcs11,
+            ProviderType::Tpm => ProviderId::Tpm,
+            ProviderType::TrustedService => ProviderId::TrustedService,
+            ProviderType::CryptoAuthLib => ProviderId::CryptoAuthLib,
+        }
+    }
+
+    /// The keys this type reads besides `provider_type`, `name` and `key_info_manager`.
+    pub const fn specific_keys(self) -> &'static [&'static str] {
+        match self {
+            ProviderType::MbedCrypto | ProviderType::TrustedService => &[],
+            ProviderType::Pkcs11 => &[
+                "library_path",
+                "slot_number",
+                "serial_number",
+                "user_pin",
+                "software_public_operations",
+                "allow_export",
+            ],
+            ProviderType::Tpm => &[
+                "tcti",
+                "owner_hierarchy_auth",
+                "endorsement_hierarchy_auth",
+                "skip_if_no_tpm",
+            ],
+            ProviderType::CryptoAuthLib => &[
+                "device_type",
+                "iface_type",
+                "wake_delay",
+                "rx_retries",
+                "slave_address",
+                "bus",
+                "baud",
+                "access_key_file_name",
+            ],
+            ProviderType::OpenSsl => &["kek_path"],
+        }
+    }
+}
+
+impl fmt::Display for ProviderType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// Parses and validates a configuration file's text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let toml_de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            location: e.span().map(|span| Location::of_offset(text, span.start)),
+            message: e.message().to_owned(),
+        })?;
+
+        let mut unknown_keys = Vec::new();
+        let mut on_ignored = |path: serde_ignored::Path<'_>| {
+            let mut key = String::new();
+            write_ignored_path(&mut key, &path);
+            unknown_keys.push(key);
+        };
+        let raw: RawConfig = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+            toml_de,
+            &mut on_ignored,
+        ))
+        .map_err(|e| type_error(text, e))?;
+
+        let config = raw.into_config(unknown_keys)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// The built-in default configuration ([`EMBEDDED_DEFAULT`], parsed): a DomainSocket
+    /// listener at `/run/parsec/parsec.sock` with a 200 ms timeout, the UnixPeerCredentials
+    /// authenticator without admins, one SQLite key manager `sqlite-manager` at the default
+    /// path, one MbedCrypto provider, `allow_root = false`.
+    pub fn embedded_default() -> Config {
+        // The text is tested to parse to exactly `builtin_default()`; the fallback only avoids
+        // a panic path.
+        Config::parse(EMBEDDED_DEFAULT).unwrap_or_else(|_| Config::builtin_default())
+    }
+
+    /// [`EMBEDDED_DEFAULT`], built in code.
+    fn builtin_default() -> Config {
+        Config {
+            core_settings: CoreSettings::default(),
+            listener: ListenerConfig {
+                listener_type: ListenerType::DomainSocket,
+                timeout: 200,
+                socket_path: default_socket_path(),
+            },
+            authenticator: AuthenticatorConfig {
+                auth_type: AuthenticatorType::UnixPeerCredentials,
+                admins: Vec::new(),
+                workload_endpoint: None,
+            },
+            key_manager: vec![KeyManagerConfig {
+                name: "sqlite-manager".to_owned(),
+                manager_type: KeyManagerType::SQLite,
+                sqlite_db_path: PathBuf::from(DEFAULT_SQLITE_DB_PATH),
+                store_path: PathBuf::from(DEFAULT_ON_DISK_STORE_PATH),
+            }],
+            provider: vec![ProviderConfig {
+                name: None,
+                key_info_manager: "sqlite-manager".to_owned(),
+                kind: ProviderKind::MbedCrypto,
+            }],
+            unknown_keys: Vec::new(),
+        }
+    }
+
+    /// The admin application names (`authenticator.admins`), in file order.
+    pub fn admins(&self) -> Vec<String> {
+        self.authenticator
+            .admins
+            .iter()
+            .map(|admin| admin.name.clone())
+            .collect()
+    }
+
+    /// The `[[key_manager]]` called `name`.
+    pub fn key_manager(&self, name: &str) -> Option<&KeyManagerConfig> {
+        self.key_manager.iter().find(|km| km.name == name)
+    }
+
+    /// The `[[key_manager]]` a provider uses (always `Some` in a validated configuration).
+    pub fn key_manager_of(&self, provider: &ProviderConfig) -> Option<&KeyManagerConfig> {
+        self.key_manager(&provider.key_info_manager)
+    }
+
+    /// Checks the rules that serde cannot: positive sizes and timeout, JwtSvid endpoint, unique
+    /// key manager and provider names, at least one provider, at most one of MbedCrypto and
+    /// OpenSsl, `key_info_manager` naming a key manager, well-formed `hex:` secrets. Called by
+    /// [`Config::parse`]; useful for configurations built in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let core = &self.core_settings;
+        if self.listener.timeout == 0 {
+            return Err(ConfigError::invalid(
+                "listener.timeout",
+                "must be greater than 0 (it is in milliseconds)",
+            ));
+        }
+        for (key, value) in [
+            ("body_len_limit", core.body_len_limit),
+            ("thread_pool_size", core.thread_pool_size),
+            ("max_connections", core.max_connections),
+            ("max_requests_in_flight", core.max_requests_in_flight),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    format!("core_settings.{key}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+
+        let auth = &self.authenticator;
+        if auth.auth_type == AuthenticatorType::JwtSvid
+            && auth.workload_endpoint.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(ConfigError::invalid(
+                "authenticator.workload_endpoint",
+                "is required when auth_type is \"JwtSvid\" (the SPIFFE Workload API endpoint, \
+                 e.g. \"unix:///run/spire/sockets/agent.sock\")",
+            ));
+        }
+
+        let mut km_names: HashMap<&str, usize> = HashMap::new();
+        for (i, km) in self.key_manager.iter().enumerate() {
+            if let Some(first) = km_names.insert(&km.name, i) {
+                return Err(ConfigError::invalid(
+                    format!("key_manager[{i}].name"),
+                    format!(
+                        "\"{}\" is already the name of key_manager[{first}]; key manager names \
+                         must be unique",
+                        km.name
+                    ),
+                ));
+            }
+        }
+
+        if self.provider.is_empty() {
+            return Err(ConfigError::invalid(
+                "provider",
+                "at least one [[provider]] is required",
+            ));
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut id_one: Option<(usize, ProviderType)> = None;
+        for (i, provider) in self.provider.iter().enumerate() {
+            let ty = provider.provider_type();
+            let name = provider.name();
+            if provider.name.is_some() && name.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("provider[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if let Some(first) = names.insert(name, i) {
+                let reason = match provider.name {
+                    Some(_) => format!(
+                        "\"{name}\" is already the name of provider[{first}]; provider names \
+                         must be unique"
+                    ),
+                    None => format!(
+                        "the default name \"{name}\" of provider_type \"{ty}\" is already the \
+                         name of provider[{first}]; give this provider a distinct name, as \
+                         provider names must be unique"
+                    ),
+                };
+                return Err(ConfigError::invalid(format!("provider[{i}].name"), reason));
+            }
+            if ty.provider_id() == ProviderId::MbedCrypto {
+                if let Some((first, first_ty)) = id_one {
+                    return Err(ConfigError::invalid(
+                        format!("provider[{i}].provider_type"),
+                        format!(
+                            "\"{ty}\" cannot be configured together with provider[{first}] \
+                             (\"{first_ty}\"): both answer as provider id 1, so at most one \
+                             MbedCrypto or OpenSsl provider is allowed"
+                        ),
+                    ));
+                }
+                id_one = Some((i, ty));
+            }
+            if self.key_manager_of(provider).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("provider[{i}].key_info_manager"),
+                    format!(
+                        "names key manager \"{}\", but no [[key_manager]] has that name",
+                        provider.key_info_manager
+                    ),
+                ));
+            }
+            provider.validate_secrets(i)?;
+        }
+        Ok(())
+    }
+}
+
+impl ProviderConfig {
+    fn validate_secrets(&self, index: usize) -> Result<(), ConfigError> {
+        let secrets: Vec<(&str, &SecretString)> = match &self.kind {
+            ProviderKind::Pkcs11(p) => p.user_pin.iter().map(|s| ("user_pin", s)).collect(),
+            ProviderKind::Tpm(t) => {
+                std::iter::once(("owner_hierarchy_auth", &t.owner_hierarchy_auth))
+                    .chain(
+                        t.endorsement_hierarchy_auth
+                            .iter()
+                            .map(|s| ("endorsement_hierarchy_auth", s)),
+                    )
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        for (key, secret) in secrets {
+            if let Err(e) = secret.decode() {
+                return Err(ConfigError::invalid(
+                    format!("provider[{index}].{key}"),
+                    e.to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file as serde reads it; providers and key managers get their type-specific shape after.
+#[derive(Deserialize)]
+struct RawConfig {
+    core_settings: CoreSettings,
+    listener: ListenerConfig,
+    authenticator: AuthenticatorConfig,
+    #[serde(default)]
+    key_manager: Vec<RawKeyManager>,
+    #[serde(default)]
+    provider: Vec<RawProvider>,
+}
+
+#[derive(Deserialize)]
+struct RawKeyManager {
+    name: String,
+    manager_type: KeyManagerType,
+    #[serde(default)]
+    sqlite_db_path: Option<PathBuf>,
+    #[serde(default)]
+    store_path: Option<PathBuf>,
+}
+
+/// Every key any provider type reads; `provider_type` decides which matter.
+#[derive(Deserialize)]
+struct RawProvider {
+    provider_type: ProviderType,
+    #[serde(default)]
+    name: Option<String>,
+    key_info_manager: String,
+    // Pkcs11
+    #[serde(default)]
+    library_path: Option<PathBuf>,
+    #[serde(default)]
+    slot_number: Option<u64>,
+    #[serde(default)]
+    serial_number: Option<String>,
+    #[serde(default)]
+    user_pin: Option<SecretString>,
+    #[serde(default)]
+    software_public_operations: Option<bool>,
+    #[serde(default)]
+    allow_export: Option<bool>,
+    // Tpm
+    #[serde(default)]
+    tcti: Option<String>,
+    #[serde(default)]
+    owner_hierarchy_auth: Option<SecretString>,
+    #[serde(default)]
+    endorsement_hierarchy_auth: Option<SecretString>,
+    #[serde(default)]
+    skip_if_no_tpm: Option<bool>,
+    // CryptoAuthLib
+    #[serde(default)]
+    device_type: Option<String>,
+    #[serde(default)]
+    iface_type: Option<String>,
+    #[serde(default)]
+    wake_delay: Option<u16>,
+    #[serde(default)]
+    rx_retries: Option<i32>,
+    #[serde(default)]
+    slave_address: Option<u8>,
+    #[serde(default)]
+    bus: Option<u8>,
+    #[serde(default)]
+    baud: Option<u32>,
+    #[serde(default)]
+    access_key_file_name: Option<PathBuf>,
+    // OpenSsl
+    #[serde(default)]
+    kek_path: Option<PathBuf>,
+}
+
+impl RawConfig {
+    fn into_config(self, mut unknown_keys: Vec<String>) -> Result<Config, ConfigError> {
+        if self.authenticator.auth_type != AuthenticatorType::JwtSvid
+            && self.authenticator.workload_endpoint.is_some()
+        {
+            unknown_keys.push("authenticator.workload_endpoint".to_owned());
+        }
+        let key_manager = self
+            .key_manager
+            .into_iter()
+            .enumerate()
+            .map(|(i, km)| km.into_config(i, &mut unknown_keys))
+            .collect();
+        let provider = self
+            .provider
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.into_config(i, &mut unknown_keys))
+            .collect::<Result<_, _>>()?;
+        // serde_ignored reports in the deserializer's order, not the file's: sort for a stable
+        // list.
+        unknown_keys.sort();
+        Ok(Config {
+            core_settings: self.core_settings,
+            listener: self.listener,
+            authenticator: self.authenticator,
+            key_manager,
+            provider,
+            unknown_keys,
+        })
+    }
+}
+
+impl RawKeyManager {
+    fn into_config(self, index: usize, unknown_keys: &mut Vec<String>) -> KeyManagerConfig {
+        let unused = match self.manager_type {
+            KeyManagerType::SQLite => self.store_path.as_ref().map(|_| "store_path"),
+            KeyManagerType::OnDisk => self.sqlite_db_path.as_ref().map(|_| "sqlite_db_path"),
+        };
+        if let Some(key) = unused {
+            unknown_keys.push(format!("key_manager[{index}].{key}"));
+        }
+        KeyManagerConfig {
+            name: self.name,
+            manager_type: self.manager_type,
+            sqlite_db_path: self
+                .sqlite_db_path
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SQLITE_DB_PATH)),
+            store_path: self
+                .store_path
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ON_DISK_STORE_PATH)),
+        }
+    }
+}
+
+impl RawProvider {
+    fn into_config(
+        self,
+        index: usize,
+        unknown_keys: &mut Vec<String>,
+    ) -> Result<ProviderConfig, ConfigError> {
+        let ty = self.provider_type;
+        let present = [
+            ("library_path", self.library_path.is_some()),
+            ("slot_number", self.slot_number.is_some()),
+            ("serial_number", self.serial_number.is_some()),
+            ("user_pin", self.user_pin.is_some()),
+            (
+                "software_public_operations",
+                self.software_public_operations.is_some(),
+            ),
+            ("allow_export", self.allow_export.is_some()),
+            ("tcti", self.tcti.is_some()),
+            ("owner_hierarchy_auth", self.owner_hierarchy_auth.is_some()),
+            (
+                "endorsement_hierarchy_auth",
+                self.endorsement_hierarchy_auth.is_some(),
+            ),
+            ("skip_if_no_tpm", self.skip_if_no_tpm.is_some()),
+            ("device_type", self.device_type.is_some()),
+            ("iface_type", self.iface_type.is_some()),
+            ("wake_delay", self.wake_delay.is_some()),
+            ("rx_retries", self.rx_retries.is_some()),
+            ("slave_address", self.slave_address.is_some()),
+            ("bus", self.bus.is_some()),
+            ("baud", self.baud.is_some()),
+            ("access_key_file_name", self.access_key_file_name.is_some()),
+            ("kek_path", self.kek_path.is_some()),
+        ];
+        for (key, is_present) in present {
+            if is_present && !ty.specific_keys().contains(&key) {
+                unknown_keys.push(format!("provider[{index}].{key}"));
+            }
+        }
+
+        let required = |key: &str| {
+            ConfigError::invalid(
+                format!("provider[{index}].{key}"),
+                format!("is required when provider_type is \"{ty}\", but it is missing"),
+            )
+        };
+        let kind = match ty {
+            ProviderType::MbedCrypto => ProviderKind::MbedCrypto,
+            ProviderType::TrustedService => ProviderKind::TrustedService,
+            ProviderType::Pkcs11 => ProviderKind::Pkcs11(Pkcs11Config {
+                library_path: self.library_path.ok_or_else(|| required("library_path"))?,
+                slot_number: self.slot_number,
+                serial_number: self.serial_number,
+                user_pin: self.user_pin,
+                software_public_operations: self.software_public_operations.unwrap_or(false),
+                allow_export: self.allow_export.unwrap_or(true),
+            }),
+            ProviderType::Tpm => ProviderKind::Tpm(TpmConfig {
+                tcti: self.tcti.ok_or_else(|| required("tcti"))?,
+                owner_hierarchy_auth: self
+                    .owner_hierarchy_auth
+                    .ok_or_else(|| required("owner_hierarchy_auth"))?,
+                endorsement_hierarchy_auth: self.endorsement_hierarchy_auth,
+                skip_if_no_tpm: self.skip_if_no_tpm.unwrap_or(false),
+            }),
+            ProviderType::CryptoAuthLib => ProviderKind::CryptoAuthLib(CryptoAuthLibConfig {
+                device_type: self.device_type.ok_or_else(|| required("device_type"))?,
+                iface_type: self.iface_type.ok_or_else(|| required("iface_type"))?,
+                wake_delay: self.wake_delay,
+                rx_retries: self.rx_retries,
+                slave_address: self.slave_address,
+                bus: self.bus,
+                baud: self.baud,
+                access_key_file_name: self.access_key_file_name,
+            }),
+            ProviderType::OpenSsl => ProviderKind::OpenSsl(OpenSslConfig {
+                kek_path: self.kek_path,
+            }),
+        };
+        Ok(ProviderConfig {
+            name: self.name,
+            key_info_manager: self.key_info_manager,
+            kind,
+        })
+    }
+}
+
+/// A serde error, with the key's path and the value's location.
+fn type_error(text: &str, error: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+    let mut key = String::new();
+    for segment in error.path() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => {
+                let _ = write!(key, "[{index}]");
+            }
+            serde_path_to_error::Segment::Map { key: name } => push_key(&mut key, name),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    let inner = error.inner();
+    let location = inner
+        .span()
+        .map(|span| Location::of_offset(text, span.start));
+    let message = inner.message();
+    // serde says "missing field `timeout`" at the table; name the key itself instead.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'));
+    match missing {
+        Some(field) => {
+            push_key(&mut key, field);
+            ConfigError::Type {
+                key,
+                message: "this required key is missing".to_owned(),
+                location,
+            }
+        }
+        None => ConfigError::Type {
+            key: if key.is_empty() { ".".to_owned() } else { key },
+            message: plain_serde_message(message),
+            location,
+        },
+    }
+}
+
+/// serde's wording with Rust names replaced by the file's notions.
+fn plain_serde_message(message: &str) -> String {
+    let message = match message.strip_prefix("unknown variant ") {
+        Some(rest) => format!("unknown value {rest}"),
+        None => message.to_owned(),
+    };
+    match message.find("expected struct ") {
+        Some(at) => format!("{}expected a table", &message[..at]),
+        None => message,
+    }
+}
+
+/// Appends `.name` (or `name` at the start), quoting names that are not bare TOML keys.
+fn push_key(path: &mut String, name: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        path.push_str(name);
+    } else {
+        let _ = write!(path, "{name:?}");
+    }
+}
+
+fn write_ignored_path(out: &mut String, path: &serde_ignored::Path<'_>) {
+    match path {
+        serde_ignored::Path::Root => {}
+        serde_ignored::Path::Seq { parent, index } => {
+            write_ignored_path(out, parent);
+            let _ = write!(out, "[{index}]");
+        }
+        serde_ignored::Path::Map { parent, key } => {
+            write_ignored_path(out, parent);
+            push_key(out, key);
+        }
+        serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => write_ignored_path(out, parent),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// Upstream Parsec 1.5.0's config.toml as shipped (abridged comments), plus an unknown key.
+    const UPSTREAM_SAMPLE: &str = r#"
+# Parsec Configuration File
+
+# (Required) Core settings apply to the service as a whole rather than to individual components within it.
+[core_settings]
+# Whether or not to allow the service to run as the root user. If this is false, the service will refuse to
+# start if it is run as root. If this is true, then the check is skipped.
+#allow_root = false
+# Size of the thread pool used for processing requests. Defaults to the number of processors on
+# the machine.
+#thread_pool_size = 8
+
+# Duration of sleep between polls of the listener. A sleep is necessary for the polling
+# thread to allow other threads to run.
+#idle_listener_sleep_duration = 10 # in milliseconds
+
+# Log level to be applied across the service. Can be overwritten for certain modules which have the same
+# configuration key. Possible values: "debug", "info", "warn", "error", "trace"
+# WARNING: This option will not be updated if the configuration is reloaded with a different one.
+#log_level = "warn"
+
+# Control whether log entries contain a timestamp.
+#log_timestamp = false
+
+# Decide how large (in bytes) request bodies can be before they get rejected automatically.
+# Defaults to 1MB.
+#body_len_limit = 1048576
+
+# Decide whether detailed information about errors occuring should be included in log messages.
+# WARNING: the details might include sensitive information about the keys used by Parsec clients,
+# such as key names or policies
+#log_error_details = false
+
+# Decide how large (in bytes) buffers inside responses from this provider can be. Requests that ask
+# for buffers larger than this threshold will be rejected. Defaults to 1MB.
+#buffer_size_limit = 1048576
+
+# Allow the service to generate keys with deprecated primitives.
+#allow_deprecated = false
+
+# Not an upstream key: accepted and reported.
+foo = "bar"
+
+# (Required) Configuration for the service IPC listener component.
+[listener]
+# (Required) Type of IPC that the service will support.
+listener_type = "DomainSocket"
+
+# (Required) Timeout of the read and write operations on the IPC channel. After the
+# timeout expires, the connection is dropped.
+timeout = 200 # in milliseconds
+
+# Specify the Unix Domain Socket path. The path is fixed and should not be changed. Before changing it please
+# read the following note.
+#socket_path = "/run/parsec/parsec.sock"
+
+# (Required) Authenticator configuration.
+# WARNING: the authenticator MUST NOT be changed if you already have keys stored in Parsec.
+[authenticator]
+# (Required) Type of authenticator that will be used to authenticate clients' authentication
+# payloads.
+# Possible values: "Direct", "UnixPeerCredentials" and "JwtSvid".
+auth_type = "UnixPeerCredentials"
+
+# List of admins to be identified by the authenticator.
+#admins = [ { name = "admin_1" }, { name = "admin_2" } ]
+
+# (Required only for JwtSvid) Location of the Workload API endpoint
+#workload_endpoint="unix:///run/spire/sockets/agent.sock"
+
+# (Required) Configuration for the components managing key info for providers.
+# Defined as an array of tables: https://github.com/toml-lang/toml#user-content-array-of-tables
+[[key_manager]]
+# (Required) Name of the key info manager. Used to tie providers to the manager supporting them.
+name = "sqlite-manager"
+
+# (Required) Type of key info manager to be used.
+# Possible values: "SQLite", "OnDisk"
+# NOTE: The SQLite KIM is now the recommended type, with the OnDisk KIM to be deprecated at some
+# point in the future.
+manager_type = "SQLite"
+
+# Path to the location where the database will be persisted
+#store_path = "/var/lib/parsec/kim-mappings/sqlite/sqlite-key-info-manager.sqlite3"
+
+# Example of an on-disk KIM manager configuration.
+#[[key_manager]]
+#name = "on-disk-manager"
+#manager_type = "OnDisk"
+#store_path = "/var/lib/parsec/mappings"
+
+# Provider configs
+[[provider]]
+# WARNING: Provider name cannot change.
+#name = "mbed-crypto-provider"
+
+# (Required) Type of provider.
+provider_type = "MbedCrypto"
+
+# (Required) Name of key info manager that will support this provider.
+key_info_manager = "sqlite-manager"
+
+# Example of a PKCS 11 provider configuration
+#[[provider]]
+#provider_type = "Pkcs11"
+#key_info_manager = "sqlite-manager"
+#library_path = "/usr/local/lib/softhsm/libsofthsm2.so"
+#slot_number = 123456789
+#serial_number = "4b0e9ee7b3ee6e7c"
+#user_pin = "123456"
+#software_public_operations = false
+#allow_export = true
+
+# Example of a TPM provider configuration
+#[[provider]]
+#provider_type = "Tpm"
+#key_info_manager = "sqlite-manager"
+#tcti = "mssim:host=localhost,port=2321"
+#owner_hierarchy_auth = ""
+#skip_if_no_tpm = false
+"#;
+
+    /// Every upstream key set, every provider type but OpenSsl.
+    const UPSTREAM_FULL: &str = r#"
+[core_settings]
+allow_root = true
+thread_pool_size = 3
+idle_listener_sleep_duration = 25
+log_level = "WARN"
+log_timestamp = true
+body_len_limit = 4096
+log_error_details = true
+buffer_size_limit = 8192
+allow_deprecated = true
+
+[listener]
+listener_type = "DomainSocket"
+timeout = 50
+socket_path = "/tmp/parsec/parsec.sock"
+
+[authenticator]
+auth_type = "JwtSvid"
+admins = [ { name = "spiffe://example.org/admin" }, { name = "spiffe://example.org/root" } ]
+workload_endpoint = "unix:///run/spire/sockets/agent.sock"
+
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+sqlite_db_path = "/tmp/parsec/kim.sqlite3"
+store_path = "/tmp/parsec/ignored"
+
+[[key_manager]]
+name = "on-disk-manager"
+manager_type = "OnDisk"
+store_path = "/tmp/parsec/mappings"
+
+[[provider]]
+provider_type = "MbedCrypto"
+key_info_manager = "sqlite-manager"
+
+[[provider]]
+name = "hsm"
+provider_type = "Pkcs11"
+key_info_manager = "on-disk-manager"
+library_path = "/usr/local/lib/softhsm/libsofthsm2.so"
+slot_number = 123456789
+serial_number = "4b0e9ee7b3ee6e7c"
+user_pin = "917364"
+software_public_operations = true
+allow_export = false
+
+[[provider]]
+provider_type = "Tpm"
+key_info_manager = "sqlite-manager"
+tcti = "mssim:host=localhost,port=2321"
+owner_hierarchy_auth = "hex:74706d5f70617373"
+endorsement_hierarchy_auth = "str:ek-secret"
+skip_if_no_tpm = true
+
+[[provider]]
+provider_type = "CryptoAuthLib"
+key_info_manager = "sqlite-manager"
+device_type = "atecc608a"
+iface_type = "i2c"
+wake_delay = 1500
+rx_retries = 20
+slave_address = 0xc0
+bus = 1
+baud = 400000
+access_key_file_name = "/etc/parsec/cal-access-keys.toml"
+
+[[provider]]
+provider_type = "TrustedService"
+key_info_manager = "sqlite-manager"
+"#;
+
+    const KM: &str = r#"
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+"#;
+
+    /// A minimal file with `core`, `listener`, `auth` tables and providers appended.
+    fn file(core: &str, listener: &str, auth: &str, rest: &str) -> String {
+        format!("[core_settings]\n{core}\n[listener]\n{listener}\n[authenticator]\n{auth}\n{rest}")
+    }
+
+    fn with_providers(providers: &str) -> String {
+        file(
+            "",
+            "listener_type = \"DomainSocket\"\ntimeout = 200",
+            "auth_type = \"UnixPeerCredentials\"",
+            &format!("{KM}\n{providers}"),
+        )
+    }
+
+    const MBED: &str = r#"
+[[provider]]
+provider_type = "MbedCrypto"
+key_info_manager = "sqlite-manager"
+"#;
+
+    fn err(text: &str) -> ConfigError {
+        match Config::parse(text) {
+            Ok(config) => panic!("expected an error, got {config:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn assert_err(text: &str, key: &str, fragments: &[&str]) {
+        let e = err(text);
+        let message = e.to_string();
+        assert_eq!(e.key(), Some(key), "{message}");
+        assert!(message.starts_with(&format!("{key}: ")), "{message}");
+        for fragment in fragments {
+            assert!(message.contains(fragment), "{message:?} lacks {fragment:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_sample_loads_unchanged() {
+        let config = Config::parse(UPSTREAM_SAMPLE).unwrap();
+        assert_eq!(config.unknown_keys, ["core_settings.foo"]);
+        assert_eq!(config.core_settings, CoreSettings::default());
+        assert_eq!(config.listener.listener_type, ListenerType::DomainSocket);
+        assert_eq!(
+            config.listener.timeout_duration(),
+            Duration::from_millis(200)
+        );
+        assert_eq!(config.listener.socket_path, Path::new(DEFAULT_SOCKET_PATH));
+        assert_eq!(
+            config.authenticator.auth_type,
+            AuthenticatorType::UnixPeerCredentials
+        );
+        assert!(config.admins().is_empty());
+        assert_eq!(config.key_manager.len(), 1);
+        assert_eq!(config.key_manager[0].manager_type, KeyManagerType::SQLite);
+        assert_eq!(
+            config.key_manager[0].store_location(),
+            Path::new(DEFAULT_SQLITE_DB_PATH)
+        );
+        assert_eq!(config.provider.len(), 1);
+        assert_eq!(config.provider[0].name(), "mbed-crypto-provider");
+        assert_eq!(config.provider[0].provider_id(), ProviderId::MbedCrypto);
+    }
+
+    #[test]
+    fn every_upstream_key_is_read() {
+        let config = Config::parse(UPSTREAM_FULL).unwrap();
+        assert_eq!(
+            config.unknown_keys,
+            ["key_manager[0].store_path"],
+            "store_path means nothing to a SQLite manager"
+        );
+        let core = &config.core_settings;
+        assert!(core.allow_root && core.log_timestamp && core.log_error_details);
+        assert!(core.allow_deprecated);
+        assert_eq!(core.thread_pool_size, 3);
+        assert_eq!(core.idle_listener_sleep_duration, 25);
+        assert_eq!(core.log_level, Some(LogLevel::Warn));
+        assert_eq!((core.body_len_limit, core.buffer_size_limit), (4096, 8192));
+        assert_eq!(config.listener.timeout, 50);
+        assert_eq!(
+            config.listener.socket_path,
+            Path::new("/tmp/parsec/parsec.sock")
+        );
+        assert_eq!(config.authenticator.auth_type, AuthenticatorType::JwtSvid);
+        assert_eq!(
+            config.authenticator.auth_type.auth_type(),
+            AuthType::JwtSvid
+        );
+        assert_eq!(
+            config.admins(),
+            ["spiffe://example.org/admin", "spiffe://example.org/root"]
+        );
+        assert_eq!(
+            config.authenticator.workload_endpoint.as_deref(),
+            Some("unix:///run/spire/sockets/agent.sock")
+        );
+
+        let on_disk = config.key_manager("on-disk-manager").unwrap();
+        assert_eq!(on_disk.store_location(), Path::new("/tmp/parsec/mappings"));
+        assert_eq!(
+            config.key_manager[0].sqlite_db_path,
+            Path::new("/tmp/parsec/kim.sqlite3")
+        );
+
+        let names: Vec<&str> = config.provider.iter().map(ProviderConfig::name).collect();
+        assert_eq!(
+            names,
+            [
+                "mbed-crypto-provider",
+                "hsm",
+                "tpm-provider",
+                "cryptoauthlib-provider",
+                "trusted-service-provider"
+            ]
+        );
+        let ids: Vec<u8> = config
+            .provider
+            .iter()
+            .map(|p| p.provider_id().value())
+            .collect();
+        assert_eq!(ids, [1, 2, 3, 5, 4]);
+
+        let ProviderKind::Pkcs11(pkcs11) = &config.provider[1].kind else {
+            panic!("not PKCS #11")
+        };
+        assert_eq!(
+            config.key_manager_of(&config.provider[1]).unwrap().name,
+            "on-disk-manager"
+        );
+        assert_eq!(
+            pkcs11.library_path,
+            Path::new("/usr/local/lib/softhsm/libsofthsm2.so")
+        );
+        assert_eq!(pkcs11.slot_number, Some(123_456_789));
+        assert_eq!(pkcs11.serial_number.as_deref(), Some("4b0e9ee7b3ee6e7c"));
+        assert_eq!(pkcs11.user_pin.as_ref().unwrap().expose(), "917364");
+        assert!(pkcs11.software_public_operations);
+        assert!(!pkcs11.allow_export);
+
+        let ProviderKind::Tpm(tpm) = &config.provider[2].kind else {
+            panic!("not TPM")
+        };
+        assert_eq!(tpm.tcti, "mssim:host=localhost,port=2321");
+        assert_eq!(&*tpm.owner_hierarchy_auth.decode().unwrap(), b"tpm_pass");
+        assert_eq!(
+            &*tpm
+                .endorsement_hierarchy_auth
+                .as_ref()
+                .unwrap()
+                .decode()
+                .unwrap(),
+            b"ek-secret"
+        );
+        assert!(tpm.skip_if_no_tpm);
+
+        let ProviderKind::CryptoAuthLib(cal) = &config.provider[3].kind else {
+            panic!("not CAL")
+        };
+        assert_eq!(
+            cal,
+            &CryptoAuthLibConfig {
+                device_type: "atecc608a".to_owned(),
+                iface_type: "i2c".to_owned(),
+                wake_delay: Some(1500),
+                rx_retries: Some(20),
+                slave_address: Some(0xc0),
+                bus: Some(1),
+                baud: Some(400_000),
+                access_key_file_name: Some(PathBuf::from("/etc/parsec/cal-access-keys.toml")),
+            }
+        );
+        assert_eq!(config.provider[4].kind, ProviderKind::TrustedService);
+    }
+
+    #[test]
+    fn embedded_default_parses_and_matches_its_description() {
+        let parsed = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(parsed, Config::builtin_default());
+        assert_eq!(Config::embedded_default(), parsed);
+        assert!(parsed.unknown_keys.is_empty());
+        assert!(!parsed.core_settings.allow_root);
+        assert_eq!(parsed.listener.timeout, 200);
+        assert_eq!(
+            parsed.listener.socket_path,
+            Path::new("/run/parsec/parsec.sock")
+        );
+        assert_eq!(
+            parsed.authenticator.auth_type,
+            AuthenticatorType::UnixPeerCredentials
+        );
+        assert_eq!(parsed.key_manager[0].manager_type, KeyManagerType::SQLite);
+        assert_eq!(
+            parsed.key_manager[0].sqlite_db_path,
+            Path::new(DEFAULT_SQLITE_DB_PATH)
+        );
+        assert_eq!(parsed.provider.len(), 1);
+        assert_eq!(parsed.provider[0].provider_type(), ProviderType::MbedCrypto);
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let config = Config::parse(&with_providers(MBED)).unwrap();
+        let core = &config.core_settings;
+        assert!(!core.allow_root);
+        assert_eq!(core.thread_pool_size, available_cpus());
+        assert_eq!(core.idle_listener_sleep_duration, 10);
+        assert_eq!(core.log_level, None);
+        assert!(!core.log_timestamp);
+        assert_eq!(core.body_len_limit, 1_048_576);
+        assert!(!core.log_error_details);
+        assert_eq!(core.buffer_size_limit, 1_048_576);
+        assert!(!core.allow_deprecated);
+        assert_eq!(core.max_connections, 1024);
+        assert_eq!(core.max_requests_in_flight, 4 * available_cpus());
+        assert_eq!(core.log_format, LogFormat::Text);
+        assert_eq!(config.listener.socket_path, Path::new(DEFAULT_SOCKET_PATH));
+        assert!(config.authenticator.admins.is_empty());
+        assert_eq!(config.authenticator.workload_endpoint, None);
+        let km = &config.key_manager[0];
+        assert_eq!(km.sqlite_db_path, Path::new(DEFAULT_SQLITE_DB_PATH));
+        assert_eq!(km.store_path, Path::new(DEFAULT_ON_DISK_STORE_PATH));
+        assert!(config.unknown_keys.is_empty());
+
+        let pkcs11 = Config::parse(&with_providers(
+            r#"
+[[provider]]
+provider_type = "Pkcs11"
+key_info_manager = "sqlite-manager"
+library_path = "/lib/p11.so"
+"#,
+        ))
+        .unwrap();
+        let ProviderKind::Pkcs11(p) = &pkcs11.provider[0].kind else {
+            panic!("not PKCS #11")
+        };
+        assert!(p.allow_export);
+        assert!(!p.software_public_operations);
+        assert_eq!((p.slot_number, p.user_pin.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn bulwark_core_settings_are_read() {
+        let config = Config::parse(&file(
+            "max_connections = 7\nmax_requests_in_flight = 9\nlog_format = \"json\"\nlog_level = \"Debug\"",
+            "listener_type = \"DomainSocket\"\ntimeout = 1",
+            "auth_type = \"Direct\"\nadmins = [{ name = \"alice\" }]",
+            &format!("{KM}{MBED}"),
+        ))
+        .unwrap();
+        let core = &config.core_settings;
+        assert_eq!((core.max_connections, core.max_requests_in_flight), (7, 9));
+        assert_eq!(core.log_format, LogFormat::Json);
+        assert_eq!(core.log_level, Some(LogLevel::Debug));
+        assert_eq!(config.admins(), ["alice"]);
+    }
+
+    #[test]
+    fn openssl_provider_and_its_kek_path() {
+        let config = Config::parse(&with_providers(
+            r#"
+[[provider]]
+provider_type = "OpenSsl"
+key_info_manager = "sqlite-manager"
+"#,
+        ))
+        .unwrap();
+        let provider = &config.provider[0];
+        assert_eq!(provider.name(), "openssl-provider");
+        assert_eq!(provider.provider_id(), ProviderId::MbedCrypto);
+        let ProviderKind::OpenSsl(openssl) = &provider.kind else {
+            panic!("not OpenSSL")
+        };
+        let km = config.key_manager_of(provider).unwrap();
+        assert_eq!(
+            openssl.kek_path_or_default(km),
+            Path::new("/var/lib/parsec/kim-mappings/sqlite/openssl-provider.kek")
+        );
+
+        let explicit = Config::parse(&with_providers(
+            r#"
+[[provider]]
+provider_type = "OpenSsl"
+key_info_manager = "sqlite-manager"
+kek_path = "/etc/bulwark/kek"
+"#,
+        ))
+        .unwrap();
+        let ProviderKind::OpenSsl(openssl) = &explicit.provider[0].kind else {
+            panic!("not OpenSSL")
+        };
+        assert_eq!(
+            openssl.kek_path.as_deref(),
+            Some(Path::new("/etc/bulwark/kek"))
+        );
+    }
+
+    #[test]
+    fn provider_ids_follow_the_spec() {
+        let ids: Vec<(ProviderType, u8)> = ProviderType::ALL
+            .into_iter()
+            .map(|t| (t, t.provider_id().value()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (ProviderType::MbedCrypto, 1),
+                (ProviderType::Pkcs11, 2),
+                (ProviderType::Tpm, 3),
+                (ProviderType::CryptoAuthLib, 5),
+                (ProviderType::TrustedService, 4),
+                (ProviderType::OpenSsl, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_of_other_types_and_nested_unknown_keys_are_reported() {
+        let text = file(
+            "",
+            "listener_type = \"DomainSocket\"\ntimeout = 200\nbacklog = 5",
+            "auth_type = \"Direct\"\nworkload_endpoint = \"unix:///x\"\nadmins = [{ name = \"a\", role = \"x\" }]",
+            &format!(
+                "{KM}\n[[provider]]\nprovider_type = \"MbedCrypto\"\nkey_info_manager = \"sqlite-manager\"\nlibrary_path = \"/x.so\"\n\"odd key\" = 1\n\n[extra]\nx = 1\n"
+            ),
+        );
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(
+            config.unknown_keys,
+            [
+                "authenticator.admins[0].role",
+                "authenticator.workload_endpoint",
+                "extra",
+                "listener.backlog",
+                "provider[0].\"odd key\"",
+                "provider[0].library_path",
+            ]
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = Config::parse(UPSTREAM_FULL).unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["917364", "74706d5f70617373", "ek-secret"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("user_pin: Some(<redacted>)"), "{debug}");
+        assert!(
+            debug.contains("owner_hierarchy_auth: <redacted>"),
+            "{debug}"
+        );
+        assert_eq!(
+            format!("{:?}", SecretString::new("hunter2".to_owned())),
+            "<redacted>"
+        );
+        let pretty = format!("{config:#?}");
+        assert!(!pretty.contains("917364") && !pretty.contains("ek-secret"));
+    }
+
+    #[test]
+    fn secrets_decode_with_prefixes() {
+        let s = |t: &str| SecretString::new(t.to_owned());
+        assert_eq!(&*s("plain").decode().unwrap(), b"plain");
+        assert_eq!(&*s("str:hex:00").decode().unwrap(), b"hex:00");
+        assert_eq!(&*s("hex:00fF").decode().unwrap(), &[0x00, 0xff]);
+        assert_eq!(&*s("").decode().unwrap(), b"");
+        assert_eq!(s("hex:0").decode(), Err(BadHexSecret));
+        assert_eq!(s("hex:zz").decode(), Err(BadHexSecret));
+    }
+
+    #[test]
+    fn syntax_errors_keep_line_and_column() {
+        let e = err("[core_settings]\nallow_root = \n");
+        let ConfigError::Syntax { location, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(location.map(|l| l.line), Some(2), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("TOML syntax error (line 2, column"),
+            "{e}"
+        );
+        assert_eq!(e.key(), None);
+
+        let duplicate = err("[core_settings]\nallow_root = true\nallow_root = false\n");
+        assert!(
+            matches!(duplicate, ConfigError::Syntax { .. }),
+            "{duplicate}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_place() {
+        let text = with_providers(
+            r#"
+[[provider]]
+provider_type = "Pkcs11"
+key_info_manager = "sqlite-manager"
+library_path = "/lib/p11.so"
+slot_number = "one"
+"#,
+        );
+        let e = err(&text);
+        assert_eq!(e.key(), Some("provider[0].slot_number"), "{e}");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("slot_number"))
+            .unwrap()
+            + 1;
+        assert!(
+            e.to_string().contains(&format!("(line {line}, column 15)")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("invalid type"), "{e}");
+
+        let listener = "listener_type = \"DomainSocket\"\ntimeout = 1";
+        assert_err(
+            &file(
+                "thread_pool_size = -1",
+                listener,
+                "auth_type = \"Direct\"",
+                "",
+            ),
+            "core_settings.thread_pool_size",
+            &["invalid value"],
+        );
+        assert_err(
+            &file(
+                "log_level = \"loud\"",
+                listener,
+                "auth_type = \"Direct\"",
+                "",
+            ),
+            "core_settings.log_level",
+            &["\"loud\"", "\"off\"", "\"trace\""],
+        );
+        assert_err(
+            &file(
+                "log_format = \"xml\"",
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"Direct\"",
+                "",
+            ),
+            "core_settings.log_format",
+            &["`text`", "`json`"],
+        );
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"DomainSocket\"",
+                "auth_type = \"Direct\"",
+                "",
+            ),
+            "listener.timeout",
+            &["required key is missing"],
+        );
+        assert_err(
+            "[listener]\nlistener_type = \"DomainSocket\"\ntimeout = 1\n",
+            "core_settings",
+            &["required key is missing"],
+        );
+        assert_err(
+            &with_providers("[[provider]]\nprovider_type = \"MbedCrypto\"\n"),
+            "provider[0].key_info_manager",
+            &["required key is missing"],
+        );
+        assert_err(
+            &with_providers(
+                "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"sqlite-manager\"\n",
+            ),
+            "provider[0].library_path",
+            &["required when provider_type is \"Pkcs11\""],
+        );
+        assert_err(
+            &with_providers(
+                "[[provider]]\nprovider_type = \"Tpm\"\nkey_info_manager = \"sqlite-manager\"\ntcti = \"device\"\n",
+            ),
+            "provider[0].owner_hierarchy_auth",
+            &["required when provider_type is \"Tpm\""],
+        );
+        assert_err(
+            &with_providers(
+                "[[provider]]\nprovider_type = \"CryptoAuthLib\"\nkey_info_manager = \"sqlite-manager\"\ndevice_type = \"always-success\"\n",
+            ),
+            "provider[0].iface_type",
+            &["required"],
+        );
+    }
+
+    #[test]
+    fn unknown_type_names_list_the_accepted_ones() {
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"Password\"",
+                "",
+            ),
+            "authenticator.auth_type",
+            &[
+                "`Password`",
+                "`Direct`",
+                "`UnixPeerCredentials`",
+                "`JwtSvid`",
+            ],
+        );
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"Tcp\"\ntimeout = 1",
+                "auth_type = \"Direct\"",
+                "",
+            ),
+            "listener.listener_type",
+            &["`Tcp`", "`DomainSocket`"],
+        );
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"Direct\"",
+                "[[key_manager]]\nname = \"k\"\nmanager_type = \"Redis\"\n",
+            ),
+            "key_manager[0].manager_type",
+            &["`Redis`", "`SQLite`", "`OnDisk`"],
+        );
+        assert_err(
+            &with_providers(
+                "[[provider]]\nprovider_type = \"Hsm\"\nkey_info_manager = \"sqlite-manager\"\n",
+            ),
+            "provider[0].provider_type",
+            &[
+                "`Hsm`",
+                "`MbedCrypto`",
+                "`Pkcs11`",
+                "`Tpm`",
+                "`CryptoAuthLib`",
+                "`TrustedService`",
+                "`OpenSsl`",
+            ],
+        );
+    }
+
+    #[test]
+    fn provider_names_must_be_unique() {
+        let tpm = |name: &str| {
+            format!(
+                "[[provider]]\n{name}provider_type = \"Tpm\"\nkey_info_manager = \"sqlite-manager\"\ntcti = \"device\"\nowner_hierarchy_auth = \"\"\n"
+            )
+        };
+        assert_err(
+            &with_providers(&format!("{}{}", tpm(""), tpm(""))),
+            "provider[1].name",
+            &["default name \"tpm-provider\"", "provider[0]", "unique"],
+        );
+        assert_err(
+            &with_providers(&format!(
+                "{MBED}{}",
+                tpm("name = \"mbed-crypto-provider\"\n")
+            )),
+            "provider[1].name",
+            &["\"mbed-crypto-provider\" is already the name of provider[0]"],
+        );
+        assert_err(
+            &with_providers(&tpm("name = \"\"\n")),
+            "provider[0].name",
+            &["must not be empty"],
+        );
+        // Same type, distinct names: accepted, like upstream.
+        let two = Config::parse(&with_providers(&format!(
+            "{}{}",
+            tpm(""),
+            tpm("name = \"tpm2\"\n")
+        )))
+        .unwrap();
+        assert_eq!(two.provider[1].name(), "tpm2");
+    }
+
+    #[test]
+    fn at_least_one_provider() {
+        assert_err(
+            &with_providers(""),
+            "provider",
+            &["at least one [[provider]] is required"],
+        );
+    }
+
+    #[test]
+    fn mbed_crypto_and_openssl_exclude_each_other() {
+        let openssl =
+            "[[provider]]\nprovider_type = \"OpenSsl\"\nkey_info_manager = \"sqlite-manager\"\n";
+        assert_err(
+            &with_providers(&format!("{MBED}{openssl}")),
+            "provider[1].provider_type",
+            &[
+                "\"OpenSsl\"",
+                "provider[0] (\"MbedCrypto\")",
+                "provider id 1",
+            ],
+        );
+        assert_err(
+            &with_providers(&format!("{MBED}name = \"one\"\n{MBED}name = \"two\"\n")),
+            "provider[1].provider_type",
+            &["provider id 1"],
+        );
+    }
+
+    #[test]
+    fn key_info_manager_must_exist() {
+        let e = err(&with_providers(
+            "[[provider]]\nprovider_type = \"MbedCrypto\"\nkey_info_manager = \"foo\"\n",
+        ));
+        assert_eq!(
+            e.to_string(),
+            "provider[0].key_info_manager: names key manager \"foo\", but no [[key_manager]] \
+             has that name"
+        );
+        assert_err(
+            &format!("{}{KM}", with_providers(MBED)),
+            "key_manager[1].name",
+            &["\"sqlite-manager\" is already the name of key_manager[0]"],
+        );
+    }
+
+    #[test]
+    fn jwt_svid_needs_a_workload_endpoint() {
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"JwtSvid\"",
+                &format!("{KM}{MBED}"),
+            ),
+            "authenticator.workload_endpoint",
+            &["required when auth_type is \"JwtSvid\""],
+        );
+    }
+
+    #[test]
+    fn sizes_and_timeout_must_be_positive() {
+        let listener = "listener_type = \"DomainSocket\"\ntimeout = 1";
+        let rest = format!("{KM}{MBED}");
+        assert_err(
+            &file(
+                "",
+                "listener_type = \"DomainSocket\"\ntimeout = 0",
+                "auth_type = \"Direct\"",
+                &rest,
+            ),
+            "listener.timeout",
+            &["greater than 0"],
+        );
+        for key in [
+            "body_len_limit",
+            "thread_pool_size",
+            "max_connections",
+            "max_requests_in_flight",
+        ] {
+            assert_err(
+                &file(
+                    &format!("{key} = 0"),
+                    listener,
+                    "auth_type = \"Direct\"",
+                    &rest,
+                ),
+                &format!("core_settings.{key}"),
+                &["greater than 0"],
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_hex_secrets_are_refused_without_showing_them() {
+        let e = err(&with_providers(
+            "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"sqlite-manager\"\nlibrary_path = \"/p.so\"\nuser_pin = \"hex:12345\"\n",
+        ));
+        assert_eq!(e.key(), Some("provider[0].user_pin"));
+        assert!(!e.to_string().contains("12345"), "{e}");
+    }
+
+    #[test]
+    fn load_reads_a_file_and_reports_read_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Config::embedded_default());
+
+        let missing = dir.path().join("missing.toml");
+        let e = Config::load(&missing).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(e.to_string().contains("missing.toml"), "{e}");
+    }
+}

@@ -1,0 +1,161 @@
+//! The listening socket and the accept loop.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tokio::net::UnixListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::connection::{serve_connection, ConnectionLimits};
+use crate::service::Service;
+
+/// The service currently answering requests; replaced as a whole on reload, so requests in
+/// flight finish on the service they started with.
+#[derive(Debug, Clone)]
+pub struct ServiceHandle(Arc<RwLock<Arc<Service>>>);
+
+impl ServiceHandle {
+    /// A handle on `service`.
+    pub fn new(service: Service) -> Self {
+        ServiceHandle(Arc::new(RwLock::new(Arc::new(service))))
+    }
+
+    /// The service new requests go to.
+    pub fn current(&self) -> Arc<Service> {
+        match self.0.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Makes `service` answer every request from now on.
+    pub fn replace(&self, service: Service) {
+        let service = Arc::new(service);
+        match self.0.write() {
+            Ok(mut guard) => *guard = service,
+            Err(poisoned) => *poisoned.into_inner() = service,
+        }
+    }
+}
+
+/// Removes the socket file when dropped, so a stopped daemon leaves no stale socket.
+#[derive(Debug)]
+pub struct SocketGuard {
+    path: PathBuf,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the service socket at `path`.
+///
+/// A socket file left by a daemon that is gone is replaced; a socket another daemon still
+/// answers on, or a file that is not a socket, is an error. The parent directory is created
+/// if missing and the socket is made connectable by every local user (mode 0666): access
+/// control is the authenticator's job, as upstream.
+///
+/// # Errors
+/// The path is in use or cannot be bound.
+pub fn bind(path: &Path) -> io::Result<(UnixListener, SocketGuard)> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{}: another service is answering on this socket",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists and is not a socket", path.display()),
+            ));
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok((
+        listener,
+        SocketGuard {
+            path: path.to_owned(),
+        },
+    ))
+}
+
+/// Limits of the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Requests handed to providers at once; further ones wait for a slot.
+    pub max_in_flight: usize,
+    /// Per-connection timeouts.
+    pub connection: ConnectionLimits,
+}
+
+/// Accepts and serves connections until `shutdown` completes, then waits for the
+/// connections in progress to finish their current request; connections waiting between
+/// requests are closed.
+pub async fn serve(
+    listener: UnixListener,
+    service: ServiceHandle,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+    let mut tasks = JoinSet::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        // Take a connection slot before accepting, so a full daemon stops accepting rather
+        // than accepting and dropping.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = service.clone();
+        let in_flight = Arc::clone(&in_flight);
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            serve_connection(stream, service, in_flight, limits.connection, stop).await;
+            drop(permit);
+        });
+        // Reap finished tasks so the set does not grow with the connection count.
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Drain: connections finish the request they are in; idle ones end at their timeout.
+    while tasks.join_next().await.is_some() {}
+}

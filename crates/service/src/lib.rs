@@ -1,0 +1,15 @@
+//! bulwarkd, the service: a drop-in Parsec security service.
+//!
+//! See ARCHITECTURE.md for the crates, the path of one request and where to add an operation.
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod builder;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod front;
+pub mod keystore;
+pub mod providers;
+pub mod service;
+pub mod status;

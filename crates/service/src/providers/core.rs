@@ -1,0 +1,245 @@
+//! The core provider (id 0): service discovery and administration, no cryptography.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use bulwark_interface::ids::ProviderId;
+use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
+use bulwark_interface::ops::list_keys::KeyInfo;
+use bulwark_interface::ops::list_providers::ProviderInfo;
+use bulwark_interface::ops::{
+    self, delete_client, list_authenticators, list_clients, list_keys, list_opcodes,
+    list_providers, ping, DeleteClient, ListAuthenticators, ListClients, ListKeys, ListOpcodes,
+    ListProviders, Opcode, Ping, PsaDestroyKey,
+};
+
+use super::{Handles, Provider, RequestContext};
+use crate::auth::Identity;
+use crate::dispatch::{Registrar, Registry};
+use crate::error::ProviderError;
+use crate::keystore::KeyStore;
+
+/// Fixed identity of the core provider.
+pub const CORE_UUID: &str = "47049873-2a43-4845-9d72-831eab668784";
+
+/// The core provider.
+#[derive(Debug)]
+pub struct CoreProvider {
+    /// Configured crypto providers in configuration order, as (info, configured name).
+    providers: Vec<(ProviderInfo, String)>,
+    authenticator: AuthenticatorInfo,
+    store: Arc<KeyStore>,
+    crypto: Arc<Registry>,
+    /// Opcodes per provider, read from the registries once every provider has registered.
+    opcodes: OnceLock<HashMap<ProviderId, BTreeSet<Opcode>>>,
+}
+
+impl CoreProvider {
+    /// A core provider over the given crypto providers and their registry.
+    pub fn new(
+        providers: Vec<(ProviderInfo, String)>,
+        authenticator: AuthenticatorInfo,
+        store: Arc<KeyStore>,
+        crypto: Arc<Registry>,
+    ) -> Self {
+        CoreProvider {
+            providers,
+            authenticator,
+            store,
+            crypto,
+            opcodes: OnceLock::new(),
+        }
+    }
+
+    /// Records what every provider registered; called once all registration is done.
+    pub fn set_opcodes(&self, core: &Registry) {
+        let mut map: HashMap<_, _> = self
+            .providers
+            .iter()
+            .map(|(info, _)| (info.id, self.crypto.opcodes(info.id)))
+            .collect();
+        map.insert(ProviderId::Core, core.opcodes(ProviderId::Core));
+        let _ = self.opcodes.set(map);
+    }
+
+    fn core_info() -> ProviderInfo {
+        let (maj, min, rev) = version();
+        ProviderInfo {
+            uuid: uuid::Uuid::parse_str(CORE_UUID).unwrap_or_default(),
+            description: "Software provider that implements only administrative (i.e. no \
+                          cryptographic) operations"
+                .to_owned(),
+            vendor: String::new(),
+            version_maj: maj,
+            version_min: min,
+            version_rev: rev,
+            id: ProviderId::Core,
+        }
+    }
+}
+
+fn version() -> (u32, u32, u32) {
+    let parse = |s: &str| s.parse().unwrap_or(0);
+    (
+        parse(env!("CARGO_PKG_VERSION_MAJOR")),
+        parse(env!("CARGO_PKG_VERSION_MINOR")),
+        parse(env!("CARGO_PKG_VERSION_PATCH")),
+    )
+}
+
+impl Provider for CoreProvider {
+    fn info(&self) -> ProviderInfo {
+        Self::core_info()
+    }
+
+    fn name(&self) -> &str {
+        "core-provider"
+    }
+
+    fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
+        registrar
+            .add::<Ping, _>(&self)
+            .add::<ListProviders, _>(&self)
+            .add::<ListOpcodes, _>(&self)
+            .add::<ListAuthenticators, _>(&self)
+            .add::<ListKeys, _>(&self)
+            .add::<ListClients, _>(&self)
+            .add::<DeleteClient, _>(&self);
+    }
+
+    fn discard(&self, _key_id: &[u8]) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+impl Handles<Ping> for CoreProvider {
+    fn handle(
+        &self,
+        _: &RequestContext<'_>,
+        _: ping::Request,
+    ) -> Result<ping::Response, ProviderError> {
+        Ok(ping::Response {
+            wire_protocol_version_maj: 1,
+            wire_protocol_version_min: 0,
+        })
+    }
+}
+
+impl Handles<ListProviders> for CoreProvider {
+    fn handle(
+        &self,
+        _: &RequestContext<'_>,
+        _: list_providers::Request,
+    ) -> Result<list_providers::Response, ProviderError> {
+        let mut providers: Vec<ProviderInfo> = self
+            .providers
+            .iter()
+            .map(|(info, _)| info.clone())
+            .collect();
+        providers.push(Self::core_info());
+        Ok(list_providers::Response { providers })
+    }
+}
+
+impl Handles<ListOpcodes> for CoreProvider {
+    fn handle(
+        &self,
+        _: &RequestContext<'_>,
+        request: list_opcodes::Request,
+    ) -> Result<list_opcodes::Response, ProviderError> {
+        self.opcodes
+            .get()
+            .and_then(|map| map.get(&request.provider_id))
+            .map(|opcodes| list_opcodes::Response {
+                opcodes: opcodes.clone(),
+            })
+            .ok_or(ProviderError::ProviderNotRegistered)
+    }
+}
+
+impl Handles<ListAuthenticators> for CoreProvider {
+    fn handle(
+        &self,
+        _: &RequestContext<'_>,
+        _: list_authenticators::Request,
+    ) -> Result<list_authenticators::Response, ProviderError> {
+        Ok(list_authenticators::Response {
+            authenticators: vec![self.authenticator.clone()],
+        })
+    }
+}
+
+impl Handles<ListKeys> for CoreProvider {
+    fn handle(
+        &self,
+        ctx: &RequestContext<'_>,
+        _: list_keys::Request,
+    ) -> Result<list_keys::Response, ProviderError> {
+        let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
+        let mut owned = self.store.list(identity.auth_type, &identity.name);
+        let mut keys = Vec::with_capacity(owned.len());
+        // Configuration order first, then name order within a provider.
+        for (info, name) in &self.providers {
+            for (key, record) in owned
+                .iter_mut()
+                .filter(|(key, _)| &key.provider_name == name)
+            {
+                keys.push(KeyInfo {
+                    provider_id: info.id,
+                    name: std::mem::take(&mut key.key_name),
+                    attributes: record.attributes,
+                });
+            }
+        }
+        Ok(list_keys::Response { keys })
+    }
+}
+
+impl Handles<ListClients> for CoreProvider {
+    fn handle(
+        &self,
+        _: &RequestContext<'_>,
+        _: list_clients::Request,
+    ) -> Result<list_clients::Response, ProviderError> {
+        Ok(list_clients::Response {
+            clients: self.store.applications(),
+        })
+    }
+}
+
+impl Handles<DeleteClient> for CoreProvider {
+    fn handle(
+        &self,
+        ctx: &RequestContext<'_>,
+        request: delete_client::Request,
+    ) -> Result<delete_client::Response, ProviderError> {
+        let admin = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
+        // The client's keys under the administrator's own authenticator, destroyed through
+        // each provider's ordinary destroy path, as if the client had asked.
+        let client = Identity {
+            name: request.client,
+            auth_type: admin.auth_type,
+            is_admin: false,
+        };
+        let client_ctx = RequestContext::new(Some(&client), &self.store, ctx.settings());
+        for (key, _) in self.store.list(client.auth_type, &client.name) {
+            let Some((info, _)) = self.providers.iter().find(|(_, n)| *n == key.provider_name)
+            else {
+                continue;
+            };
+            let destroy = ops::psa_destroy_key::Request {
+                key_name: key.key_name,
+            };
+            let outcome = ops::encode_request::<PsaDestroyKey>(destroy)
+                .map_err(crate::error::ServiceError::from)
+                .and_then(|body| {
+                    self.crypto
+                        .dispatch(info.id, Opcode::PsaDestroyKey, &client_ctx, &body)
+                });
+            if let Err(error) = outcome {
+                tracing::warn!(%error, "DeleteClient could not destroy a key");
+            }
+        }
+        Ok(delete_client::Response)
+    }
+}

@@ -1,0 +1,249 @@
+//! Providers: the back ends that hold keys and do cryptography.
+//!
+//! A provider implements [`Provider`] (what it is) and one [`Handles<O>`] per operation it
+//! serves, and lists those operations in [`Provider::register`]. There is no trait with a
+//! default "not supported" method per operation: an operation a provider does not register is
+//! answered `PsaErrorNotSupported` by the dispatcher, and `ListOpcodes` is read from the same
+//! registrations, so what a provider advertises cannot drift from what it does.
+//!
+//! Providers never see wire bytes, opcodes or status numbers, and never see a key name without
+//! its owner: keys are reached only through [`ScopedKeys`], built from the authenticated
+//! identity.
+
+pub mod core;
+pub mod mbed;
+
+use std::sync::Arc;
+
+use bulwark_interface::ids::{AuthType, ProviderId};
+use bulwark_interface::ops::list_providers::ProviderInfo;
+use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
+use bulwark_interface::ops::Operation;
+use psa_crypto::types::key::Attributes;
+
+use crate::auth::Identity;
+use crate::dispatch::Registrar;
+use crate::error::ProviderError;
+use crate::keystore::{KeyIdentity, KeyRecord, KeyStore, KeyStoreError};
+
+/// A configured provider.
+pub trait Provider: Send + Sync + 'static {
+    /// What ListProviders says about this provider.
+    fn info(&self) -> ProviderInfo;
+
+    /// The configured name; part of every key identity of this provider.
+    fn name(&self) -> &str;
+
+    /// Registers every operation this provider serves.
+    fn register(self: Arc<Self>, registrar: &mut Registrar<'_>);
+
+    /// Removes a back-end key left behind by an interrupted create or destroy.
+    ///
+    /// Called at start-up for every key-store row a crash left unfinished. A key that does
+    /// not exist in the back end is not an error.
+    ///
+    /// # Errors
+    /// The back end's failure to remove an existing key.
+    fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError>;
+}
+
+/// A provider that serves operation `O`.
+pub trait Handles<O: Operation>: Provider {
+    /// Serves one request.
+    ///
+    /// # Errors
+    /// Whatever the back end or a policy check refuses.
+    fn handle(
+        &self,
+        ctx: &RequestContext<'_>,
+        request: O::Request,
+    ) -> Result<O::Response, ProviderError>;
+}
+
+/// Settings every provider obeys, from `[core_settings]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderSettings {
+    /// Whether PsaGenerateKey may use deprecated primitives.
+    pub allow_deprecated: bool,
+    /// Largest response buffer a provider may produce (PsaGenerateRandom).
+    pub buffer_size_limit: usize,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        ProviderSettings {
+            allow_deprecated: false,
+            buffer_size_limit: 1 << 20,
+        }
+    }
+}
+
+/// What a provider knows about the request it serves.
+#[derive(Debug)]
+pub struct RequestContext<'a> {
+    identity: Option<&'a Identity>,
+    store: &'a KeyStore,
+    settings: &'a ProviderSettings,
+}
+
+impl<'a> RequestContext<'a> {
+    /// A context for one request.
+    pub fn new(
+        identity: Option<&'a Identity>,
+        store: &'a KeyStore,
+        settings: &'a ProviderSettings,
+    ) -> Self {
+        RequestContext {
+            identity,
+            store,
+            settings,
+        }
+    }
+
+    /// The caller, if authenticated.
+    pub fn identity(&self) -> Option<&'a Identity> {
+        self.identity
+    }
+
+    /// The settings providers obey.
+    pub fn settings(&self) -> &ProviderSettings {
+        self.settings
+    }
+
+    /// The caller's keys in provider `provider`.
+    ///
+    /// # Errors
+    /// [`ProviderError::NotAuthenticated`] when the request carries no identity (the
+    /// dispatcher refuses such requests before they reach a provider, so this is a guard).
+    pub fn keys<P: Provider + ?Sized>(
+        &self,
+        provider: &'a P,
+    ) -> Result<ScopedKeys<'a>, ProviderError> {
+        let identity = self.identity.ok_or(ProviderError::NotAuthenticated)?;
+        Ok(ScopedKeys {
+            store: self.store,
+            authenticator: identity.auth_type,
+            application: &identity.name,
+            provider_name: provider.name(),
+            provider_id: provider.info().id,
+            settings: self.settings,
+        })
+    }
+}
+
+/// Whether a key is being generated or imported; they differ on deprecated primitives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// PsaGenerateKey: deprecated primitives refused unless allowed.
+    Generate,
+    /// PsaImportKey: deprecated primitives only logged.
+    Import,
+}
+
+/// One application's keys in one provider: the only way a provider reaches a key.
+#[derive(Debug)]
+pub struct ScopedKeys<'a> {
+    store: &'a KeyStore,
+    authenticator: AuthType,
+    application: &'a str,
+    provider_name: &'a str,
+    provider_id: ProviderId,
+    settings: &'a ProviderSettings,
+}
+
+impl ScopedKeys<'_> {
+    fn identity(&self, key_name: &str) -> KeyIdentity {
+        KeyIdentity {
+            authenticator: self.authenticator,
+            application: self.application.to_owned(),
+            provider_name: self.provider_name.to_owned(),
+            key_name: key_name.to_owned(),
+        }
+    }
+
+    /// The record of a key of the caller.
+    ///
+    /// # Errors
+    /// `NotFound` (PsaErrorDoesNotExist) when the caller has no such key, whether or not
+    /// another application has one of that name.
+    pub fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
+        self.store
+            .get(&self.identity(key_name))?
+            .ok_or(KeyStoreError::NotFound.into())
+    }
+
+    /// Whether a back-end key id is used by any key of this provider, of any application.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn key_id_in_use(&self, key_id: &[u8]) -> Result<bool, ProviderError> {
+        Ok(self.store.key_id_in_use(self.provider_name, key_id)?)
+    }
+
+    /// Creates a key: checks deprecation, reserves the name with the back-end id the key will
+    /// have, runs `create` in the back end, then commits the name.
+    ///
+    /// If `create` fails the reservation is dropped and the name stays free. If the commit
+    /// fails the back-end key is removed with `discard`. A crash anywhere in between leaves a
+    /// reservation that start-up recovery cleans, so a key the caller was told exists always
+    /// exists, and a half-made key is never visible.
+    ///
+    /// # Errors
+    /// [`ProviderError::Deprecated`], `AlreadyExists`, a store failure or the back end's error.
+    pub fn create(
+        &self,
+        key_name: &str,
+        attributes: Attributes,
+        key_id: Vec<u8>,
+        creation: Creation,
+        create: impl FnOnce() -> Result<(), ProviderError>,
+        discard: impl FnOnce(&[u8]) -> Result<(), ProviderError>,
+    ) -> Result<(), ProviderError> {
+        if uses_deprecated_primitive(&attributes) {
+            match creation {
+                Creation::Generate if !self.settings.allow_deprecated => {
+                    return Err(ProviderError::Deprecated);
+                }
+                _ => tracing::warn!("key created with a deprecated primitive"),
+            }
+        }
+        let identity = self.identity(key_name);
+        let record = KeyRecord {
+            provider_id: self.provider_id,
+            key_id,
+            attributes,
+        };
+        self.store.reserve(&identity, &record)?;
+        if let Err(error) = create() {
+            self.store.abort(&identity)?;
+            return Err(error);
+        }
+        if let Err(error) = self.store.commit(&identity) {
+            // The reservation row stays if even this fails; start-up recovery removes it.
+            if discard(&record.key_id).is_ok() {
+                let _ = self.store.abort(&identity);
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Destroys a key: hides the name, runs `destroy` in the back end, then frees the name.
+    ///
+    /// The name is free once this returns, even if the back end failed (its error is
+    /// returned); a crash in between is finished by start-up recovery.
+    ///
+    /// # Errors
+    /// `NotFound`, a store failure or the back end's error.
+    pub fn destroy(
+        &self,
+        key_name: &str,
+        destroy: impl FnOnce(&KeyRecord) -> Result<(), ProviderError>,
+    ) -> Result<(), ProviderError> {
+        let identity = self.identity(key_name);
+        let record = self.store.begin_destroy(&identity)?;
+        let outcome = destroy(&record);
+        self.store.finish_destroy(&identity)?;
+        outcome
+    }
+}

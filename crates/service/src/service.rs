@@ -1,0 +1,150 @@
+//! The sans-IO core: one request in, one response out.
+//!
+//! [`Service::handle_frame`] runs steps B–F of wire.md §4 on a frame the front end has read;
+//! [`Service::handle_bytes`] also runs the framing steps A1–A11 on raw bytes, which is what
+//! the fuzzer and the in-process tests drive. Nothing here touches a socket.
+
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bulwark_interface::ids::ProviderId;
+use bulwark_interface::status::ResponseStatus;
+use bulwark_interface::wire::{Limits, RequestFrame, ResponseFrame, ResponseHeader, WireError};
+use zeroize::Zeroizing;
+
+use crate::auth::{Authenticator, Identity, PeerCredentials};
+use crate::dispatch::Registry;
+use crate::error::{DispatchError, ServiceError};
+use crate::keystore::KeyStore;
+use crate::providers::{ProviderSettings, RequestContext};
+
+/// Everything needed to answer requests; shared by all connections.
+#[derive(Debug)]
+pub struct Service {
+    authenticator: Authenticator,
+    store: Arc<KeyStore>,
+    settings: ProviderSettings,
+    limits: Limits,
+    configured: BTreeSet<ProviderId>,
+    crypto: Arc<Registry>,
+    core: Registry,
+}
+
+impl Service {
+    /// Assembles a service from its parts (see `builder.rs` for the usual way).
+    pub fn new(
+        authenticator: Authenticator,
+        store: Arc<KeyStore>,
+        settings: ProviderSettings,
+        limits: Limits,
+        configured: BTreeSet<ProviderId>,
+        crypto: Arc<Registry>,
+        core: Registry,
+    ) -> Self {
+        Service {
+            authenticator,
+            store,
+            settings,
+            limits,
+            configured,
+            crypto,
+            core,
+        }
+    }
+
+    /// The framing limits requests are read with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Answers one request given as raw bytes; `None` when nothing should be sent back (the
+    /// bytes ended before a request started).
+    pub fn handle_bytes(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerCredentials>,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let response = match RequestFrame::parse(bytes, &self.limits) {
+            Ok((frame, _)) => self.handle_frame(&frame, peer),
+            Err(WireError::Closed) => return None,
+            Err(error) => ResponseFrame::error(ResponseHeader::bare(error.into())),
+        };
+        response.to_bytes().ok()
+    }
+
+    /// Answers one interpreted request (steps B–F).
+    pub fn handle_frame(
+        &self,
+        frame: &RequestFrame,
+        peer: Option<&PeerCredentials>,
+    ) -> ResponseFrame {
+        let header = &frame.header;
+        let started = Instant::now();
+        let span = tracing::debug_span!(
+            "request",
+            opcode = header.opcode.name(),
+            provider = header.provider.value(),
+            app = tracing::field::Empty,
+        );
+        let _entered = span.enter();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.serve(frame, peer, &span)))
+            .unwrap_or(Err(ServiceError::Internal("a handler panicked")));
+        let response = match outcome {
+            Ok(body) => ResponseFrame {
+                header: ResponseHeader::echo(header, ResponseStatus::Success),
+                body,
+            },
+            Err(error) => {
+                let status = ResponseStatus::from(&error);
+                tracing::debug!(error = %error, "request refused");
+                ResponseFrame::error(ResponseHeader::echo(header, status))
+            }
+        };
+        tracing::debug!(
+            status = response.header.status.name(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request served"
+        );
+        response
+    }
+
+    fn serve(
+        &self,
+        frame: &RequestFrame,
+        peer: Option<&PeerCredentials>,
+        span: &tracing::Span,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let header = &frame.header;
+        // B: authentication, for every opcode whenever an auth type is given.
+        let identity: Option<Identity> =
+            self.authenticator
+                .authenticate(header.auth_type, &frame.auth, peer)?;
+        if let Some(identity) = &identity {
+            span.record("app", identity.name.as_str());
+        }
+        // C: provider and opcode kind.
+        let is_core = header.provider == ProviderId::Core;
+        if !is_core && !self.configured.contains(&header.provider) {
+            return Err(DispatchError::ProviderNotRegistered.into());
+        }
+        if header.opcode.is_core() != is_core {
+            return Err(DispatchError::NotSupported.into());
+        }
+        // D: administrative operations are refused before their body is read.
+        if header.opcode.is_admin() {
+            match &identity {
+                None => return Err(DispatchError::NotAuthenticated.into()),
+                Some(identity) if !identity.is_admin => {
+                    return Err(DispatchError::AdminOnly.into());
+                }
+                Some(_) => {}
+            }
+        }
+        // E, F: decode, identity rule, provider.
+        let ctx = RequestContext::new(identity.as_ref(), &self.store, &self.settings);
+        let registry = if is_core { &self.core } else { &*self.crypto };
+        registry.dispatch(header.provider, header.opcode, &ctx, &frame.body)
+    }
+}

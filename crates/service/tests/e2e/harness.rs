@@ -1,0 +1,223 @@
+//! Starts the real `bulwarkd` binary on a temporary socket, configuration and store, and talks
+//! to it raw or through the upstream `parsec-client`.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parsec_client::core::ipc_handler::unix_socket::Handler;
+use parsec_client::BasicClient;
+
+/// Which authenticator the daemon runs, and its administrators.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Direct authentication (names taken from the request).
+    Direct { admins: Vec<String> },
+    /// Unix peer credentials (decimal uids).
+    UnixPeer { admins: Vec<String> },
+}
+
+impl Auth {
+    pub fn direct() -> Auth {
+        Auth::Direct { admins: vec![] }
+    }
+    pub fn unix() -> Auth {
+        Auth::UnixPeer { admins: vec![] }
+    }
+}
+
+/// A running daemon in its own temporary directory; killed when dropped.
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a daemon with the given authenticator and extra `[core_settings]` lines.
+    pub fn start(auth: Auth) -> Daemon {
+        Daemon::start_with(auth, "")
+    }
+
+    /// Starts a daemon whose `[core_settings]` also holds `core_extra` (TOML lines).
+    pub fn start_with(auth: Auth, core_extra: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-e2e")
+            .tempdir()
+            .unwrap();
+        let socket = dir.path().join("s.sock");
+        let config = dir.path().join("config.toml");
+        let (auth_type, admins) = match &auth {
+            Auth::Direct { admins } => ("Direct", admins),
+            Auth::UnixPeer { admins } => ("UnixPeerCredentials", admins),
+        };
+        let admins: Vec<String> = admins
+            .iter()
+            .map(|a| format!("{{ name = {a:?} }}"))
+            .collect();
+        let text = format!(
+            r#"
+[core_settings]
+allow_root = true
+log_level = "debug"
+{core_extra}
+
+[listener]
+listener_type = "DomainSocket"
+timeout = 2000
+socket_path = "{socket}"
+
+[authenticator]
+auth_type = "{auth_type}"
+admins = [ {admins} ]
+
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+sqlite_db_path = "{db}"
+
+[[provider]]
+provider_type = "MbedCrypto"
+key_info_manager = "sqlite-manager"
+"#,
+            socket = socket.display(),
+            admins = admins.join(", "),
+            db = dir.path().join("kim/keys.sqlite3").display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut daemon = Daemon {
+            dir,
+            child: None,
+            socket,
+            config,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// The daemon's working directory (Mbed TLS key files live here).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts the process and waits until it answers.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bulwarkd"))
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("bulwarkd exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bulwarkd did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("daemon running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the daemon to exit by itself and returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.take().expect("daemon running").wait().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "bulwarkd stopped with {status}:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops (gracefully) and starts again on the same directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// One raw exchange: writes `request`, reads one response frame (or until EOF).
+    pub fn send_raw(&self, request: &[u8]) -> Vec<u8> {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // A request the daemon refuses early may not be read whole: ignore write errors.
+        let _ = stream.write_all(request);
+        let mut response = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+            if response.len() >= 36 {
+                let body_len = u32::from_le_bytes(response[22..26].try_into().unwrap()) as usize;
+                if response.len() >= 36 + body_len {
+                    break;
+                }
+            }
+        }
+        response
+    }
+
+    /// An upstream `parsec-client` for this daemon, authenticated as `app_name` (Direct) or as
+    /// the calling process's uid (Unix peer credentials), with the default provider set.
+    pub fn parsec_client(&self, app_name: &str) -> BasicClient {
+        let mut client = BasicClient::default();
+        client.set_ipc_handler(Box::new(
+            Handler::new(self.socket.clone(), Some(Duration::from_secs(60))).unwrap(),
+        ));
+        client.set_default_provider().unwrap();
+        client.set_default_auth(Some(app_name.to_owned())).unwrap();
+        client
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `bulwarkd` binary, driven over its socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod lifecycle;
+mod parsec_tool;
+mod persistence;
+mod unix_tenancy;
+mod vectors;
+mod client_ops;
+mod crosscheck;
