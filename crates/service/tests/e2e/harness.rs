@@ -34,6 +34,8 @@ pub struct Daemon {
     child: Option<Child>,
     pub socket: PathBuf,
     pub config: PathBuf,
+    /// Extra environment variables of the daemon process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -93,8 +95,16 @@ key_info_manager = "sqlite-manager"
             child: None,
             socket,
             config,
+            env: Vec::new(),
         };
         daemon.spawn();
+        daemon
+    }
+
+    /// A daemon that is configured but not started: set `env`, then call [`Daemon::spawn`].
+    pub fn configure(auth: Auth) -> Daemon {
+        let mut daemon = Daemon::start(auth);
+        daemon.stop();
         daemon
     }
 
@@ -114,6 +124,7 @@ key_info_manager = "sqlite-manager"
             .arg("--config")
             .arg(&self.config)
             .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

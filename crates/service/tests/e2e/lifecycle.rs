@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use parsec_client::core::interface::operations::psa_algorithm::{
-    Algorithm, AsymmetricEncryption,
-};
+use parsec_client::core::interface::operations::psa_algorithm::{Algorithm, AsymmetricEncryption};
 use parsec_client::core::interface::operations::psa_key_attributes::{
     Attributes, Lifetime, Policy, Type, UsageFlags,
 };
@@ -35,7 +33,11 @@ fn rsa_attributes(bits: usize) -> Attributes {
 }
 
 fn bulwarkd(config: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bulwarkd")).arg("--config").arg(config).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_bulwarkd"))
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -47,14 +49,20 @@ fn sigterm_lets_the_request_in_flight_finish_then_removes_the_socket() {
     std::thread::sleep(Duration::from_millis(150));
     daemon.signal(Signal::SIGTERM);
     let generated = worker.join().unwrap();
-    assert!(generated.is_ok(), "request in flight was dropped: {generated:?}");
+    assert!(
+        generated.is_ok(),
+        "request in flight was dropped: {generated:?}"
+    );
     let status = daemon.wait_exit();
     assert!(status.success(), "exit status {status}:\n{}", daemon.log());
     assert!(!daemon.socket.exists(), "socket file left behind");
     // The key is there after a restart.
     daemon.spawn();
     let keys = daemon.parsec_client("slow-app").list_keys().unwrap();
-    assert_eq!(keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["big"]);
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["big"]
+    );
 }
 
 #[test]
@@ -124,21 +132,34 @@ fn sighup_reloads_the_configuration_without_dropping_requests() {
 
     let text = std::fs::read_to_string(&daemon.config).unwrap();
     let text = text.replace("admins = [  ]", "admins = [ { name = \"admin\" } ]");
-    assert!(text.contains("\"admin\""), "config template changed: {text}");
+    assert!(
+        text.contains("\"admin\""),
+        "config template changed: {text}"
+    );
     std::fs::write(&daemon.config, text).unwrap();
     daemon.signal(Signal::SIGHUP);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while admin.list_clients().is_err() {
-        assert!(Instant::now() < deadline, "reload not applied:\n{}", daemon.log());
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied:\n{}",
+            daemon.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let before = served.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     let failures = load.join().unwrap();
-    assert!(failures.is_empty(), "requests failed during reload: {failures:?}");
-    assert!(served.load(Ordering::Relaxed) > before, "service stopped answering after reload");
+    assert!(
+        failures.is_empty(),
+        "requests failed during reload: {failures:?}"
+    );
+    assert!(
+        served.load(Ordering::Relaxed) > before,
+        "service stopped answering after reload"
+    );
     assert!(daemon.log().contains("configuration reloaded"));
 }
 
@@ -181,8 +202,11 @@ fn running_as_root_needs_allow_root() {
     let mut daemon = Daemon::start(Auth::direct());
     daemon.stop();
     let text = std::fs::read_to_string(&daemon.config).unwrap();
-    std::fs::write(&daemon.config, text.replace("allow_root = true", "allow_root = false"))
-        .unwrap();
+    std::fs::write(
+        &daemon.config,
+        text.replace("allow_root = true", "allow_root = false"),
+    )
+    .unwrap();
     let output = bulwarkd(&daemon.config);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -205,7 +229,10 @@ fn a_bad_configuration_names_the_key_at_fault() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("listener.timeout"), "{stderr}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_bulwarkd")).arg("--version").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bulwarkd"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("bulwarkd "));
     let output = Command::new(env!("CARGO_BIN_EXE_bulwarkd"))

@@ -5,6 +5,7 @@ mod harness;
 mod lifecycle;
 mod parsec_tool;
 mod persistence;
+mod pipeline;
 mod unix_tenancy;
 mod vectors;
 mod client_ops;
