@@ -224,6 +224,17 @@ macro_rules! __define_operations {
                 matches!(self.target(), Target::Core)
             }
 
+            /// Whether ListOpcodes names the operation when a provider serves it.
+            ///
+            /// Two kinds are served but not named. The MAC operations: upstream clients fail to
+            /// decode a ListOpcodes answer holding an opcode they do not know, and they know
+            /// neither of these. The administrative operations: the reference service does not
+            /// name them either, and clients find them by being administrators.
+            pub const fn is_listed(self) -> bool {
+                !matches!(self, Opcode::PsaMacCompute | Opcode::PsaMacVerify)
+                    && !matches!(self.access(), Access::Admin)
+            }
+
             /// Whether the operation is reserved to administrators.
             pub const fn is_admin(self) -> bool {
                 matches!(self.access(), Access::Admin)
@@ -298,6 +309,19 @@ mod tests {
         }
         assert_eq!(Opcode::PsaMacCompute.value(), 0x16);
         assert_eq!(Opcode::PsaMacVerify.value(), 0x17);
+    }
+
+    #[test]
+    fn listed_operations_leave_out_mac_and_admin_ones() {
+        let unlisted: Vec<_> =
+            Opcode::ALL.iter().filter(|o| !o.is_listed()).map(|o| o.value()).collect();
+        assert_eq!(unlisted, vec![0x16, 0x17, 0x1B, 0x1C]);
+        let core: Vec<_> = Opcode::ALL
+            .iter()
+            .filter(|o| o.is_core() && o.is_listed())
+            .map(|o| o.value())
+            .collect();
+        assert_eq!(core, vec![1, 8, 9, 14, 26], "core's ListOpcodes answer, as upstream");
     }
 
     #[test]

@@ -52,13 +52,15 @@ impl CoreProvider {
     }
 
     /// Records what every provider registered; called once all registration is done.
+    /// Operations that are served but not listed (see `Opcode::is_listed`) are left out.
     pub fn set_opcodes(&self, core: &Registry) {
+        let listed = |set: BTreeSet<Opcode>| set.into_iter().filter(|o| o.is_listed()).collect();
         let mut map: HashMap<_, _> = self
             .providers
             .iter()
-            .map(|(info, _)| (info.id, self.crypto.opcodes(info.id)))
+            .map(|(info, _)| (info.id, listed(self.crypto.opcodes(info.id))))
             .collect();
-        map.insert(ProviderId::Core, core.opcodes(ProviderId::Core));
+        map.insert(ProviderId::Core, listed(core.opcodes(ProviderId::Core)));
         let _ = self.opcodes.set(map);
     }
 

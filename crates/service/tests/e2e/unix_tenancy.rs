@@ -135,10 +135,28 @@ fn tenancy_child() {
 /// Results of one child run: action → `Ok(data)` / `Err(error)`.
 type Results = BTreeMap<String, Result<String, String>>;
 
-/// Runs `actions` as `uid` (gid = uid) against `daemon` and returns their results.
-fn run_as(daemon: &Daemon, uid: u32, actions: &[&str]) -> Results {
-    let exe = std::env::current_exe().unwrap();
-    let output = Command::new(&exe)
+/// A copy of this test binary that the other uids can run, in a directory of its own.
+///
+/// The copy is taken from `/proc/self/exe`, the running image, so that a concurrent rebuild
+/// of the test binary (which rewrites the file at `current_exe()`) cannot break the children.
+fn child_binary() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("bulwark-tenancy")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("e2e-tenancy-child");
+    std::fs::copy("/proc/self/exe", &exe)
+        .or_else(|_| std::fs::copy(std::env::current_exe().unwrap(), &exe))
+        .unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, exe)
+}
+
+/// Runs `actions` as `uid` (gid = uid) through the test binary `exe` against `daemon` and
+/// returns their results.
+fn run_as(exe: &Path, daemon: &Daemon, uid: u32, actions: &[&str]) -> Results {
+    let output = Command::new(exe)
         .args([
             "--exact",
             "unix_tenancy::tenancy_child",
@@ -215,6 +233,7 @@ fn unix_users_are_isolated() {
         "unix_tenancy must run as root (it re-executes itself as uids {UID_A} and {UID_B}); \
          CI runs the e2e tests as root"
     );
+    let (_exe_dir, exe) = child_binary();
     let daemon = Daemon::start(Auth::unix());
     // The other uids must reach the socket inside the daemon's temporary directory.
     std::fs::set_permissions(daemon.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -226,16 +245,17 @@ fn unix_users_are_isolated() {
     assert_eq!(mode, 0o666, "the socket must be usable by every user");
 
     // Both users create "same" and a key only they have.
-    let a = run_as(&daemon, UID_A, &["create:same", "create:only-a"]);
+    let a = run_as(&exe, &daemon, UID_A, &["create:same", "create:only-a"]);
     ok(&a, "create:same", UID_A);
     ok(&a, "create:only-a", UID_A);
-    let b = run_as(&daemon, UID_B, &["create:same", "create:only-b"]);
+    let b = run_as(&exe, &daemon, UID_B, &["create:same", "create:only-b"]);
     ok(&b, "create:same", UID_B);
     ok(&b, "create:only-b", UID_B);
 
     // Each lists only its own; the two "same" keys are different keys.
-    let a = run_as(&daemon, UID_A, &["list", "export:same", "sign:same"]);
+    let a = run_as(&exe, &daemon, UID_A, &["list", "export:same", "sign:same"]);
     let b = run_as(
+        &exe,
         &daemon,
         UID_B,
         &["list", "export:same", "export:only-b", "sign:only-b"],
@@ -254,6 +274,7 @@ fn unix_users_are_isolated() {
 
     // A addresses only its own namespace: B's key does not exist for it.
     let a = run_as(
+        &exe,
         &daemon,
         UID_A,
         &[
@@ -277,6 +298,7 @@ fn unix_users_are_isolated() {
 
     // B's keys are untouched and still work.
     let b = run_as(
+        &exe,
         &daemon,
         UID_B,
         &["list", "export:only-b", "sign:only-b", "export:same"],
@@ -298,11 +320,17 @@ fn unix_users_are_isolated() {
     );
 
     // Destroying one user's "same" leaves the other's.
-    let a = run_as(&daemon, UID_A, &["destroy:same", "destroy:only-a", "list"]);
+    let a = run_as(
+        &exe,
+        &daemon,
+        UID_A,
+        &["destroy:same", "destroy:only-a", "list"],
+    );
     ok(&a, "destroy:same", UID_A);
     ok(&a, "destroy:only-a", UID_A);
     assert_eq!(ok(&a, "list", UID_A), "");
     let b = run_as(
+        &exe,
         &daemon,
         UID_B,
         &["export:same", "destroy:same", "destroy:only-b", "list"],

@@ -35,22 +35,43 @@ fn check(status: psa_status_t) -> Result<(), PsaError> {
 }
 
 /// The PSA usage mask of `flags`, every flag included.
-fn usage_mask(flags: UsageFlags) -> psa_key_usage_t {
-    [
+///
+/// A signing key allowed to sign (verify) messages is also given the hash flag in Mbed TLS:
+/// messages are signed here as hash-then-sign, through `psa_sign_hash`. The caller's own flags
+/// stay as given in the key store, and the service checks them before every operation, so a
+/// key without `sign_hash` still cannot be used by PsaSignHash.
+fn usage_mask(flags: UsageFlags, signs: bool) -> psa_key_usage_t {
+    let mut mask = [
         (flags.export(), psa_crypto_sys::PSA_KEY_USAGE_EXPORT),
         (flags.copy(), psa_crypto_sys::PSA_KEY_USAGE_COPY),
         (flags.cache(), psa_crypto_sys::PSA_KEY_USAGE_CACHE),
         (flags.encrypt(), psa_crypto_sys::PSA_KEY_USAGE_ENCRYPT),
         (flags.decrypt(), psa_crypto_sys::PSA_KEY_USAGE_DECRYPT),
-        (flags.sign_message(), psa_crypto_sys::PSA_KEY_USAGE_SIGN_MESSAGE),
-        (flags.verify_message(), psa_crypto_sys::PSA_KEY_USAGE_VERIFY_MESSAGE),
+        (
+            flags.sign_message(),
+            psa_crypto_sys::PSA_KEY_USAGE_SIGN_MESSAGE,
+        ),
+        (
+            flags.verify_message(),
+            psa_crypto_sys::PSA_KEY_USAGE_VERIFY_MESSAGE,
+        ),
         (flags.sign_hash(), psa_crypto_sys::PSA_KEY_USAGE_SIGN_HASH),
-        (flags.verify_hash(), psa_crypto_sys::PSA_KEY_USAGE_VERIFY_HASH),
+        (
+            flags.verify_hash(),
+            psa_crypto_sys::PSA_KEY_USAGE_VERIFY_HASH,
+        ),
         (flags.derive(), psa_crypto_sys::PSA_KEY_USAGE_DERIVE),
     ]
     .into_iter()
     .filter(|(set, _)| *set)
-    .fold(0, |mask, (_, bit)| mask | bit)
+    .fold(0, |mask, (_, bit)| mask | bit);
+    if signs && flags.sign_message() {
+        mask |= psa_crypto_sys::PSA_KEY_USAGE_SIGN_HASH;
+    }
+    if signs && flags.verify_message() {
+        mask |= psa_crypto_sys::PSA_KEY_USAGE_VERIFY_HASH;
+    }
+    mask
 }
 
 /// PSA attributes of a new persistent key, reset when dropped.
@@ -80,7 +101,13 @@ impl KeyAttributes {
             if !SECP_R1_BITS.contains(&attributes.bits) {
                 return Err(PsaError::InvalidArgument);
             }
-            let mut converted = KeyAttributes(Attributes { bits: 0, ..attributes }.try_into()?);
+            let mut converted = KeyAttributes(
+                Attributes {
+                    bits: 0,
+                    ..attributes
+                }
+                .try_into()?,
+            );
             // SAFETY: `converted.0` is an initialised attribute structure owned by this
             // function; the setter only writes its size field.
             unsafe { psa_crypto_sys::psa_set_key_bits(&mut converted.0, attributes.bits) };
@@ -88,7 +115,11 @@ impl KeyAttributes {
         } else {
             KeyAttributes(attributes.try_into()?)
         };
-        let usage = usage_mask(attributes.policy.usage_flags);
+        let signs = matches!(
+            attributes.policy.permitted_algorithms,
+            psa_crypto::types::algorithm::Algorithm::AsymmetricSignature(_)
+        );
+        let usage = usage_mask(attributes.policy.usage_flags, signs);
         // SAFETY: `converted.0` is an initialised attribute structure owned by this function;
         // the setter only writes its usage field.
         unsafe { psa_crypto_sys::psa_set_key_usage_flags(&mut converted.0, usage) };

@@ -68,9 +68,10 @@ pub struct MbedProvider {
     name: String,
     /// Serialises every call into Mbed TLS.
     ///
-    /// Mbed TLS is built by `psa-crypto-sys` without `MBEDTLS_THREADING_C`: its key slots,
-    /// random generator and allocator bookkeeping are shared, unguarded globals, and two threads
-    /// inside it at once (two signatures, say) corrupt the heap. The dispatcher calls providers
+    /// Mbed TLS is built by `psa-crypto-sys` without `MBEDTLS_THREADING_C`: its key slot table
+    /// (keys are loaded from and evicted to storage on use), random generator and other state
+    /// are unguarded globals, and two threads inside it at once (two signatures, say) corrupt
+    /// memory. The dispatcher calls providers
     /// from several threads, so each PSA call runs with this lock held (see
     /// [`MbedProvider::psa`]). It points to a process-wide static, so that two provider values
     /// (as tests make) still share one lock.
@@ -98,7 +99,7 @@ impl MbedProvider {
     /// the poison is ignored.
     fn psa<T>(&self, call: impl FnOnce(&PsaGuard<'_>) -> T) -> T {
         let guard = PsaGuard {
-            _held: Box::leak(Box::new(Mutex::new(()))).lock().unwrap_or_else(PoisonError::into_inner),
+            _held: self.psa_lock.lock().unwrap_or_else(PoisonError::into_inner),
         };
         call(&guard)
     }
@@ -119,7 +120,14 @@ impl MbedProvider {
         let raw_id = psa_key_id(&record.key_id)?;
         self.psa(|guard| {
             let bits = ffi::key_bits(guard, raw_id).map_err(missing_key)?;
-            call(guard, psa_handle(raw_id)?, Attributes { bits, ..record.attributes })
+            call(
+                guard,
+                psa_handle(raw_id)?,
+                Attributes {
+                    bits,
+                    ..record.attributes
+                },
+            )
         })
         .map_err(ProviderError::from)
     }

@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
-use bulwark_interface::ids::AuthType;
+use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::can_do_crypto::CheckType;
 use bulwark_interface::ops::*;
 use bulwark_interface::secret::SecretBytes;
@@ -15,10 +15,11 @@ use psa_crypto::types::algorithm::{
     Aead, AeadWithDefaultLengthTag, Algorithm, AsymmetricEncryption, AsymmetricSignature, Cipher,
     FullLengthMac, Hash, KeyAgreement, Mac, RawKeyAgreement, SignHash,
 };
-use psa_crypto::types::key::{Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags};
+use psa_crypto::types::key::{Attributes, DhFamily, EccFamily, Lifetime, Policy, Type, UsageFlags};
 
 use super::MbedProvider;
 use crate::auth::Identity;
+use crate::dispatch::Registry;
 use crate::error::ProviderError;
 use crate::keystore::{KeyRecord, KeyStore};
 use crate::providers::{Handles, Provider, ProviderSettings, RequestContext};
@@ -405,10 +406,12 @@ fn signing_from_eight_threads_at_once_is_safe() {
             let (f, names) = (&f, &names);
             scope.spawn(move || {
                 for round in 0..80u8 {
-                    let name = &names[usize::from(thread.wrapping_mul(7).wrapping_add(round)) % names.len()];
+                    let name = &names
+                        [usize::from(thread.wrapping_mul(7).wrapping_add(round)) % names.len()];
                     let hash = [thread ^ round; 32];
                     let signature = f.try_sign(name, alg, &hash).expect("signed");
-                    f.try_verify(name, alg, &hash, &signature).expect("verified");
+                    f.try_verify(name, alg, &hash, &signature)
+                        .expect("verified");
                 }
             });
         }
@@ -1031,6 +1034,76 @@ fn deprecated_generation_needs_allow_deprecated() {
     assert_eq!(
         status(strict.call::<PsaGenerateKey>(request)),
         ResponseStatus::DeprecatedPrimitive
+    );
+
+    // Importing a deprecated primitive is only logged.
+    let mut exportable = sign_verify();
+    exportable.set_export();
+    lenient.generate(
+        "exportable",
+        attrs(secp_r1_pair(), 256, ecdsa(Hash::Sha1), exportable),
+    );
+    let private = lenient.try_export("exportable").expect("exported");
+    strict
+        .try_import("old", sha1, &private)
+        .expect("imported despite SHA-1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider identity and registration
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn info_and_registered_operations() {
+    let provider = provider();
+    let info = provider.info();
+    assert_eq!(
+        info.uuid.to_string(),
+        "1c1139dc-ad7c-47dc-ad6b-db6fdb466552"
+    );
+    assert_eq!(
+        (info.vendor.as_str(), info.id),
+        ("Arm", ProviderId::MbedCrypto)
+    );
+    assert_eq!(
+        (info.version_maj, info.version_min, info.version_rev),
+        (0, 1, 0)
+    );
+    assert_eq!(provider.name(), "mbed-crypto-provider");
+
+    let mut registry = Registry::new();
+    Arc::clone(&provider).register(&mut registry.registrar(ProviderId::MbedCrypto));
+    let opcodes = registry.opcodes(ProviderId::MbedCrypto);
+    assert_eq!(opcodes.len(), 22);
+    for opcode in Opcode::ALL.iter().filter(|opcode| !opcode.is_core()) {
+        let expected = !matches!(opcode, Opcode::AttestKey | Opcode::PrepareKeyAttestation);
+        assert_eq!(opcodes.contains(opcode), expected, "{opcode}");
+    }
+}
+
+#[test]
+fn ffdh_agreement_is_not_supported() {
+    let f = Fixture::new();
+    let alg = RawKeyAgreement::Ffdh;
+    let derive = flags(|f| {
+        f.set_derive();
+    });
+    let group_family = DhFamily::Rfc7919;
+    let dh = attrs(
+        Type::DhKeyPair { group_family },
+        2048,
+        KeyAgreement::Raw(alg),
+        derive,
+    );
+    f.generate("dh", dh);
+    let request = psa_raw_key_agreement::Request {
+        alg,
+        private_key_name: "dh".into(),
+        peer_key: f.export_public("dh"),
+    };
+    assert_eq!(
+        status(f.call::<PsaRawKeyAgreement>(request)),
+        ResponseStatus::PsaErrorNotSupported
     );
 }
 
