@@ -25,4 +25,4 @@ if ! bulwark ping >/dev/null 2>&1; then
     done
 fi
 echo "bulwark ping: $(bulwark ping)"
-echo "bulwarkd is running (log: /tmp/bulwarkd.log); stop it with: $sudo pkill -TERM -x bulwarkd"
+echo "bulwarkd is running (log: /tmp/bulwarkd.log); stop it with: ${sudo:+$sudo }pkill -TERM -x bulwarkd"
