@@ -10,3 +10,5 @@ mod unix_tenancy;
 mod vectors;
 mod client_ops;
 mod crosscheck;
+mod our_client;
+mod upstream_service;
