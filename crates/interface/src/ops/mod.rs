@@ -313,15 +313,22 @@ mod tests {
 
     #[test]
     fn listed_operations_leave_out_mac_and_admin_ones() {
-        let unlisted: Vec<_> =
-            Opcode::ALL.iter().filter(|o| !o.is_listed()).map(|o| o.value()).collect();
+        let unlisted: Vec<_> = Opcode::ALL
+            .iter()
+            .filter(|o| !o.is_listed())
+            .map(|o| o.value())
+            .collect();
         assert_eq!(unlisted, vec![0x16, 0x17, 0x1B, 0x1C]);
         let core: Vec<_> = Opcode::ALL
             .iter()
             .filter(|o| o.is_core() && o.is_listed())
             .map(|o| o.value())
             .collect();
-        assert_eq!(core, vec![1, 8, 9, 14, 26], "core's ListOpcodes answer, as upstream");
+        assert_eq!(
+            core,
+            vec![1, 8, 9, 14, 26],
+            "core's ListOpcodes answer, as upstream"
+        );
     }
 
     #[test]

@@ -36,8 +36,14 @@ impl TryFrom<proto::Result> for Response {
         // The versions are bytes in the header, so a larger value cannot be meant.
         let byte = |v: u32, field| u8::try_from(v).map_err(|_| BodyError::InvalidEncoding(field));
         Ok(Response {
-            wire_protocol_version_maj: byte(result.wire_protocol_version_maj, "wire_protocol_version_maj")?,
-            wire_protocol_version_min: byte(result.wire_protocol_version_min, "wire_protocol_version_min")?,
+            wire_protocol_version_maj: byte(
+                result.wire_protocol_version_maj,
+                "wire_protocol_version_maj",
+            )?,
+            wire_protocol_version_min: byte(
+                result.wire_protocol_version_min,
+                "wire_protocol_version_min",
+            )?,
         })
     }
 }

@@ -47,7 +47,10 @@ impl TryFrom<proto::Operation> for Request {
     fn try_from(op: proto::Operation) -> Result<Self, BodyError> {
         Ok(Request {
             key_name: op.key_name,
-            alg: op.alg.ok_or(BodyError::InvalidEncoding("alg"))?.try_into()?,
+            alg: op
+                .alg
+                .ok_or(BodyError::InvalidEncoding("alg"))?
+                .try_into()?,
             hash: op.hash,
         })
     }
@@ -67,14 +70,18 @@ impl TryFrom<Request> for proto::Operation {
 impl TryFrom<proto::Result> for Response {
     type Error = BodyError;
     fn try_from(result: proto::Result) -> Result<Self, BodyError> {
-        Ok(Response { signature: result.signature })
+        Ok(Response {
+            signature: result.signature,
+        })
     }
 }
 
 impl TryFrom<Response> for proto::Result {
     type Error = BodyError;
     fn try_from(response: Response) -> Result<Self, BodyError> {
-        Ok(proto::Result { signature: response.signature })
+        Ok(proto::Result {
+            signature: response.signature,
+        })
     }
 }
 
@@ -86,12 +93,18 @@ mod tests {
     use crate::ops::{decode_request, encode_request, PsaSignHash};
 
     fn ecdsa_sha256() -> AsymmetricSignature {
-        AsymmetricSignature::Ecdsa { hash_alg: SignHash::Specific(Hash::Sha256) }
+        AsymmetricSignature::Ecdsa {
+            hash_alg: SignHash::Specific(Hash::Sha256),
+        }
     }
 
     #[test]
     fn encodes_as_psa_types_example() {
-        let request = Request { key_name: "k".into(), alg: ecdsa_sha256(), hash: vec![0xAB; 32] };
+        let request = Request {
+            key_name: "k".into(),
+            alg: ecdsa_sha256(),
+            hash: vec![0xAB; 32],
+        };
         let body = encode_request::<PsaSignHash>(request.clone()).unwrap();
         let mut expected = hex::decode("0a016b120622040a0210071a20").unwrap();
         expected.extend([0xAB; 32]);
@@ -101,6 +114,9 @@ mod tests {
 
     #[test]
     fn missing_algorithm_is_invalid_encoding() {
-        assert_eq!(decode_request::<PsaSignHash>(&[0x0a, 0x01, b'k']), Err(BodyError::InvalidEncoding("alg")));
+        assert_eq!(
+            decode_request::<PsaSignHash>(&[0x0a, 0x01, b'k']),
+            Err(BodyError::InvalidEncoding("alg"))
+        );
     }
 }

@@ -10,6 +10,34 @@ use std::time::{Duration, Instant};
 use parsec_client::core::ipc_handler::unix_socket::Handler;
 use parsec_client::BasicClient;
 
+/// The software provider the daemon runs as provider 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Mbed Crypto: keys in Mbed TLS files in the working directory.
+    MbedCrypto,
+    /// Bulwark's OpenSSL provider: keys wrapped in the key store, a KEK file next to it.
+    OpenSsl,
+}
+
+impl Provider {
+    /// The `provider_type` of the configuration file.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Provider::MbedCrypto => "MbedCrypto",
+            Provider::OpenSsl => "OpenSsl",
+        }
+    }
+}
+
+/// The provider under test: `BULWARK_E2E_PROVIDER` (`MbedCrypto`, the default, or `OpenSsl`).
+pub fn provider() -> Provider {
+    match std::env::var("BULWARK_E2E_PROVIDER").as_deref() {
+        Err(_) | Ok("" | "MbedCrypto") => Provider::MbedCrypto,
+        Ok("OpenSsl") => Provider::OpenSsl,
+        Ok(other) => panic!("BULWARK_E2E_PROVIDER={other:?}: expected MbedCrypto or OpenSsl"),
+    }
+}
+
 /// Which authenticator the daemon runs, and its administrators.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -82,9 +110,10 @@ manager_type = "SQLite"
 sqlite_db_path = "{db}"
 
 [[provider]]
-provider_type = "MbedCrypto"
+provider_type = "{provider}"
 key_info_manager = "sqlite-manager"
 "#,
+            provider = provider().config_name(),
             socket = socket.display(),
             admins = admins.join(", "),
             db = dir.path().join("kim/keys.sqlite3").display(),
@@ -111,6 +140,12 @@ key_info_manager = "sqlite-manager"
     /// The daemon's working directory (Mbed TLS key files live here).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the OpenSSL provider keeps its key-encryption key (the default: next to the key
+    /// store).
+    pub fn kek_path(&self) -> PathBuf {
+        self.dir.path().join("kim/openssl-provider.kek")
     }
 
     /// Starts the process and waits until it answers.

@@ -9,7 +9,7 @@ use std::process::Command;
 use p256::pkcs8::DecodePublicKey as _;
 use sha2::{Digest, Sha256};
 
-use crate::harness::{Auth, Daemon};
+use crate::harness::{provider, Auth, Daemon, Provider};
 
 const INSTALL_HINT: &str = "install it with `cargo install parsec-tool --locked --root \
                             target/tools` from the workspace root, or point PARSEC_TOOL at it";
@@ -115,8 +115,13 @@ fn parsec_tool_discovery() {
         providers.contains("ID: 0x01 (Mbed Crypto provider)"),
         "{providers}"
     );
+    // Provider 1 is Mbed Crypto or the OpenSSL provider, each with its own UUID.
+    let provider_uuid = match provider() {
+        Provider::MbedCrypto => "1c1139dc-ad7c-47dc-ad6b-db6fdb466552",
+        Provider::OpenSsl => bulwark_service::providers::openssl::OPENSSL_UUID,
+    };
     assert!(
-        providers.contains("UUID: 1c1139dc-ad7c-47dc-ad6b-db6fdb466552"),
+        providers.contains(&format!("UUID: {provider_uuid}")),
         "{providers}"
     );
     assert!(

@@ -1,6 +1,7 @@
 //! Keys outlive the daemon: across a clean restart, and across `kill -9` in the middle of key
 //! generation (no acknowledged key lost, no unacknowledged key visible except the one in flight,
-//! no orphaned Mbed TLS key file).
+//! no orphaned Mbed TLS key file; with the OpenSSL provider, no key file at all and a private
+//! KEK file).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,7 +16,7 @@ use parsec_client::BasicClient;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::harness::{Auth, Daemon};
+use crate::harness::{provider, Auth, Daemon, Provider};
 
 fn ecdsa_p256() -> AsymmetricSignature {
     AsymmetricSignature::Ecdsa {
@@ -106,6 +107,35 @@ fn key_files(dir: &Path) -> Vec<String> {
     files
 }
 
+/// Checks what the provider keeps next to the key store for `keys` keys: Mbed Crypto one key
+/// file per key; the OpenSSL provider no key file (keys live wrapped in the store) and its KEK
+/// file, mode 0600.
+fn check_backend_files(daemon: &Daemon, keys: usize, context: &str) {
+    let files = key_files(daemon.dir());
+    match provider() {
+        Provider::MbedCrypto => assert_eq!(
+            files.len(),
+            keys,
+            "{context}: {} Mbed key files for {keys} keys (orphans or missing files): \
+             {files:?}\n{}",
+            files.len(),
+            daemon.log()
+        ),
+        Provider::OpenSsl => {
+            use std::os::unix::fs::PermissionsExt;
+            assert!(
+                files.is_empty(),
+                "{context}: the OpenSSL provider writes no key file, found {files:?}"
+            );
+            let mode = std::fs::metadata(daemon.kek_path())
+                .expect("the KEK file exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o7777, 0o600, "{context}: KEK file mode");
+        }
+    }
+}
+
 #[test]
 fn keys_survive_a_restart() {
     let mut daemon = Daemon::start(Auth::direct());
@@ -137,11 +167,7 @@ fn keys_survive_a_restart() {
         before.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
         ["restart-p256", "restart-rsa"]
     );
-    assert_eq!(
-        key_files(daemon.dir()).len(),
-        2,
-        "one Mbed key file per key"
-    );
+    check_backend_files(&daemon, 2, "after generation");
 
     daemon.restart();
     let client = daemon.parsec_client("persistence-app");
@@ -181,11 +207,7 @@ fn keys_survive_a_restart() {
         .expect("destroy P-256");
     client.psa_destroy_key("restart-rsa").expect("destroy RSA");
     assert!(listed(&client).is_empty());
-    assert!(
-        key_files(daemon.dir()).is_empty(),
-        "key files left: {:?}",
-        key_files(daemon.dir())
-    );
+    check_backend_files(&daemon, 0, "after destroy");
 }
 
 /// What the generating thread saw in one round.
@@ -263,16 +285,7 @@ fn kill9_during_key_generation_loses_and_leaks_nothing() {
             daemon.log()
         );
         let in_flight_found = !unacknowledged.is_empty();
-        let files = key_files(daemon.dir());
-        assert_eq!(
-            files.len(),
-            listed.len(),
-            "round {round}: {} Mbed key files for {} listed keys (orphans or missing files): \
-             files {files:?}, keys {listed:?}\n{}",
-            files.len(),
-            listed.len(),
-            daemon.log()
-        );
+        check_backend_files(&daemon, listed.len(), &format!("round {round}"));
 
         let hash = digest(format!("round {round}").as_bytes());
         for name in &listed {
@@ -293,11 +306,7 @@ fn kill9_during_key_generation_loses_and_leaks_nothing() {
             listed_names(&client).is_empty(),
             "round {round}: keys left after destroy"
         );
-        let files = key_files(daemon.dir());
-        assert!(
-            files.is_empty(),
-            "round {round}: key files left after destroy: {files:?}"
-        );
+        check_backend_files(&daemon, 0, &format!("round {round}, after destroy"));
 
         total_acknowledged += acknowledged.len();
         if in_flight_found {

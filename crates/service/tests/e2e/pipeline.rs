@@ -317,7 +317,9 @@ fn readiness_is_notified_to_systemd() {
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     let mut daemon = Daemon::configure(Auth::direct());
-    daemon.env.push(("NOTIFY_SOCKET".into(), notify.display().to_string()));
+    daemon
+        .env
+        .push(("NOTIFY_SOCKET".into(), notify.display().to_string()));
     daemon.spawn();
     let mut buf = [0u8; 256];
     let n = listener.recv(&mut buf).unwrap();

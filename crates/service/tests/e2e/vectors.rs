@@ -11,7 +11,9 @@
 //! * ListOpcodes: compared as sets, ours a superset of the recorded one (Bulwark serves more
 //!   operations on purpose);
 //! * ListProviders / ListAuthenticators: decoded and compared field by field, except the
-//!   `description` strings and the core provider's version numbers, which are Bulwark's own.
+//!   `description` strings and the core provider's version numbers, which are Bulwark's own;
+//!   with the OpenSSL provider (`BULWARK_E2E_PROVIDER=OpenSsl`), provider 1 is expected with
+//!   that provider's own UUID and vendor instead of Mbed Crypto's.
 //!
 //! The unix captures were made as root: when this process is not uid 0, the 4 auth bytes of each
 //! Unix-authenticated request are rewritten to the current uid (uid + 1 for the bad-credentials
@@ -21,12 +23,14 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::{
     decode_response, ListAuthenticators, ListOpcodes, ListProviders, Opcode,
 };
+use bulwark_service::providers::openssl::OPENSSL_UUID;
 use prost::Message;
 
-use crate::harness::{Auth, Daemon};
+use crate::harness::{provider, Auth, Daemon, Provider};
 
 const HEADER_LEN: usize = 36;
 const OP_EXPORT_PUBLIC_KEY: u32 = 0x07;
@@ -257,10 +261,19 @@ fn compare_list_providers(expected: &[u8], actual: &[u8]) -> Outcome {
     }
     for (t, o) in theirs.iter().zip(&ours) {
         // `description` is free text and the core provider's version is Bulwark's own version,
-        // so neither is compared; every other field must be the upstream value.
+        // so neither is compared; every other field must be the upstream value, except the
+        // identity of the OpenSSL provider, which stands in for Mbed Crypto as provider 1.
         let is_core = t.uuid.hyphenated().to_string() == CORE_UUID;
-        let same = t.uuid == o.uuid
-            && t.vendor == o.vendor
+        let (uuid, vendor) = if provider() == Provider::OpenSsl && t.id == ProviderId::MbedCrypto {
+            (
+                uuid::Uuid::parse_str(OPENSSL_UUID).map_err(|e| e.to_string())?,
+                "OpenSSL".to_owned(),
+            )
+        } else {
+            (t.uuid, t.vendor.clone())
+        };
+        let same = uuid == o.uuid
+            && vendor == o.vendor
             && t.id == o.id
             && (is_core
                 || (t.version_maj, t.version_min, t.version_rev)
