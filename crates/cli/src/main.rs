@@ -1,44 +1,145 @@
-//! `bulwark`: the command-line tool for Parsec-compatible security services.
+//! `bulwark`: the command-line tool for Parsec-compatible security services, a superset of
+//! parsec-tool (same subcommands, flags, defaults and output, plus JSON and table output,
+//! completions, a manual page, documented exit statuses and a few more commands).
 #![forbid(unsafe_code)]
 
+mod cli;
+mod commands;
+mod csr;
+mod describe;
+mod encoding;
+mod error;
+mod input;
+mod log;
+mod output;
+mod signing;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
-use bulwark_client::Client;
-use clap::{Parser, Subcommand};
+use bulwark_client::{Client, ProviderId, DEFAULT_SOCKET_PATH, DEFAULT_TIMEOUT, ENDPOINT_VARIABLE};
+use clap::Parser as _;
 
-/// Talk to a Parsec-compatible security service (bulwarkd or Parsec).
-#[derive(Debug, Parser)]
-#[command(name = "bulwark", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check that the service answers, and print its wire protocol version.
-    Ping,
-}
+use crate::cli::{Cli, OutputFormat};
+use crate::error::{Context, Failure};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version go to standard output with status 0; argument errors exit 1,
+            // as parsec-tool's do.
+            return if e.use_stderr() {
+                ExitCode::from(error::Exit::Failure as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match commands::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("bulwark: {error:#}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            log::error(format_args!("{failure}"));
+            ExitCode::from(failure.exit as u8)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let client = Client::from_env()?;
-    match cli.command {
-        Command::Ping => {
-            let (major, minor) = client.ping()?;
-            println!("{major}.{minor}");
+/// A client and what the command line says about it.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    app_name: String,
+    timeout: Option<Duration>,
+    /// The output format.
+    pub format: OutputFormat,
+}
+
+/// The socket the client will use, for messages about failures before it exists.
+fn endpoint_socket() -> PathBuf {
+    match std::env::var(ENDPOINT_VARIABLE) {
+        Ok(uri) => PathBuf::from(
+            uri.strip_prefix("unix://")
+                .or_else(|| uri.strip_prefix("unix:"))
+                .unwrap_or(&uri),
+        ),
+        Err(_) => PathBuf::from(DEFAULT_SOCKET_PATH),
+    }
+}
+
+impl Session {
+    /// A client for `cli`: without identity and without any call to the service when
+    /// `authenticated` is false (ping, list-providers, list-authenticators, list-opcodes),
+    /// else with the provider and authenticator the service names, as parsec-tool.
+    pub fn new(cli: &Cli, authenticated: bool) -> Result<Session, Failure> {
+        let timeout = match cli.timeout {
+            None => Some(DEFAULT_TIMEOUT),
+            Some(0) => None,
+            Some(seconds) => Some(Duration::from_secs(seconds.into())),
+        };
+        let provider = cli
+            .provider
+            .map(|id| {
+                ProviderId::try_from(id).map_err(|_| {
+                    Failure::generic(format!(
+                        "the provider ID entered ({id}) does not map with an existing provider: \
+                         use one of the IDs `bulwark list-providers` prints (0 to 5)"
+                    ))
+                })
+            })
+            .transpose()?;
+        let mut builder = Client::builder().timeout(timeout);
+        if let Some(provider) = provider {
+            builder = builder.provider(provider);
+        }
+        builder = if authenticated {
+            builder.app_name(cli.app_name.as_str())
+        } else {
+            builder.discover(false)
+        };
+        let socket = endpoint_socket();
+        let client = builder.build().map_err(|e| {
+            error::from_client(
+                &e,
+                Context {
+                    socket: &socket,
+                    timeout,
+                    app_name: &cli.app_name,
+                },
+            )
+        })?;
+        Ok(Session {
+            client,
+            app_name: cli.app_name.clone(),
+            timeout,
+            format: cli.output,
+        })
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `f` with the client, its error worded for the command line.
+    pub fn call<T>(
+        &self,
+        f: impl FnOnce(&Client) -> bulwark_client::Result<T>,
+    ) -> Result<T, Failure> {
+        f(&self.client).map_err(|e| error::from_client(&e, self.context()))
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            socket: self.socket(),
+            timeout: self.timeout,
+            app_name: &self.app_name,
         }
     }
-    Ok(())
+
+    fn socket(&self) -> &Path {
+        self.client.socket()
+    }
 }

@@ -6,7 +6,7 @@
 //! material in one file per id in the service's working directory.
 //!
 //! Mbed TLS, as `psa-crypto-sys` builds it, has no threading support: every call into it is
-//! made while holding one process-wide lock (see [`MbedProvider::psa`]).
+//! made while holding one process-wide lock (see `MbedProvider::psa`).
 //!
 //! The operations are split by family: key management in `keys`, signatures in `sign`,
 //! asymmetric encryption in `asym`, AEAD in `aead`, unauthenticated ciphers in `cipher`, MACs in

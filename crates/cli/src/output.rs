@@ -1,0 +1,72 @@
+//! Writing results to standard output: parsec-tool's text, aligned tables, JSON.
+
+use std::io::Write as _;
+
+use crate::error::Failure;
+
+/// Writes `text` to standard output as is.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::generic(format!("cannot write to standard output: {e}")))
+}
+
+/// Writes `value` as pretty-printed JSON and a newline.
+pub fn json(value: &serde_json::Value) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::generic(format!("cannot encode JSON: {e}")))?;
+    print(&format!("{text}\n"))
+}
+
+/// `rows` under `headers`, each column as wide as its widest cell, two spaces apart; the last
+/// column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 == widths.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text.push_str(out.trim_end());
+        text.push('\n');
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let text = table(
+            &["ID", "NAME", "NOTE"],
+            &[
+                vec!["0x01".into(), "long name here".into(), "x".into()],
+                vec!["0x00".into(), "n".into(), "".into()],
+            ],
+        );
+        assert_eq!(
+            text,
+            "ID    NAME            NOTE\n0x01  long name here  x\n0x00  n\n"
+        );
+    }
+}
