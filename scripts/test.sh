@@ -22,3 +22,5 @@ if [[ ! -x target/tools/bin/parsec ]]; then
 fi
 
 cargo test --workspace --locked --no-fail-fast
+# The end-to-end suite again, on the OpenSSL provider (the first run used Mbed Crypto).
+BULWARK_E2E_PROVIDER=OpenSsl cargo test -p bulwark-service --test e2e --locked

@@ -18,6 +18,7 @@ use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
 use crate::providers::core::CoreProvider;
 use crate::providers::mbed::MbedProvider;
+use crate::providers::openssl::OpenSslProvider;
 use crate::providers::{Provider, ProviderSettings};
 use crate::service::Service;
 
@@ -139,6 +140,13 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         let provider: Arc<dyn Provider> = match &provider_config.kind {
             ProviderKind::MbedCrypto => {
                 Arc::new(MbedProvider::new(name).map_err(|e| fail(&key, e))?)
+            }
+            ProviderKind::OpenSsl(openssl) => {
+                let kek_path = openssl.kek_path_or_default(manager);
+                Arc::new(
+                    OpenSslProvider::new(name, &kek_path, &store)
+                        .map_err(|e| fail(format!("{key}.kek_path"), e))?,
+                )
             }
             other => {
                 return Err(fail(

@@ -834,7 +834,7 @@ impl Config {
     /// The built-in default configuration ([`EMBEDDED_DEFAULT`], parsed): a DomainSocket
     /// listener at `/run/parsec/parsec.sock` with a 200 ms timeout, the UnixPeerCredentials
     /// authenticator without admins, one SQLite key manager `sqlite-manager` at the default
-    /// path, one MbedCrypto provider, `allow_root = false`.
+    /// path, one OpenSsl provider (KEK at its default path), `allow_root = false`.
     pub fn embedded_default() -> Config {
         // The text is tested to parse to exactly `builtin_default()`; the fallback only avoids
         // a panic path.
@@ -864,7 +864,7 @@ impl Config {
             provider: vec![ProviderConfig {
                 name: None,
                 key_info_manager: "sqlite-manager".to_owned(),
-                kind: ProviderKind::MbedCrypto,
+                kind: ProviderKind::OpenSsl(OpenSslConfig::default()),
             }],
             unknown_keys: Vec::new(),
         }
@@ -1729,7 +1729,19 @@ key_info_manager = "sqlite-manager"
             Path::new(DEFAULT_SQLITE_DB_PATH)
         );
         assert_eq!(parsed.provider.len(), 1);
-        assert_eq!(parsed.provider[0].provider_type(), ProviderType::MbedCrypto);
+        assert_eq!(parsed.provider[0].provider_type(), ProviderType::OpenSsl);
+        assert_eq!(parsed.provider[0].name(), "openssl-provider");
+        assert_eq!(
+            parsed.provider[0].kind,
+            ProviderKind::OpenSsl(OpenSslConfig { kek_path: None })
+        );
+        assert_eq!(
+            OpenSslConfig::default().kek_path_or_default(&parsed.key_manager[0]),
+            Path::new(DEFAULT_SQLITE_DB_PATH)
+                .parent()
+                .unwrap()
+                .join(DEFAULT_KEK_FILE_NAME)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod core;
 pub mod mbed;
+pub mod openssl;
 
 use std::sync::Arc;
 
@@ -151,7 +152,33 @@ pub struct ScopedKeys<'a> {
     settings: &'a ProviderSettings,
 }
 
+/// A canonical, unambiguous byte encoding of a key identity, for binding data to one key (the
+/// OpenSSL provider authenticates each wrapped key with it).
+///
+/// `authenticator (1 byte) ‖ len ‖ application ‖ len ‖ provider name ‖ len ‖ key name`, each
+/// `len` the byte length of the UTF-8 field that follows, as 8 bytes big-endian. The lengths
+/// make the encoding injective: no two identities encode alike, whatever bytes the names hold.
+pub fn encode_key_identity(identity: &KeyIdentity) -> Vec<u8> {
+    let fields = [
+        identity.application.as_bytes(),
+        identity.provider_name.as_bytes(),
+        identity.key_name.as_bytes(),
+    ];
+    let mut encoded = Vec::with_capacity(1 + fields.iter().map(|f| 8 + f.len()).sum::<usize>());
+    encoded.push(identity.authenticator.value());
+    for field in fields {
+        encoded.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        encoded.extend_from_slice(field);
+    }
+    encoded
+}
+
 impl ScopedKeys<'_> {
+    /// [`encode_key_identity`] of the caller's key `key_name` in this provider.
+    pub fn identity_encoding(&self, key_name: &str) -> Vec<u8> {
+        encode_key_identity(&self.identity(key_name))
+    }
+
     fn identity(&self, key_name: &str) -> KeyIdentity {
         KeyIdentity {
             authenticator: self.authenticator,
