@@ -226,3 +226,13 @@ fn responses_are_checked_like_the_client_does() {
         ResponseStatus::BodySizeExceedsLimit
     );
 }
+
+#[test]
+fn a_response_has_no_auth_part_whatever_its_auth_length_says() {
+    let ok = ResponseFrame::error(ResponseHeader::bare(ResponseStatus::Success));
+    let mut bytes = ok.to_bytes().unwrap().to_vec();
+    bytes[26] = 2;
+    let (parsed, used) = ResponseFrame::parse(&bytes, usize::MAX).unwrap();
+    assert_eq!(parsed.header.status, ResponseStatus::Success);
+    assert_eq!(used, 36);
+}

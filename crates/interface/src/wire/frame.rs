@@ -314,19 +314,20 @@ impl ResponseFrame {
     /// Any header error, [`WireError::BodyTooLarge`], [`WireError::Io`], or an interpretation
     /// error (unknown provider, content type, opcode or status).
     pub fn read_from(reader: &mut impl Read, max_body: usize) -> Result<Self, WireError> {
-        let raw = RawRequest::read_from(
-            reader,
-            &Limits {
-                body_len: max_body,
-                auth_len: u16::MAX as usize,
-            },
-        )?;
+        let header = RawHeader::read_from(reader)?;
+        let limits = Limits {
+            body_len: max_body,
+            auth_len: usize::from(u16::MAX),
+        };
+        limits.check(&header)?;
+        // A response has no auth part: its auth length field is ignored, as upstream does.
+        let mut body = Zeroizing::new(vec![0u8; header.body_len as usize]);
+        reader.read_exact(&mut body)?;
         Ok(ResponseFrame {
-            header: ResponseHeader::interpret(&raw.header)?,
-            body: raw.body,
+            header: ResponseHeader::interpret(&header)?,
+            body,
         })
     }
-
     /// Parses one response from the start of `bytes`; returns it and the number of bytes used.
     ///
     /// # Errors
