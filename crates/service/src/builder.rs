@@ -12,8 +12,9 @@ use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
 use bulwark_interface::wire::Limits;
 
+use crate::audit::AuditLog;
 use crate::auth::{Authenticator, Method};
-use crate::config::{AuthenticatorType, Config, KeyManagerType, ProviderKind};
+use crate::config::{AuditLogSetting, AuthenticatorType, Config, KeyManagerType, ProviderKind};
 use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
 use crate::providers::core::CoreProvider;
@@ -191,7 +192,7 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         body_len: config.core_settings.body_len_limit,
         auth_len: usize::from(u16::MAX),
     };
-    Ok(Service::new(
+    let service = Service::new(
         authenticator,
         store,
         settings,
@@ -199,7 +200,19 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         configured,
         crypto,
         core_registry,
-    ))
+    );
+    let audit = match config.core_settings.audit_log_or_default(manager) {
+        AuditLogSetting::Off => return Ok(service),
+        AuditLogSetting::Journal => AuditLog::journal(),
+        AuditLogSetting::File(path) => {
+            AuditLog::file(&path).map_err(|e| fail("core_settings.audit_log", e))?
+        }
+    };
+    let names = providers
+        .iter()
+        .map(|p| (p.info().id, p.name().to_owned()))
+        .collect();
+    Ok(service.with_audit(audit.with_providers(names)))
 }
 
 fn provider_type_name(kind: &ProviderKind) -> &'static str {

@@ -45,9 +45,16 @@ pub const DEFAULT_IDLE_LISTENER_SLEEP_MS: u64 = 10;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default `core_settings.max_requests_in_flight` per CPU.
 pub const REQUESTS_IN_FLIGHT_PER_CPU: usize = 4;
+/// By default one client may use this fraction (1/N) of `max_connections` and of
+/// `max_requests_in_flight` (`core_settings.max_connections_per_client`,
+/// `core_settings.max_requests_in_flight_per_client`).
+pub const CLIENT_SHARE_DIVISOR: usize = 4;
 /// File name of the OpenSSL provider's key-encryption key when `kek_path` is not given; the file
 /// lives next to the store of the provider's key manager ([`OpenSslConfig::kek_path_or_default`]).
 pub const DEFAULT_KEK_FILE_NAME: &str = "openssl-provider.kek";
+/// File name of the audit log when `core_settings.audit_log` is not given; the file lives next
+/// to the key store ([`CoreSettings::audit_log_or_default`]).
+pub const DEFAULT_AUDIT_FILE_NAME: &str = "bulwark-audit.log";
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -293,9 +300,74 @@ pub struct CoreSettings {
     /// number of CPUs.
     #[serde(default = "default_max_requests_in_flight")]
     pub max_requests_in_flight: usize,
+    /// Bulwark: most connections one client (the uid of the socket's peer) may have open at
+    /// once; a further one is closed as soon as it is accepted, with a warning. `None`: a
+    /// quarter of `max_connections`, at least 1 ([`CoreSettings::connections_per_client`]).
+    #[serde(default)]
+    pub max_connections_per_client: Option<usize>,
+    /// Bulwark: most requests of one client (the uid of the socket's peer) processed at once;
+    /// its further requests wait, without holding up other clients. `None`: a quarter of
+    /// `max_requests_in_flight` but no more than `thread_pool_size`, at least 1
+    /// ([`CoreSettings::requests_in_flight_per_client`]).
+    #[serde(default)]
+    pub max_requests_in_flight_per_client: Option<usize>,
     /// Bulwark: format of log lines. Default text.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Bulwark: where the audit log goes; `None` = [`DEFAULT_AUDIT_FILE_NAME`] next to the key
+    /// store (see [`CoreSettings::audit_log_or_default`]).
+    #[serde(default)]
+    pub audit_log: Option<AuditLogSetting>,
+}
+
+impl CoreSettings {
+    /// `audit_log`, or a file [`DEFAULT_AUDIT_FILE_NAME`] in the directory of `key_manager`'s
+    /// store (owner-only like the store itself).
+    pub fn audit_log_or_default(&self, key_manager: &KeyManagerConfig) -> AuditLogSetting {
+        match &self.audit_log {
+            Some(setting) => setting.clone(),
+            None => AuditLogSetting::File(key_manager.store_dir().join(DEFAULT_AUDIT_FILE_NAME)),
+        }
+    }
+}
+
+/// `core_settings.audit_log` (Bulwark): `"off"`, `"journal"` or a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditLogSetting {
+    /// No audit log.
+    Off,
+    /// Records on standard error (the journal under systemd).
+    Journal,
+    /// Records appended to this file (created with mode 0600).
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for AuditLogSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AuditVisitor;
+
+        impl Visitor<'_> for AuditVisitor {
+            type Value = AuditLogSetting;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"off\", \"journal\" or the path of a file")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<AuditLogSetting, E> {
+                if value.eq_ignore_ascii_case("off") {
+                    Ok(AuditLogSetting::Off)
+                } else if value.eq_ignore_ascii_case("journal") {
+                    Ok(AuditLogSetting::Journal)
+                } else if value.is_empty() {
+                    Err(E::invalid_value(de::Unexpected::Str(value), &self))
+                } else {
+                    Ok(AuditLogSetting::File(PathBuf::from(value)))
+                }
+            }
+        }
+
+        deserializer.deserialize_str(AuditVisitor)
+    }
 }
 
 impl Default for CoreSettings {
@@ -312,9 +384,43 @@ impl Default for CoreSettings {
             allow_deprecated: false,
             max_connections: default_max_connections(),
             max_requests_in_flight: default_max_requests_in_flight(),
+            max_connections_per_client: None,
+            max_requests_in_flight_per_client: None,
             log_format: LogFormat::Text,
+            audit_log: None,
         }
     }
+}
+
+impl CoreSettings {
+    /// `max_connections_per_client`, or a quarter ([`CLIENT_SHARE_DIVISOR`]) of
+    /// `max_connections`; at least 1 and at most `max_connections`.
+    pub fn connections_per_client(&self) -> usize {
+        client_share(
+            self.max_connections_per_client,
+            self.max_connections,
+            usize::MAX,
+        )
+    }
+
+    /// `max_requests_in_flight_per_client`, or a quarter ([`CLIENT_SHARE_DIVISOR`]) of
+    /// `max_requests_in_flight` but no more than `thread_pool_size` (every request in flight
+    /// runs on that pool: a client with more than the pool's threads in flight would queue them
+    /// ahead of everyone else's); at least 1 and at most `max_requests_in_flight`.
+    pub fn requests_in_flight_per_client(&self) -> usize {
+        client_share(
+            self.max_requests_in_flight_per_client,
+            self.max_requests_in_flight,
+            self.thread_pool_size,
+        )
+    }
+}
+
+fn client_share(configured: Option<usize>, global: usize, default_cap: usize) -> usize {
+    let global = global.max(1);
+    configured
+        .unwrap_or((global / CLIENT_SHARE_DIVISOR).min(default_cap))
+        .clamp(1, global)
 }
 
 /// The number of CPUs available to the process (at least 1).
@@ -908,6 +1014,23 @@ impl Config {
             ("max_requests_in_flight", core.max_requests_in_flight),
         ] {
             if value == 0 {
+                return Err(ConfigError::invalid(
+                    format!("core_settings.{key}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        for (key, value) in [
+            (
+                "max_connections_per_client",
+                core.max_connections_per_client,
+            ),
+            (
+                "max_requests_in_flight_per_client",
+                core.max_requests_in_flight_per_client,
+            ),
+        ] {
+            if value == Some(0) {
                 return Err(ConfigError::invalid(
                     format!("core_settings.{key}"),
                     "must be greater than 0",
@@ -1802,6 +1925,42 @@ library_path = "/lib/p11.so"
     }
 
     #[test]
+    fn audit_log_is_off_journal_or_a_file_next_to_the_store_by_default() {
+        let parse = |core: &str| {
+            Config::parse(&file(
+                core,
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"Direct\"",
+                &format!("{KM}{MBED}"),
+            ))
+        };
+        let audit = |core: &str| {
+            let config = parse(core).unwrap();
+            let km = config.key_manager_of(&config.provider[0]).unwrap().clone();
+            config.core_settings.audit_log_or_default(&km)
+        };
+        assert_eq!(
+            audit(""),
+            AuditLogSetting::File(PathBuf::from(
+                "/var/lib/parsec/kim-mappings/sqlite/bulwark-audit.log"
+            ))
+        );
+        assert_eq!(audit("audit_log = \"off\""), AuditLogSetting::Off);
+        assert_eq!(audit("audit_log = \"Journal\""), AuditLogSetting::Journal);
+        assert_eq!(
+            audit("audit_log = \"/var/log/bulwark/audit.log\""),
+            AuditLogSetting::File(PathBuf::from("/var/log/bulwark/audit.log"))
+        );
+        let e = parse("audit_log = \"\"").unwrap_err();
+        assert_eq!(e.key(), Some("core_settings.audit_log"), "{e}");
+        assert!(e.to_string().contains("\"journal\""), "{e}");
+        assert!(parse("audit_log = \"off\"")
+            .unwrap()
+            .unknown_keys
+            .is_empty());
+    }
+
+    #[test]
     fn openssl_provider_and_its_kek_path() {
         let config = Config::parse(&with_providers(
             r#"
@@ -2185,6 +2344,80 @@ slot_number = "one"
             "authenticator.workload_endpoint",
             &["required when auth_type is \"JwtSvid\""],
         );
+    }
+
+    #[test]
+    fn client_shares_default_to_a_quarter_of_the_global_limits() {
+        let parse = |core: &str| {
+            Config::parse(&file(
+                core,
+                "listener_type = \"DomainSocket\"\ntimeout = 1",
+                "auth_type = \"Direct\"",
+                &format!("{KM}{MBED}"),
+            ))
+        };
+        let shares = |core: &str| {
+            let core = parse(core).unwrap().core_settings;
+            (
+                core.connections_per_client(),
+                core.requests_in_flight_per_client(),
+            )
+        };
+        let defaults = parse("").unwrap().core_settings;
+        assert_eq!(defaults.max_connections_per_client, None);
+        assert_eq!(defaults.max_requests_in_flight_per_client, None);
+        assert_eq!(
+            shares(""),
+            (256, available_cpus()),
+            "a quarter of 1024 and of 4 x CPUs"
+        );
+        assert_eq!(
+            shares("max_connections = 3\nmax_requests_in_flight = 2"),
+            (1, 1),
+            "at least 1"
+        );
+        assert_eq!(
+            shares("max_connections = 100\nmax_requests_in_flight = 40\nthread_pool_size = 16"),
+            (25, 10)
+        );
+        assert_eq!(
+            shares("max_requests_in_flight = 40\nthread_pool_size = 3"),
+            (256, 3),
+            "by default no more than the pool's threads"
+        );
+        assert_eq!(
+            shares("max_requests_in_flight_per_client = 7\nthread_pool_size = 3"),
+            (256, 7.min(4 * available_cpus())),
+            "unless configured"
+        );
+        assert_eq!(
+            shares("max_connections_per_client = 7\nmax_requests_in_flight_per_client = 3"),
+            (7, 3)
+        );
+        assert_eq!(
+            shares(
+                "max_connections = 10\nmax_connections_per_client = 50\n\
+                 max_requests_in_flight = 4\nmax_requests_in_flight_per_client = 9"
+            ),
+            (10, 4),
+            "at most the global limit"
+        );
+        assert!(parse("max_connections_per_client = 7")
+            .unwrap()
+            .unknown_keys
+            .is_empty());
+        for key in [
+            "max_connections_per_client",
+            "max_requests_in_flight_per_client",
+        ] {
+            let e = parse(&format!("{key} = 0")).unwrap_err();
+            assert_eq!(
+                e.key(),
+                Some(format!("core_settings.{key}").as_str()),
+                "{e}"
+            );
+            assert!(e.to_string().contains("greater than 0"), "{e}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the crates, the path of one request and where to add an operation.
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod builder;
 pub mod config;

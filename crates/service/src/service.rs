@@ -11,9 +11,10 @@ use std::time::Instant;
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::status::ResponseStatus;
-use bulwark_interface::wire::{Limits, RequestFrame, ResponseFrame, ResponseHeader, WireError};
+use bulwark_interface::wire::{Limits, RequestFrame, ResponseFrame, ResponseHeader};
 use zeroize::Zeroizing;
 
+use crate::audit::AuditLog;
 use crate::auth::{Authenticator, Identity, PeerCredentials};
 use crate::dispatch::Registry;
 use crate::error::{DispatchError, ServiceError};
@@ -30,6 +31,7 @@ pub struct Service {
     configured: BTreeSet<ProviderId>,
     crypto: Arc<Registry>,
     core: Registry,
+    audit: Option<AuditLog>,
 }
 
 impl Service {
@@ -51,7 +53,15 @@ impl Service {
             configured,
             crypto,
             core,
+            audit: None,
         }
+    }
+
+    /// The same service, writing an audit record for each key lifecycle event and each denied
+    /// request (see `audit.rs`).
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The framing limits requests are read with.
@@ -59,8 +69,7 @@ impl Service {
         &self.limits
     }
 
-    /// Answers one request given as raw bytes; `None` when nothing should be sent back (the
-    /// bytes ended before a request started).
+    /// Answers one request given as raw bytes; `None` only if the response cannot be encoded.
     pub fn handle_bytes(
         &self,
         bytes: &[u8],
@@ -68,7 +77,8 @@ impl Service {
     ) -> Option<Zeroizing<Vec<u8>>> {
         let response = match RequestFrame::parse(bytes, &self.limits) {
             Ok((frame, _)) => self.handle_frame(&frame, peer),
-            Err(WireError::Closed) => return None,
+            // Bytes that end before a request starts are answered ConnectionError, as the
+            // reference service answers a connection closed before it sent anything.
             Err(error) => ResponseFrame::error(ResponseHeader::bare(error.into())),
         };
         response.to_bytes().ok()
@@ -89,19 +99,38 @@ impl Service {
             app = tracing::field::Empty,
         );
         let _entered = span.enter();
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.serve(frame, peer, &span)))
-            .unwrap_or(Err(ServiceError::Internal("a handler panicked")));
-        let response = match outcome {
-            Ok(body) => ResponseFrame {
-                header: ResponseHeader::echo(header, ResponseStatus::Success),
-                body,
-            },
+        let audit = self.audit.as_ref().map(AuditLog::begin);
+        let mut identity = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.serve(frame, peer, &span, &mut identity)
+        }))
+        .unwrap_or(Err(ServiceError::Internal("a handler panicked")));
+        let (response, error) = match outcome {
+            Ok(body) => (
+                ResponseFrame {
+                    header: ResponseHeader::echo(header, ResponseStatus::Success),
+                    body,
+                },
+                None,
+            ),
             Err(error) => {
                 let status = ResponseStatus::from(&error);
                 tracing::debug!(error = %error, "request refused");
-                ResponseFrame::error(ResponseHeader::echo(header, status))
+                (
+                    ResponseFrame::error(ResponseHeader::echo(header, status)),
+                    Some(error),
+                )
             }
         };
+        if let Some(audit) = audit {
+            audit.finish(
+                header,
+                identity.as_ref(),
+                peer,
+                error.as_ref(),
+                response.header.status,
+            );
+        }
         tracing::debug!(
             status = response.header.status.name(),
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -115,13 +144,16 @@ impl Service {
         frame: &RequestFrame,
         peer: Option<&PeerCredentials>,
         span: &tracing::Span,
+        identity: &mut Option<Identity>,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
         let header = &frame.header;
-        // B: authentication, for every opcode whenever an auth type is given.
-        let identity: Option<Identity> =
-            self.authenticator
-                .authenticate(header.auth_type, &frame.auth, peer)?;
-        if let Some(identity) = &identity {
+        // B: authentication, for every opcode whenever an auth type is given. The identity is
+        // handed back for the audit record.
+        *identity = self
+            .authenticator
+            .authenticate(header.auth_type, &frame.auth, peer)?;
+        let identity = identity.as_ref();
+        if let Some(identity) = identity {
             span.record("app", identity.name.as_str());
         }
         // C: provider and opcode kind.
@@ -134,7 +166,7 @@ impl Service {
         }
         // D: administrative operations are refused before their body is read.
         if header.opcode.is_admin() {
-            match &identity {
+            match identity {
                 None => return Err(DispatchError::NotAuthenticated.into()),
                 Some(identity) if !identity.is_admin => {
                     return Err(DispatchError::AdminOnly.into());
@@ -143,7 +175,7 @@ impl Service {
             }
         }
         // E, F: decode, identity rule, provider.
-        let ctx = RequestContext::new(identity.as_ref(), &self.store, &self.settings);
+        let ctx = RequestContext::new(identity, &self.store, &self.settings);
         let registry = if is_core { &self.core } else { &*self.crypto };
         registry.dispatch(header.provider, header.opcode, &ctx, &frame.body)
     }

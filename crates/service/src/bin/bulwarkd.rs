@@ -99,6 +99,8 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     let limits = ServeLimits {
         max_connections: config.core_settings.max_connections,
         max_in_flight: config.core_settings.max_requests_in_flight,
+        max_connections_per_client: config.core_settings.connections_per_client(),
+        max_in_flight_per_client: config.core_settings.requests_in_flight_per_client(),
         connection: ConnectionLimits {
             io_timeout: config.listener.timeout_duration(),
             idle_timeout: Duration::from_secs(30),

@@ -9,42 +9,46 @@ use bulwark_interface::wire::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{watch, Semaphore};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 use zeroize::Zeroizing;
 
+use super::clients::ClientSlot;
 use super::listener::ServiceHandle;
 use crate::auth::PeerCredentials;
 
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// Longest wait for any single read or write once a frame has started
-    /// (`listener.timeout`).
+    /// `listener.timeout`: longest time a whole request may take to arrive (from the connection,
+    /// or from its first byte on a kept-open connection), and a whole response to be written.
     pub io_timeout: Duration,
     /// Longest wait for the first byte of a further request on a kept-open connection.
     pub idle_timeout: Duration,
 }
 
-/// Serves one connection to its end.
+/// The credentials of the peer of `stream`.
+pub(crate) fn peer_credentials(stream: &UnixStream) -> std::io::Result<PeerCredentials> {
+    let cred = stream.peer_cred()?;
+    Ok(PeerCredentials {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    })
+}
+
+/// Serves one connection of the client `client` (whose credentials are `peer`) to its end.
+///
+/// Each request takes a slot of the client's share of requests in flight, then one of the
+/// daemon's (`in_flight`), waiting for them without blocking anything else.
 pub(crate) async fn serve_connection(
     mut stream: UnixStream,
+    peer: PeerCredentials,
+    client: ClientSlot,
     service: ServiceHandle,
     in_flight: Arc<Semaphore>,
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let peer = match stream.peer_cred() {
-        Ok(cred) => PeerCredentials {
-            uid: cred.uid(),
-            gid: cred.gid(),
-            pid: cred.pid(),
-        },
-        Err(error) => {
-            // Without credentials no authenticator can be trusted: drop, as upstream does.
-            tracing::warn!(%error, "could not read peer credentials; closing connection");
-            return;
-        }
-    };
     let mut first = true;
     loop {
         if !first {
@@ -63,13 +67,18 @@ pub(crate) async fn serve_connection(
         let frame = read_frame(&mut stream, service_now.limits(), limits.io_timeout, !first).await;
         let (response, keep_open) = match frame {
             Ok(frame) => {
-                let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
-                    return; // The semaphore is closed: the daemon is stopping.
+                // The client's own share first: a client waiting for its share holds none of
+                // the daemon's slots, so it cannot keep other clients waiting.
+                let Ok(own) = client.in_flight().acquire_owned().await else {
+                    return; // Semaphores are never closed; nothing sensible to answer.
+                };
+                let Ok(global) = Arc::clone(&in_flight).acquire_owned().await else {
+                    return;
                 };
                 let service = Arc::clone(&service_now);
                 let answer = tokio::task::spawn_blocking(move || {
                     let response = service.handle_frame(&frame, Some(&peer));
-                    drop(permit);
+                    drop((global, own));
                     response
                 })
                 .await;
@@ -104,17 +113,24 @@ async fn write_all(stream: &mut UnixStream, bytes: &Zeroizing<Vec<u8>>, limit: D
 
 /// Reads one frame: the header with the sans-IO checks applied as bytes arrive, then the body
 /// and auth once their lengths passed the limits.
+///
+/// The whole frame must arrive within `io_timeout` of the call: a client trickling its request
+/// (a byte a second, say) is answered ConnectionError at that deadline, like one that sends
+/// less than it announced, instead of holding its connection slot for as long as it likes.
 async fn read_frame(
     stream: &mut (impl AsyncRead + Unpin),
     limits: &bulwark_interface::wire::Limits,
     io_timeout: Duration,
     idle: bool,
 ) -> Result<RequestFrame, WireError> {
+    let deadline = Instant::now() + io_timeout;
     let mut buf = [0u8; HEADER_LEN];
     let mut filled = 0;
     let header = loop {
-        let n = match timeout(io_timeout, stream.read(&mut buf[filled..])).await {
-            Ok(Ok(0)) if filled == 0 => return Err(WireError::Closed),
+        let n = match timeout_at(deadline, stream.read(&mut buf[filled..])).await {
+            // The peer ended a kept-open connection between requests: nothing to answer. On a
+            // new connection the reference service answers ConnectionError, and so do we.
+            Ok(Ok(0)) if filled == 0 && idle => return Err(WireError::Closed),
             Ok(Ok(0)) => return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof)),
             Ok(Ok(n)) => n,
             Ok(Err(error)) => return Err(error.into()),
@@ -129,21 +145,21 @@ async fn read_frame(
     };
     limits.check(&header)?;
     let mut body = Zeroizing::new(vec![0u8; header.body_len as usize]);
-    read_exact(stream, &mut body, io_timeout).await?;
+    read_exact(stream, &mut body, deadline).await?;
     let mut auth = Zeroizing::new(vec![0u8; usize::from(header.auth_len)]);
-    read_exact(stream, &mut auth, io_timeout).await?;
+    read_exact(stream, &mut auth, deadline).await?;
     RawRequest { header, body, auth }.try_into()
 }
 
-/// Reads exactly `buf.len()` bytes, each read having to progress within `io_timeout`.
+/// Reads exactly `buf.len()` bytes before `deadline`.
 async fn read_exact(
     stream: &mut (impl AsyncRead + Unpin),
     buf: &mut [u8],
-    io_timeout: Duration,
+    deadline: Instant,
 ) -> Result<(), WireError> {
     let mut filled = 0;
     while filled < buf.len() {
-        match timeout(io_timeout, stream.read(&mut buf[filled..])).await {
+        match timeout_at(deadline, stream.read(&mut buf[filled..])).await {
             Ok(Ok(0)) => return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof)),
             Ok(Ok(n)) => filled += n,
             Ok(Err(error)) => return Err(error.into()),

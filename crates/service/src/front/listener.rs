@@ -5,12 +5,14 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::net::UnixListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::connection::{serve_connection, ConnectionLimits};
+use super::clients::Clients;
+use super::connection::{peer_credentials, serve_connection, ConnectionLimits};
 use crate::service::Service;
 
 /// The service currently answering requests; replaced as a whole on reload, so requests in
@@ -99,13 +101,25 @@ pub fn bind(path: &Path) -> io::Result<(UnixListener, SocketGuard)> {
     ))
 }
 
-/// Limits of the accept loop.
+/// After a failed `accept` (out of file descriptors, typically), wait this long before the
+/// next: the failing connection stays pending, and retrying at once would spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one warning about failed accepts per this interval.
+const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Limits of the accept loop (see the [module documentation](super) for the whole design).
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
     /// Connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
     /// Requests handed to providers at once; further ones wait for a slot.
     pub max_in_flight: usize,
+    /// Connections one client (peer uid) may have open at once; a further one is closed as soon
+    /// as it is accepted, unanswered, with a warning.
+    pub max_connections_per_client: usize,
+    /// Requests of one client (peer uid) handed to providers at once; further ones wait for
+    /// one of them to finish.
+    pub max_in_flight_per_client: usize,
     /// Per-connection timeouts.
     pub connection: ConnectionLimits,
 }
@@ -121,6 +135,11 @@ pub async fn serve(
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+    let clients = Clients::new(
+        limits.max_connections_per_client,
+        limits.max_in_flight_per_client,
+    );
+    let mut last_accept_warning: Option<Instant> = None;
     let mut tasks = JoinSet::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -134,21 +153,51 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                if last_accept_warning.is_none_or(|last| last.elapsed() >= ACCEPT_WARNING_INTERVAL)
+                {
+                    tracing::warn!(%error, "accept failed; retrying shortly");
+                    last_accept_warning = Some(Instant::now());
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        // The client is known before anything is read: its share is checked here, so a
+        // connection over it costs nothing but the accept.
+        let peer = match peer_credentials(&stream) {
+            Ok(peer) => peer,
+            Err(error) => {
+                // Without credentials no authenticator can be trusted: drop, as upstream does.
+                tracing::warn!(%error, "could not read peer credentials; closing connection");
+                continue;
+            }
+        };
+        let Some(client) = clients.admit(peer.uid) else {
+            continue; // Dropping the stream closes it; `admit` logged why.
         };
         let service = service.clone();
         let in_flight = Arc::clone(&in_flight);
         let stop = stop_rx.clone();
         tasks.spawn(async move {
-            serve_connection(stream, service, in_flight, limits.connection, stop).await;
+            serve_connection(
+                stream,
+                peer,
+                client,
+                service,
+                in_flight,
+                limits.connection,
+                stop,
+            )
+            .await;
             drop(permit);
         });
         // Reap finished tasks so the set does not grow with the connection count.

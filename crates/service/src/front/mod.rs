@@ -6,7 +6,40 @@
 //! hands each complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the blocking pool (providers may
 //! block: key generation, hardware tokens) and writes the response. Connections may carry
 //! several requests in turn; upstream clients send one and close, which ends the task.
+//!
+//! # Limits
+//!
+//! A *client* is the uid of the socket's peer, read from the peer credentials right after the
+//! connection is accepted, before any byte is read. (It is not the application name: that is
+//! only known once a request has been read, and Direct authentication lets anyone claim any
+//! name. Applications that share a uid share its share.)
+//!
+//! | Limit (`[core_settings]`) | When reached |
+//! |---|---|
+//! | `max_connections` (default 1024) | the daemon stops accepting: further connections wait in the kernel's backlog, then (backlog full) in the client's `connect` |
+//! | `max_connections_per_client` (default ¼ of `max_connections`) | a further connection of that client is accepted and closed at once, unanswered (its client sees the connection reset or end), with a warning naming the uid (at most one a second per client, with the count refused since the last) |
+//! | `max_requests_in_flight` (default 4 × CPUs) | a complete request waits for a slot before going to the blocking pool |
+//! | `max_requests_in_flight_per_client` (default ¼ of `max_requests_in_flight`, at most `thread_pool_size`, at least 1) | a complete request of that client waits until one of its own finishes |
+//!
+//! Connections over the client's share are closed rather than kept waiting: a waiting
+//! connection would hold a file descriptor and a global connection slot, so one client could
+//! still fill the daemon. Requests wait instead: their connection is already admitted, and the
+//! wait is an `await` on the client's own semaphore, taken *before* the daemon-wide one, so a
+//! client waiting for its share holds none of the daemon's slots and nothing else waits on it.
+//! One client therefore never has more than its share of requests queued on or running in the
+//! blocking pool (whose queue is first come, first served), so another client's request waits
+//! for at most that many of its requests, not for all it sent. Idle kept-open connections
+//! count towards the connection share until they are closed (30 s at most).
+//!
+//! Time limits (`listener.timeout`, and 30 s idle): a request must arrive whole within
+//! `listener.timeout` of its connection (of its first byte, on a kept-open connection), else
+//! ConnectionError and close, so a client trickling bytes cannot hold its slot; a response must
+//! be written whole within `listener.timeout`, else the connection is closed (a client that
+//! does not read holds nothing else); a kept-open connection with no new request for 30 s is
+//! closed. None of these waits occupies a thread: they are tasks on the two socket workers.
+//! A failed `accept` (out of file descriptors) is retried after 100 ms, not in a loop.
 
+mod clients;
 mod connection;
 mod listener;
 

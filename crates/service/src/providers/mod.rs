@@ -20,8 +20,10 @@ use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::list_providers::ProviderInfo;
 use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::Operation;
+use bulwark_interface::status::ResponseStatus;
 use psa_crypto::types::key::Attributes;
 
+use crate::audit::{self, KeyEvent, KeyRef};
 use crate::auth::Identity;
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
@@ -179,6 +181,16 @@ impl ScopedKeys<'_> {
         encode_key_identity(&self.identity(key_name))
     }
 
+    /// `key_name` of the caller in this provider, for the audit log.
+    fn audit_ref<'k>(&'k self, key_name: &'k str) -> KeyRef<'k> {
+        KeyRef {
+            owner: self.application,
+            provider_name: self.provider_name,
+            provider_id: self.provider_id,
+            key_name,
+        }
+    }
+
     fn identity(&self, key_name: &str) -> KeyIdentity {
         KeyIdentity {
             authenticator: self.authenticator,
@@ -194,6 +206,7 @@ impl ScopedKeys<'_> {
     /// `NotFound` (PsaErrorDoesNotExist) when the caller has no such key, whether or not
     /// another application has one of that name.
     pub fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
+        audit::note_key(self.audit_ref(key_name));
         self.store
             .get(&self.identity(key_name))?
             .ok_or(KeyStoreError::NotFound.into())
@@ -226,6 +239,7 @@ impl ScopedKeys<'_> {
         create: impl FnOnce() -> Result<(), ProviderError>,
         discard: impl FnOnce(&[u8]) -> Result<(), ProviderError>,
     ) -> Result<(), ProviderError> {
+        audit::note_key(self.audit_ref(key_name));
         if uses_deprecated_primitive(&attributes) {
             match creation {
                 Creation::Generate if !self.settings.allow_deprecated => {
@@ -252,6 +266,11 @@ impl ScopedKeys<'_> {
             }
             return Err(error.into());
         }
+        let event = match creation {
+            Creation::Generate => KeyEvent::Generated,
+            Creation::Import => KeyEvent::Imported,
+        };
+        audit::note_event(event, self.audit_ref(key_name), ResponseStatus::Success);
         Ok(())
     }
 
@@ -267,10 +286,20 @@ impl ScopedKeys<'_> {
         key_name: &str,
         destroy: impl FnOnce(&KeyRecord) -> Result<(), ProviderError>,
     ) -> Result<(), ProviderError> {
+        audit::note_key(self.audit_ref(key_name));
         let identity = self.identity(key_name);
         let record = self.store.begin_destroy(&identity)?;
+        // From here on the key is gone for clients, whatever happens next: audited.
         let outcome = destroy(&record);
-        self.store.finish_destroy(&identity)?;
+        let outcome = match self.store.finish_destroy(&identity) {
+            Ok(()) => outcome,
+            Err(error) => Err(error.into()),
+        };
+        let status = match &outcome {
+            Ok(()) => ResponseStatus::Success,
+            Err(error) => error.into(),
+        };
+        audit::note_event(KeyEvent::Destroyed, self.audit_ref(key_name), status);
         outcome
     }
 }

@@ -1,14 +1,18 @@
 //! End-to-end tests: the real `bulwarkd` binary, driven over its socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod client_ops;
 mod crosscheck;
+mod flood;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod our_client;
 mod parsec_tool;
 mod persistence;
 mod pipeline;
+mod storage;
 mod unix_tenancy;
 mod upstream_service;
 mod vectors;
