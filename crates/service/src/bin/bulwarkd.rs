@@ -53,6 +53,9 @@ fn load(path: Option<&PathBuf>) -> Result<Config> {
 }
 
 fn run(args: Args) -> Result<()> {
+    // Everything the daemon creates (key store, Mbed TLS key files, KEK, audit log) is for its
+    // own user only; the socket alone is opened to everyone, explicitly, when it is bound.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let config = load(args.config.as_ref())?;
     init_logging(
         config.core_settings.log_level,

@@ -89,7 +89,11 @@ pub fn bind(path: &Path) -> io::Result<(UnixListener, SocketGuard)> {
         Err(error) => return Err(error),
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        if !parent.exists() {
+            // Created here, the directory must let every local user reach the socket.
+            std::fs::create_dir_all(parent)?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;

@@ -241,3 +241,58 @@ fn a_bad_configuration_names_the_key_at_fault() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).contains("[[provider]]"));
 }
+
+#[test]
+fn files_the_daemon_creates_are_for_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::harness::{provider, Provider};
+
+    let daemon = Daemon::start(Auth::direct());
+    let client = daemon.parsec_client("owner-only");
+    let mut flags = UsageFlags::default();
+    flags.set_sign_hash().set_verify_hash();
+    let attributes = Attributes {
+        lifetime: Lifetime::Persistent,
+        key_type: Type::EccKeyPair {
+            curve_family: parsec_client::core::interface::operations::psa_key_attributes::EccFamily::SecpR1,
+        },
+        bits: 256,
+        policy: Policy {
+            usage_flags: flags,
+            permitted_algorithms: Algorithm::AsymmetricSignature(
+                parsec_client::core::interface::operations::psa_algorithm::AsymmetricSignature::Ecdsa {
+                    hash_alg: parsec_client::core::interface::operations::psa_algorithm::Hash::Sha256.into(),
+                },
+            ),
+        },
+    };
+    client.psa_generate_key("k", attributes).unwrap();
+    let mut checked = Vec::new();
+    let mut visit = vec![daemon.dir().to_path_buf()];
+    while let Some(dir) = visit.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // The test's own files: the configuration, the log it redirects, the socket.
+            if ["config.toml", "daemon.log", "s.sock"].contains(&name.as_str()) {
+                continue;
+            }
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            if path.is_dir() {
+                visit.push(path.clone());
+            }
+            assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+            checked.push(name);
+        }
+    }
+    let expected_key_file = match provider() {
+        Provider::MbedCrypto => checked.iter().any(|n| n.ends_with(".psa_its")),
+        Provider::OpenSsl => checked.iter().any(|n| n.ends_with(".kek")),
+    };
+    assert!(expected_key_file, "no key or KEK file among {checked:?}");
+    assert!(
+        checked.iter().any(|n| n.ends_with(".sqlite3")),
+        "{checked:?}"
+    );
+}
