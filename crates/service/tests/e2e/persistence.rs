@@ -219,7 +219,13 @@ struct Generation {
     failed: Option<(String, Instant, String)>,
 }
 
-const CRASH_ROUNDS: usize = 20;
+/// Kill/restart rounds of the crash test; `BULWARK_CRASH_ROUNDS` runs a longer campaign.
+fn crash_rounds() -> usize {
+    std::env::var("BULWARK_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
 const CRASH_APP: &str = "crash-app";
 
 #[test]
@@ -230,7 +236,8 @@ fn kill9_during_key_generation_loses_and_leaks_nothing() {
     let (mut total_acknowledged, mut total_in_flight_found, mut total_in_flight_absent) = (0, 0, 0);
     let mut summary = Vec::new();
 
-    for round in 0..CRASH_ROUNDS {
+    let rounds = crash_rounds();
+    for round in 0..rounds {
         // The daemon is up (started above, or restarted at the end of the previous round).
         let client = daemon.parsec_client(CRASH_APP);
         let generation = Arc::new(Mutex::new(Generation::default()));
@@ -326,7 +333,7 @@ fn kill9_during_key_generation_loses_and_leaks_nothing() {
         ));
     }
     println!(
-        "crash test: {CRASH_ROUNDS} rounds in {:.1} s, {total_acknowledged} keys acknowledged \
+        "crash test: {rounds} rounds in {:.1} s, {total_acknowledged} keys acknowledged \
          and all recovered, in-flight key listed after the kill in {total_in_flight_found} \
          rounds (absent in {total_in_flight_absent}), 0 orphan key files\n{}",
         started.elapsed().as_secs_f64(),
