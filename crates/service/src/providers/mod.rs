@@ -10,6 +10,8 @@
 //! its owner: keys are reached only through [`ScopedKeys`], built from the authenticated
 //! identity.
 
+#[cfg(test)]
+mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
@@ -19,7 +21,13 @@ use std::sync::Arc;
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::list_providers::ProviderInfo;
 use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
-use bulwark_interface::ops::Operation;
+use bulwark_interface::ops::{
+    CanDoCrypto, Operation, PsaAeadDecrypt, PsaAeadEncrypt, PsaAsymmetricDecrypt,
+    PsaAsymmetricEncrypt, PsaCipherDecrypt, PsaCipherEncrypt, PsaDestroyKey, PsaExportKey,
+    PsaExportPublicKey, PsaGenerateKey, PsaGenerateRandom, PsaHashCompare, PsaHashCompute,
+    PsaImportKey, PsaMacCompute, PsaMacVerify, PsaRawKeyAgreement, PsaSignHash, PsaSignMessage,
+    PsaVerifyHash, PsaVerifyMessage,
+};
 use bulwark_interface::status::ResponseStatus;
 use psa_crypto::types::key::Attributes;
 
@@ -61,6 +69,92 @@ pub trait Handles<O: Operation>: Provider {
         ctx: &RequestContext<'_>,
         request: O::Request,
     ) -> Result<O::Response, ProviderError>;
+}
+
+/// A provider serving every crypto operation of the software providers (Mbed Crypto and
+/// OpenSSL): all of them but key attestation.
+pub(crate) trait SoftwareOperations:
+    Provider
+    + Handles<PsaGenerateKey>
+    + Handles<PsaImportKey>
+    + Handles<PsaDestroyKey>
+    + Handles<PsaExportPublicKey>
+    + Handles<PsaExportKey>
+    + Handles<PsaSignHash>
+    + Handles<PsaVerifyHash>
+    + Handles<PsaSignMessage>
+    + Handles<PsaVerifyMessage>
+    + Handles<PsaAsymmetricEncrypt>
+    + Handles<PsaAsymmetricDecrypt>
+    + Handles<PsaAeadEncrypt>
+    + Handles<PsaAeadDecrypt>
+    + Handles<PsaCipherEncrypt>
+    + Handles<PsaCipherDecrypt>
+    + Handles<PsaMacCompute>
+    + Handles<PsaMacVerify>
+    + Handles<PsaRawKeyAgreement>
+    + Handles<PsaGenerateRandom>
+    + Handles<PsaHashCompute>
+    + Handles<PsaHashCompare>
+    + Handles<CanDoCrypto>
+{
+}
+
+impl<P> SoftwareOperations for P where
+    P: Provider
+        + Handles<PsaGenerateKey>
+        + Handles<PsaImportKey>
+        + Handles<PsaDestroyKey>
+        + Handles<PsaExportPublicKey>
+        + Handles<PsaExportKey>
+        + Handles<PsaSignHash>
+        + Handles<PsaVerifyHash>
+        + Handles<PsaSignMessage>
+        + Handles<PsaVerifyMessage>
+        + Handles<PsaAsymmetricEncrypt>
+        + Handles<PsaAsymmetricDecrypt>
+        + Handles<PsaAeadEncrypt>
+        + Handles<PsaAeadDecrypt>
+        + Handles<PsaCipherEncrypt>
+        + Handles<PsaCipherDecrypt>
+        + Handles<PsaMacCompute>
+        + Handles<PsaMacVerify>
+        + Handles<PsaRawKeyAgreement>
+        + Handles<PsaGenerateRandom>
+        + Handles<PsaHashCompute>
+        + Handles<PsaHashCompare>
+        + Handles<CanDoCrypto>
+{
+}
+
+/// Registers the operations of [`SoftwareOperations`]; the software providers' `register`.
+pub(crate) fn register_software_operations<P: SoftwareOperations>(
+    provider: &Arc<P>,
+    registrar: &mut Registrar<'_>,
+) {
+    registrar
+        .add::<PsaGenerateKey, _>(provider)
+        .add::<PsaImportKey, _>(provider)
+        .add::<PsaDestroyKey, _>(provider)
+        .add::<PsaExportPublicKey, _>(provider)
+        .add::<PsaExportKey, _>(provider)
+        .add::<PsaSignHash, _>(provider)
+        .add::<PsaVerifyHash, _>(provider)
+        .add::<PsaSignMessage, _>(provider)
+        .add::<PsaVerifyMessage, _>(provider)
+        .add::<PsaAsymmetricEncrypt, _>(provider)
+        .add::<PsaAsymmetricDecrypt, _>(provider)
+        .add::<PsaAeadEncrypt, _>(provider)
+        .add::<PsaAeadDecrypt, _>(provider)
+        .add::<PsaCipherEncrypt, _>(provider)
+        .add::<PsaCipherDecrypt, _>(provider)
+        .add::<PsaMacCompute, _>(provider)
+        .add::<PsaMacVerify, _>(provider)
+        .add::<PsaRawKeyAgreement, _>(provider)
+        .add::<PsaGenerateRandom, _>(provider)
+        .add::<PsaHashCompute, _>(provider)
+        .add::<PsaHashCompare, _>(provider)
+        .add::<CanDoCrypto, _>(provider);
 }
 
 /// Settings every provider obeys, from `[core_settings]`.

@@ -31,12 +31,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::{
-    CanDoCrypto, PsaAeadDecrypt, PsaAeadEncrypt, PsaAsymmetricDecrypt, PsaAsymmetricEncrypt,
-    PsaCipherDecrypt, PsaCipherEncrypt, PsaDestroyKey, PsaExportKey, PsaExportPublicKey,
-    PsaGenerateKey, PsaGenerateRandom, PsaHashCompare, PsaHashCompute, PsaImportKey, PsaMacCompute,
-    PsaMacVerify, PsaRawKeyAgreement, PsaSignHash, PsaSignMessage, PsaVerifyHash, PsaVerifyMessage,
-};
 use bulwark_interface::secret::SecretBytes;
 use psa_crypto::types::key::{Attributes, Id};
 use psa_crypto::types::status::Error as PsaError;
@@ -199,29 +193,7 @@ impl Provider for MbedProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        registrar
-            .add::<PsaGenerateKey, _>(&self)
-            .add::<PsaImportKey, _>(&self)
-            .add::<PsaDestroyKey, _>(&self)
-            .add::<PsaExportPublicKey, _>(&self)
-            .add::<PsaExportKey, _>(&self)
-            .add::<PsaSignHash, _>(&self)
-            .add::<PsaVerifyHash, _>(&self)
-            .add::<PsaSignMessage, _>(&self)
-            .add::<PsaVerifyMessage, _>(&self)
-            .add::<PsaAsymmetricEncrypt, _>(&self)
-            .add::<PsaAsymmetricDecrypt, _>(&self)
-            .add::<PsaAeadEncrypt, _>(&self)
-            .add::<PsaAeadDecrypt, _>(&self)
-            .add::<PsaCipherEncrypt, _>(&self)
-            .add::<PsaCipherDecrypt, _>(&self)
-            .add::<PsaMacCompute, _>(&self)
-            .add::<PsaMacVerify, _>(&self)
-            .add::<PsaRawKeyAgreement, _>(&self)
-            .add::<PsaGenerateRandom, _>(&self)
-            .add::<PsaHashCompute, _>(&self)
-            .add::<PsaHashCompare, _>(&self)
-            .add::<CanDoCrypto, _>(&self);
+        super::register_software_operations(&self, registrar);
     }
 
     fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError> {
