@@ -1,0 +1,253 @@
+//! `bulwark-bench`: a closed-loop load generator for Parsec-compatible services, the in-process
+//! limit of the crypto back ends, an idle-CPU probe and the Markdown report of their results.
+//!
+//! Modes (one per invocation):
+//!
+//! - `--socket PATH`: N client threads send one operation back to back for a fixed time after a
+//!   warm-up, through the upstream `parsec-client` (`--client upstream`, a connection per
+//!   request) or `bulwark-client` (`--client bulwark`, reused connections). One JSON line per
+//!   (operation, thread count), then a Markdown table.
+//! - `--in-process`: the same crypto operations called directly on OpenSSL and Mbed TLS.
+//! - `--idle-cpu SECONDS --daemon-pid PID`: the CPU time a daemon uses while nobody talks to it.
+//! - `--report FILE`: the Markdown tables (with Bulwark/upstream ratios) of a JSON-lines file.
+//!
+//! See `bench/run.sh` for the whole comparison and BENCHMARKS.md for its results.
+
+mod cpu;
+mod inproc;
+mod load;
+mod measure;
+mod ops;
+mod record;
+mod report;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+
+use crate::ops::Op;
+use crate::record::Record;
+
+/// Which client library drives the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientKind {
+    /// The upstream `parsec-client` 0.16: a new connection for every request.
+    Upstream,
+    /// `bulwark-client`: connections kept open and reused.
+    Bulwark,
+}
+
+impl ClientKind {
+    /// The name used in records and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientKind::Upstream => "upstream",
+            ClientKind::Bulwark => "bulwark",
+        }
+    }
+}
+
+/// Which back end `--in-process` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// OpenSSL through the `openssl` crate.
+    Openssl,
+    /// Mbed TLS through `psa-crypto` (calls serialised by one mutex).
+    Mbed,
+    /// Both.
+    All,
+}
+
+/// Load generator and benchmark harness for bulwarkd and the upstream Parsec service.
+#[derive(Debug, Parser)]
+#[command(name = "bulwark-bench", version, about)]
+struct Args {
+    /// Drive the service listening on this socket.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["in_process", "idle_cpu", "report"])]
+    socket: Option<PathBuf>,
+
+    /// Measure the crypto back ends called directly, without a service.
+    #[arg(long, conflicts_with_all = ["idle_cpu", "report"])]
+    in_process: bool,
+
+    /// Sample the CPU time of --daemon-pid over this many idle seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "daemon_pid",
+        conflicts_with = "report"
+    )]
+    idle_cpu: Option<f64>,
+
+    /// Print the Markdown tables of the records in this JSON-lines file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+
+    /// Client library used with --socket.
+    #[arg(long, value_enum, default_value = "bulwark")]
+    client: ClientKind,
+
+    /// Label of the service in records (default: the socket path). Labels starting with
+    /// `parsec` are the baselines of the report's ratios, labels starting with `bulwarkd`
+    /// are compared with them.
+    #[arg(long)]
+    target: Option<String>,
+
+    /// Application name used with Direct authentication.
+    #[arg(long, default_value = "bulwark-bench")]
+    app_name: String,
+
+    /// Operations, comma-separated (default: all). One of: ping, list-providers, random-32,
+    /// sha256-1k, ecdsa-p256-sign, ecdsa-p256-verify, rsa2048-sign, aes128gcm-encrypt-1k,
+    /// ecc-p256-generate-destroy.
+    #[arg(long, value_delimiter = ',')]
+    ops: Vec<Op>,
+
+    /// Thread counts, comma-separated; each is one run.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8])]
+    threads: Vec<usize>,
+
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+
+    /// Warm-up seconds before each run (not measured).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+
+    /// The service's process id: its CPU time is reported with each run.
+    #[arg(long, value_name = "PID")]
+    daemon_pid: Option<i32>,
+
+    /// Back ends measured by --in-process.
+    #[arg(long, value_enum, default_value = "all")]
+    backend: Backend,
+
+    /// Append the JSON lines to this file instead of printing them.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Do not print the Markdown table after the runs.
+    #[arg(long)]
+    no_markdown: bool,
+}
+
+fn seconds(value: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("--{what} {value}: not a duration"))
+}
+
+/// Where JSON lines go: appended to `--json FILE`, else printed as they come.
+struct Sink {
+    file: Option<std::fs::File>,
+}
+
+impl Sink {
+    fn new(path: Option<&PathBuf>) -> Result<Sink> {
+        let file = path
+            .map(|path| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))
+            })
+            .transpose()?;
+        Ok(Sink { file })
+    }
+
+    fn write(&mut self, record: &Record) -> Result<()> {
+        let line = serde_json::to_string(record)? + "\n";
+        match &mut self.file {
+            Some(file) => file.write_all(line.as_bytes())?,
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line.as_bytes())?;
+                out.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(path) = &args.report {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let records = record::parse_lines(&text)?;
+        print!("{}", report::full_report(&records));
+        return Ok(());
+    }
+    let mut sink = Sink::new(args.json.as_ref())?;
+    let records = run(&args, &mut |record| sink.write(record))?;
+    if !args.no_markdown {
+        println!("\n{}", report::run_table(&records));
+    }
+    Ok(())
+}
+
+fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {
+    if let Some(idle) = args.idle_cpu {
+        let pid = args.daemon_pid.context("--idle-cpu needs --daemon-pid")?;
+        let target = args.target.clone().unwrap_or_else(|| format!("pid {pid}"));
+        let record = measure::idle_cpu(&target, pid, seconds(idle, "idle-cpu")?)?;
+        eprintln!(
+            "{target}: {:.3} s of CPU over {:.1} s idle ({:.2} % of one core)",
+            record.daemon_cpu_s.unwrap_or(0.0),
+            record.duration_s,
+            record.daemon_cpu_cores.unwrap_or(0.0) * 100.0
+        );
+        sink(&record)?;
+        return Ok(vec![record]);
+    }
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        bail!("--threads: give one or more thread counts above 0");
+    }
+    let warmup = seconds(args.warmup, "warmup")?;
+    let duration = seconds(args.duration, "duration")?;
+    if duration.is_zero() {
+        bail!("--duration must be above 0");
+    }
+    if args.in_process {
+        let ops = if args.ops.is_empty() {
+            Op::IN_PROCESS.to_vec()
+        } else {
+            args.ops.clone()
+        };
+        let plan = inproc::Plan {
+            backend: args.backend,
+            ops,
+            threads: args.threads.clone(),
+            warmup,
+            duration,
+        };
+        return inproc::run(&plan, sink);
+    }
+    let Some(socket) = args.socket.clone() else {
+        bail!("give one of --socket PATH, --in-process, --idle-cpu SECONDS or --report FILE");
+    };
+    let ops = if args.ops.is_empty() {
+        Op::ALL.to_vec()
+    } else {
+        args.ops.clone()
+    };
+    let plan = load::Plan {
+        target: args
+            .target
+            .clone()
+            .unwrap_or_else(|| socket.display().to_string()),
+        socket,
+        client: args.client,
+        app_name: args.app_name.clone(),
+        ops,
+        threads: args.threads.clone(),
+        warmup,
+        duration,
+        daemon_pid: args.daemon_pid,
+    };
+    load::run(&plan, sink)
+}

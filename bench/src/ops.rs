@@ -1,0 +1,136 @@
+//! The measured operations and their fixed inputs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::ValueEnum;
+
+/// One measured operation. Each call of a worker is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum Op {
+    /// Ping (core provider, no authentication).
+    #[value(name = "ping")]
+    Ping,
+    /// ListProviders (core provider).
+    #[value(name = "list-providers")]
+    ListProviders,
+    /// PsaGenerateRandom of 32 bytes.
+    #[value(name = "random-32")]
+    Random32,
+    /// PsaHashCompute, SHA-256 of 1 KiB.
+    #[value(name = "sha256-1k")]
+    Sha256,
+    /// PsaSignHash, ECDSA P-256 with SHA-256 (one key per thread).
+    #[value(name = "ecdsa-p256-sign")]
+    EcdsaSign,
+    /// PsaVerifyHash, ECDSA P-256 with SHA-256 (one key per thread).
+    #[value(name = "ecdsa-p256-verify")]
+    EcdsaVerify,
+    /// PsaSignHash, RSA-2048 PKCS#1 v1.5 with SHA-256 (one key shared by the threads: RSA key
+    /// generation is slow).
+    #[value(name = "rsa2048-sign")]
+    RsaSign,
+    /// PsaAeadEncrypt, AES-128-GCM of 1 KiB, no additional data (one key per thread, a fresh
+    /// nonce per call).
+    #[value(name = "aes128gcm-encrypt-1k")]
+    AesGcmEncrypt,
+    /// PsaGenerateKey of an ECC P-256 key pair then PsaDestroyKey of it: two requests, one
+    /// measured operation (a key name per thread).
+    #[value(name = "ecc-p256-generate-destroy")]
+    EccGenerateDestroy,
+}
+
+/// The payload of the hashing and encryption operations.
+pub const PAYLOAD_LEN: usize = 1024;
+/// The size asked of PsaGenerateRandom.
+pub const RANDOM_LEN: usize = 32;
+
+impl Op {
+    /// Every operation, in table order.
+    pub const ALL: [Op; 9] = [
+        Op::Ping,
+        Op::ListProviders,
+        Op::Random32,
+        Op::Sha256,
+        Op::EcdsaSign,
+        Op::EcdsaVerify,
+        Op::RsaSign,
+        Op::AesGcmEncrypt,
+        Op::EccGenerateDestroy,
+    ];
+
+    /// The operations `--in-process` measures by default.
+    pub const IN_PROCESS: [Op; 5] = [
+        Op::Sha256,
+        Op::EcdsaSign,
+        Op::EcdsaVerify,
+        Op::RsaSign,
+        Op::AesGcmEncrypt,
+    ];
+
+    /// The name used on the command line, in records and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Ping => "ping",
+            Op::ListProviders => "list-providers",
+            Op::Random32 => "random-32",
+            Op::Sha256 => "sha256-1k",
+            Op::EcdsaSign => "ecdsa-p256-sign",
+            Op::EcdsaVerify => "ecdsa-p256-verify",
+            Op::RsaSign => "rsa2048-sign",
+            Op::AesGcmEncrypt => "aes128gcm-encrypt-1k",
+            Op::EccGenerateDestroy => "ecc-p256-generate-destroy",
+        }
+    }
+
+    /// The position of the operation named `name` in [`Op::ALL`] (unknown names last).
+    pub fn order_of(name: &str) -> usize {
+        Op::ALL
+            .iter()
+            .position(|op| op.name() == name)
+            .unwrap_or(Op::ALL.len())
+    }
+}
+
+/// The bytes hashed and encrypted: 1 KiB of a fixed pattern.
+pub fn payload() -> Vec<u8> {
+    (0..PAYLOAD_LEN).map(|i| (i % 251) as u8).collect()
+}
+
+/// The SHA-256 digest signed by the signature operations (any 32 bytes do).
+pub fn digest() -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    digest
+}
+
+/// A 12-byte GCM nonce never returned twice by one process (the keys live no longer than the
+/// process): a process-wide counter.
+pub fn next_nonce() -> [u8; 12] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_the_command_line_parser() {
+        for op in Op::ALL {
+            assert_eq!(Op::from_str(op.name(), false), Ok(op));
+            assert_eq!(
+                Op::order_of(op.name()),
+                Op::ALL.iter().position(|o| *o == op).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn nonces_are_not_repeated() {
+        assert_ne!(next_nonce(), next_nonce());
+    }
+}
