@@ -71,91 +71,51 @@ pub trait Handles<O: Operation>: Provider {
     ) -> Result<O::Response, ProviderError>;
 }
 
-/// A provider serving every crypto operation of the software providers (Mbed Crypto and
-/// OpenSSL): all of them but key attestation.
-pub(crate) trait SoftwareOperations:
-    Provider
-    + Handles<PsaGenerateKey>
-    + Handles<PsaImportKey>
-    + Handles<PsaDestroyKey>
-    + Handles<PsaExportPublicKey>
-    + Handles<PsaExportKey>
-    + Handles<PsaSignHash>
-    + Handles<PsaVerifyHash>
-    + Handles<PsaSignMessage>
-    + Handles<PsaVerifyMessage>
-    + Handles<PsaAsymmetricEncrypt>
-    + Handles<PsaAsymmetricDecrypt>
-    + Handles<PsaAeadEncrypt>
-    + Handles<PsaAeadDecrypt>
-    + Handles<PsaCipherEncrypt>
-    + Handles<PsaCipherDecrypt>
-    + Handles<PsaMacCompute>
-    + Handles<PsaMacVerify>
-    + Handles<PsaRawKeyAgreement>
-    + Handles<PsaGenerateRandom>
-    + Handles<PsaHashCompute>
-    + Handles<PsaHashCompare>
-    + Handles<CanDoCrypto>
-{
+/// Generates, from one list, the trait of a provider serving every listed operation, its
+/// blanket impl, and the function registering them all.
+macro_rules! software_operations {
+    ($($op:ident),* $(,)?) => {
+        /// A provider serving every crypto operation of the software providers (Mbed Crypto and
+        /// OpenSSL): all of them but key attestation.
+        pub(crate) trait SoftwareOperations: Provider $(+ Handles<$op>)* {}
+
+        impl<P> SoftwareOperations for P where P: Provider $(+ Handles<$op>)* {}
+
+        /// Registers the operations of [`SoftwareOperations`]; the software providers'
+        /// `register`.
+        pub(crate) fn register_software_operations<P: SoftwareOperations>(
+            provider: &Arc<P>,
+            registrar: &mut Registrar<'_>,
+        ) {
+            $(registrar.add::<$op, _>(provider);)*
+        }
+    };
 }
 
-impl<P> SoftwareOperations for P where
-    P: Provider
-        + Handles<PsaGenerateKey>
-        + Handles<PsaImportKey>
-        + Handles<PsaDestroyKey>
-        + Handles<PsaExportPublicKey>
-        + Handles<PsaExportKey>
-        + Handles<PsaSignHash>
-        + Handles<PsaVerifyHash>
-        + Handles<PsaSignMessage>
-        + Handles<PsaVerifyMessage>
-        + Handles<PsaAsymmetricEncrypt>
-        + Handles<PsaAsymmetricDecrypt>
-        + Handles<PsaAeadEncrypt>
-        + Handles<PsaAeadDecrypt>
-        + Handles<PsaCipherEncrypt>
-        + Handles<PsaCipherDecrypt>
-        + Handles<PsaMacCompute>
-        + Handles<PsaMacVerify>
-        + Handles<PsaRawKeyAgreement>
-        + Handles<PsaGenerateRandom>
-        + Handles<PsaHashCompute>
-        + Handles<PsaHashCompare>
-        + Handles<CanDoCrypto>
-{
-}
-
-/// Registers the operations of [`SoftwareOperations`]; the software providers' `register`.
-pub(crate) fn register_software_operations<P: SoftwareOperations>(
-    provider: &Arc<P>,
-    registrar: &mut Registrar<'_>,
-) {
-    registrar
-        .add::<PsaGenerateKey, _>(provider)
-        .add::<PsaImportKey, _>(provider)
-        .add::<PsaDestroyKey, _>(provider)
-        .add::<PsaExportPublicKey, _>(provider)
-        .add::<PsaExportKey, _>(provider)
-        .add::<PsaSignHash, _>(provider)
-        .add::<PsaVerifyHash, _>(provider)
-        .add::<PsaSignMessage, _>(provider)
-        .add::<PsaVerifyMessage, _>(provider)
-        .add::<PsaAsymmetricEncrypt, _>(provider)
-        .add::<PsaAsymmetricDecrypt, _>(provider)
-        .add::<PsaAeadEncrypt, _>(provider)
-        .add::<PsaAeadDecrypt, _>(provider)
-        .add::<PsaCipherEncrypt, _>(provider)
-        .add::<PsaCipherDecrypt, _>(provider)
-        .add::<PsaMacCompute, _>(provider)
-        .add::<PsaMacVerify, _>(provider)
-        .add::<PsaRawKeyAgreement, _>(provider)
-        .add::<PsaGenerateRandom, _>(provider)
-        .add::<PsaHashCompute, _>(provider)
-        .add::<PsaHashCompare, _>(provider)
-        .add::<CanDoCrypto, _>(provider);
-}
+software_operations!(
+    PsaGenerateKey,
+    PsaImportKey,
+    PsaDestroyKey,
+    PsaExportPublicKey,
+    PsaExportKey,
+    PsaSignHash,
+    PsaVerifyHash,
+    PsaSignMessage,
+    PsaVerifyMessage,
+    PsaAsymmetricEncrypt,
+    PsaAsymmetricDecrypt,
+    PsaAeadEncrypt,
+    PsaAeadDecrypt,
+    PsaCipherEncrypt,
+    PsaCipherDecrypt,
+    PsaMacCompute,
+    PsaMacVerify,
+    PsaRawKeyAgreement,
+    PsaGenerateRandom,
+    PsaHashCompute,
+    PsaHashCompare,
+    CanDoCrypto,
+);
 
 /// Settings every provider obeys, from `[core_settings]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
