@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Bulwark needs to build and test; does nothing when they are there.
-#   install-deps.sh          build dependencies (Mbed TLS through psa-crypto, OpenSSL, SQLite)
+#   install-deps.sh          build dependencies (Mbed TLS through psa-crypto, OpenSSL, SQLite, TSS 2.0)
 #   install-deps.sh --test   the same, plus what the test suite drives
 set -euo pipefail
 
-packages=(cmake clang libclang-dev pkg-config libssl-dev)
+# libtss2-dev: the TPM provider links the TSS 2.0 libraries (tss-esapi).
+packages=(cmake clang libclang-dev pkg-config libssl-dev libtss2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(sqlite3)
+    # softhsm2 and swtpm: the real PKCS #11 token and TPM the hardware providers are tested on.
+    packages+=(sqlite3 softhsm2 swtpm swtpm-tools)
 fi
 
 missing=()

@@ -1,0 +1,1 @@
+//! A SoftHSMv2 token on a temporary path.
