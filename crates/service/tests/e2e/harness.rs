@@ -74,6 +74,16 @@ impl Daemon {
 
     /// Starts a daemon whose `[core_settings]` also holds `core_extra` (TOML lines).
     pub fn start_with(auth: Auth, core_extra: &str) -> Daemon {
+        let provider = format!(
+            "[[provider]]\nprovider_type = \"{}\"\nkey_info_manager = \"sqlite-manager\"\n",
+            provider().config_name()
+        );
+        Daemon::start_with_providers(auth, core_extra, &provider)
+    }
+
+    /// Starts a daemon whose providers are the `[[provider]]` tables of `providers` (TOML), each
+    /// with `key_info_manager = "sqlite-manager"`; `core_extra` as in [`Daemon::start_with`].
+    pub fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-e2e")
             .tempdir()
@@ -109,11 +119,8 @@ name = "sqlite-manager"
 manager_type = "SQLite"
 sqlite_db_path = "{db}"
 
-[[provider]]
-provider_type = "{provider}"
-key_info_manager = "sqlite-manager"
+{providers}
 "#,
-            provider = provider().config_name(),
             socket = socket.display(),
             admins = admins.join(", "),
             db = dir.path().join("kim/keys.sqlite3").display(),
