@@ -149,6 +149,11 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                         .map_err(|e| fail(format!("{key}.kek_path"), e))?,
                 )
             }
+            #[cfg(feature = "pkcs11")]
+            ProviderKind::Pkcs11(pkcs11) => Arc::new(
+                crate::providers::pkcs11::Pkcs11Provider::new(name, pkcs11, &store)
+                    .map_err(|e| fail(&key, e))?,
+            ),
             other => {
                 return Err(fail(
                     format!("{key}.provider_type"),

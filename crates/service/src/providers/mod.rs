@@ -15,6 +15,8 @@ mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 
 use std::sync::Arc;
 
