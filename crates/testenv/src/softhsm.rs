@@ -100,7 +100,7 @@ impl Conf {
 }
 
 /// How many tokens a test process's configuration holds ([`SoftHsm::new`]).
-pub const PROCESS_TOKENS: usize = 64;
+pub const PROCESS_TOKENS: usize = 96;
 
 /// The tokens of this process ([`SoftHsm::new`]), made on first use in a configuration
 /// exported in this process's environment.

@@ -452,6 +452,9 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
                 )
             }
             Type::EccKeyPair { curve_family } => {
+                if !super::is_psa_curve_size(curve_family, attributes.bits) {
+                    return Err(PsaError::InvalidArgument.into());
+                }
                 let curve = curve(curve_family, attributes.bits).ok_or(PsaError::NotSupported)?;
                 (
                     Mechanism::EccKeyPairGen,
