@@ -19,31 +19,24 @@ use psa_crypto::types::status::Error as PsaError;
 
 use super::sign::hash_params;
 use super::token::Token;
-use super::{curve, has, rsa_bits_ok, Mechanisms, Pkcs11Provider};
+use super::{curve, rsa_bits_ok, Mechanisms, Pkcs11Provider};
 use crate::error::ProviderError;
 use crate::providers::{Handles, RequestContext};
 
 /// The mechanisms of the token, as far as this provider uses them.
 pub(super) fn read_mechanisms(token: &Token) -> Mechanisms {
-    let list = token
-        .context
-        .get_mechanism_list(token.slot)
-        .unwrap_or_default();
-    let rsa_generate = has(&list, MechanismType::RSA_PKCS_KEY_PAIR_GEN).then(|| {
-        token
-            .context
-            .get_mechanism_info(token.slot, MechanismType::RSA_PKCS_KEY_PAIR_GEN)
-            .map_or((1024, 16384), |info| {
-                (info.min_key_size(), info.max_key_size())
-            })
-    });
+    // Asked one by one: the token's whole list may name mechanisms `cryptoki` does not know,
+    // which it logs as errors.
+    let info = |mechanism| token.context.get_mechanism_info(token.slot, mechanism).ok();
+    let has = |mechanism| info(mechanism).is_some();
     Mechanisms {
-        rsa_generate,
-        ec_generate: has(&list, MechanismType::ECC_KEY_PAIR_GEN),
-        rsa_pkcs: has(&list, MechanismType::RSA_PKCS),
-        rsa_pss: has(&list, MechanismType::RSA_PKCS_PSS),
-        rsa_oaep: has(&list, MechanismType::RSA_PKCS_OAEP),
-        ecdsa: has(&list, MechanismType::ECDSA),
+        rsa_generate: info(MechanismType::RSA_PKCS_KEY_PAIR_GEN)
+            .map(|info| (info.min_key_size(), info.max_key_size())),
+        ec_generate: has(MechanismType::ECC_KEY_PAIR_GEN),
+        rsa_pkcs: has(MechanismType::RSA_PKCS),
+        rsa_pss: has(MechanismType::RSA_PKCS_PSS),
+        rsa_oaep: has(MechanismType::RSA_PKCS_OAEP),
+        ecdsa: has(MechanismType::ECDSA),
     }
 }
 

@@ -61,7 +61,6 @@ use bulwark_interface::ops::{
     PsaGenerateKey, PsaGenerateRandom, PsaImportKey, PsaSignHash, PsaVerifyHash,
 };
 use cryptoki::error::Error as CkError;
-use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use psa_crypto::types::key::{Attributes, EccFamily};
@@ -386,11 +385,6 @@ impl Pkcs11Provider {
     pub(super) fn mechanisms(&self) -> Mechanisms {
         self.mechanisms
     }
-}
-
-/// Whether `mechanism` is in `list`.
-fn has(list: &[MechanismType], mechanism: MechanismType) -> bool {
-    list.contains(&mechanism)
 }
 
 impl Provider for Pkcs11Provider {
