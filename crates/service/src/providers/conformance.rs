@@ -115,6 +115,8 @@ pub(crate) struct Expectations {
     pub p384: Support,
     /// Generating an RSA key whose policy is PSS (and using it).
     pub rsa_pss: Support,
+    /// RSA OAEP encryption with SHA-256 (without a label); the refusal is the encryption's.
+    pub oaep_sha256: Support,
     /// RSA OAEP encryption with a non-empty label (`salt`); the refusal is the encryption's.
     pub oaep_label: Support,
     /// Importing key pairs (private keys); public keys are importable everywhere.
@@ -983,6 +985,16 @@ pub(crate) fn rsa_encryption_round_trip<P: Subject>(
     }
     f.generate("rsa", attrs(Type::RsaKeyPair, 2048, alg, encrypt_decrypt()));
     let encrypted = f.call::<PsaAsymmetricEncrypt>(asymmetric_encrypt_request(alg, salt.clone()));
+    let oaep_sha256 = matches!(
+        alg,
+        AsymmetricEncryption::RsaOaep {
+            hash_alg: Hash::Sha256
+        }
+    );
+    if let (None, true, Support::No(refusal)) = (&salt, oaep_sha256, P::EXPECTED.oaep_sha256) {
+        assert_eq!(status(encrypted), refusal);
+        return Outcome::NotSupported("OAEP with SHA-256");
+    }
     if let (Some(_), Support::No(refusal)) = (&salt, P::EXPECTED.oaep_label) {
         assert_eq!(status(encrypted), refusal);
         return Outcome::NotSupported("OAEP labels");
@@ -2163,6 +2175,7 @@ mod hardware_shaped {
             refused_size: ResponseStatus::PsaErrorInvalidArgument,
             p384: Support::No(NOT_SUPPORTED),
             rsa_pss: Support::No(NOT_SUPPORTED),
+            oaep_sha256: Support::Yes,
             oaep_label: Support::No(NOT_SUPPORTED),
             private_key_import: Support::No(NOT_SUPPORTED),
             aes_keys: Support::No(NOT_SUPPORTED),

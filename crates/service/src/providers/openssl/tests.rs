@@ -56,6 +56,7 @@ impl Subject for OpenSslProvider {
         refused_size: ResponseStatus::PsaErrorInvalidArgument,
         p384: Support::Yes,
         rsa_pss: Support::Yes,
+        oaep_sha256: Support::Yes,
         oaep_label: Support::Yes,
         private_key_import: Support::Yes,
         aes_keys: Support::Yes,
