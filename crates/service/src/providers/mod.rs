@@ -15,6 +15,8 @@ mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 use std::sync::Arc;
 
