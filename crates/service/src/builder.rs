@@ -164,6 +164,11 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 }
                 Err(e) => return Err(fail(format!("{key}.tcti"), e)),
             },
+            #[cfg(feature = "pkcs11")]
+            ProviderKind::Pkcs11(pkcs11) => Arc::new(
+                crate::providers::pkcs11::Pkcs11Provider::new(name, pkcs11, &store)
+                    .map_err(|e| fail(&key, e))?,
+            ),
             other => {
                 return Err(fail(
                     format!("{key}.provider_type"),

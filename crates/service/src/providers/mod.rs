@@ -17,6 +17,8 @@ pub mod mbed;
 pub mod openssl;
 #[cfg(feature = "tpm")]
 pub mod tpm;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 
 use std::sync::Arc;
 

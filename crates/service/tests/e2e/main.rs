@@ -7,6 +7,7 @@ mod crosscheck;
 mod flood;
 mod harness;
 mod hostile;
+mod hw_pkcs11;
 mod lifecycle;
 mod our_client;
 mod parsec_tool;

@@ -1,0 +1,269 @@
+//! The PKCS #11 provider in the real daemon, on a SoftHSMv2 token: the upstream parsec-tool and
+//! parsec-client drive it, RustCrypto checks its signatures, keys survive a restart, and
+//! discovery reports provider 2 with exactly the operations it serves.
+//!
+//! The test process never loads SoftHSM itself: it makes the tokens (one SoftHSM configuration
+//! for the whole process, one token per test) and gives the configuration to each daemon
+//! through `SOFTHSM2_CONF`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use bulwark_testenv::softhsm::{SoftHsm, CONF_VARIABLE};
+use parsec_client::core::interface::operations::psa_algorithm::{AsymmetricSignature, Hash};
+use parsec_client::core::interface::operations::psa_key_attributes::{
+    Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags,
+};
+use parsec_client::core::interface::requests::{Opcode, ProviderId};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{Auth, Daemon};
+
+/// The SoftHSM configuration of this test process, exported so that every daemon started by
+/// it finds the tokens (a daemon reads it when it starts, after its token was made).
+fn root() -> &'static SoftHsm {
+    static ROOT: OnceLock<SoftHsm> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = SoftHsm::isolated("e2e-root");
+        std::env::set_var(CONF_VARIABLE, root.conf_path());
+        root
+    })
+}
+
+/// A daemon whose only provider is the PKCS #11 provider on a new token.
+fn daemon(extra: &str) -> (Daemon, SoftHsm) {
+    let token = root().another("e2e");
+    let providers = format!(
+        "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"sqlite-manager\"\n\
+         library_path = \"{}\"\nserial_number = \"{}\"\nuser_pin = \"{}\"\n{extra}\n",
+        token.library_path().display(),
+        token.serial,
+        token.user_pin()
+    );
+    let mut daemon = Daemon::start_with_providers(Auth::unix(), "", &providers);
+    daemon.env.push((
+        CONF_VARIABLE.to_owned(),
+        token.conf_path().display().to_string(),
+    ));
+    (daemon, token)
+}
+
+fn parsec_tool() -> PathBuf {
+    let path = std::env::var_os("PARSEC_TOOL").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/tools/bin/parsec-tool"
+            ))
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "parsec-tool not found at {}: link ~/.cache/bulwark/tools to target/tools or set \
+         PARSEC_TOOL",
+        path.display()
+    );
+    path
+}
+
+fn tool(daemon: &Daemon, args: &[&str]) -> String {
+    let output = Command::new(parsec_tool())
+        .args(args)
+        .env(
+            "PARSEC_SERVICE_ENDPOINT",
+            format!("unix:{}", daemon.socket.display()),
+        )
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run parsec-tool");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "parsec-tool {args:?} failed: {}\n{stdout}\n{}\ndaemon log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        daemon.log()
+    );
+    stdout
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let symbols: Vec<u32> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .map(|c| ALPHABET.iter().position(|a| *a == c).expect("base64") as u32)
+        .collect();
+    let mut out = Vec::new();
+    for chunk in symbols.chunks(4) {
+        let acc = chunk
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (i, v)| acc | v << (18 - 6 * i));
+        out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn parsec_tool_uses_rsa_and_ecc_keys_on_the_token() {
+    let (daemon, _token) = daemon("");
+    let providers = tool(&daemon, &["list-providers"]);
+    assert!(providers.contains("ID: 0x02"), "{providers}");
+    assert!(
+        providers.contains("UUID: 30e39502-eba6-4d60-a4af-c518b7f5e38f"),
+        "{providers}"
+    );
+
+    tool(&daemon, &["create-ecc-key", "-k", "ecc"]);
+    tool(&daemon, &["create-rsa-key", "-k", "rsa"]);
+    tool(
+        &daemon,
+        &["create-rsa-key", "--for-signing", "-k", "rsa-sign"],
+    );
+    let keys = tool(&daemon, &["list-keys"]);
+    assert_eq!(keys.lines().count(), 3, "{keys}");
+
+    // ECDSA through the tool: the DER signature verifies with the exported key.
+    let pem = tool(&daemon, &["export-public-key", "-k", "ecc"]);
+    let public = {
+        use p256::pkcs8::DecodePublicKey;
+        p256::ecdsa::VerifyingKey::from_public_key_pem(&pem).expect("P-256 SPKI PEM")
+    };
+    let message = "signed inside a PKCS #11 token";
+    let signature = base64(tool(&daemon, &["sign", "-k", "ecc", message]).trim());
+    let signature = p256::ecdsa::Signature::from_der(&signature).expect("DER signature");
+    {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        public
+            .verify_prehash(&Sha256::digest(message.as_bytes()), &signature)
+            .expect("verified with RustCrypto");
+    }
+
+    // RSA: signed (PKCS#1 v1.5, SHA-256), then encrypted and decrypted.
+    let pem = tool(&daemon, &["export-public-key", "-k", "rsa-sign"]);
+    let public = {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_pem(&pem).expect("RSA SPKI PEM")
+    };
+    let signature = base64(tool(&daemon, &["sign", "-k", "rsa-sign", message]).trim());
+    public
+        .verify(
+            rsa::Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message.as_bytes()),
+            &signature,
+        )
+        .expect("verified with RustCrypto");
+    let ciphertext = tool(&daemon, &["encrypt", "-k", "rsa", "attack at dawn"]);
+    assert_eq!(base64(ciphertext.trim()).len(), 256);
+    let plaintext = tool(&daemon, &["decrypt", "-k", "rsa", ciphertext.trim()]);
+    assert_eq!(plaintext.trim_end_matches('\n'), "attack at dawn");
+
+    tool(&daemon, &["delete-key", "-k", "ecc"]);
+    tool(&daemon, &["delete-key", "-k", "rsa"]);
+    tool(&daemon, &["delete-key", "-k", "rsa-sign"]);
+    assert_eq!(tool(&daemon, &["list-keys"]).trim(), "");
+}
+
+#[test]
+fn keys_survive_a_restart_and_discovery_reports_exactly_the_served_operations() {
+    let (mut daemon, _token) = daemon("software_public_operations = true");
+    let client = daemon.parsec_client("ignored-for-unix-peer");
+
+    let providers = client.list_providers().expect("providers");
+    let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();
+    assert_eq!(ids, [ProviderId::Pkcs11, ProviderId::Core]);
+    assert_eq!(providers[0].vendor, "OASIS Standard.");
+    let opcodes = client.list_opcodes(ProviderId::Pkcs11).expect("opcodes");
+    let expected: HashSet<Opcode> = [
+        Opcode::PsaGenerateKey,
+        Opcode::PsaDestroyKey,
+        Opcode::PsaImportKey,
+        Opcode::PsaExportPublicKey,
+        Opcode::PsaSignHash,
+        Opcode::PsaVerifyHash,
+        Opcode::PsaGenerateRandom,
+        Opcode::PsaAsymmetricEncrypt,
+        Opcode::PsaAsymmetricDecrypt,
+        Opcode::CanDoCrypto,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(opcodes, expected);
+
+    let alg = AsymmetricSignature::Ecdsa {
+        hash_alg: Hash::Sha256.into(),
+    };
+    let mut usage = UsageFlags::default();
+    usage.set_sign_hash().set_verify_hash();
+    let attributes = Attributes {
+        lifetime: Lifetime::Persistent,
+        key_type: Type::EccKeyPair {
+            curve_family: EccFamily::SecpR1,
+        },
+        bits: 256,
+        policy: Policy {
+            usage_flags: usage,
+            permitted_algorithms: alg.into(),
+        },
+    };
+    client
+        .psa_generate_key("kept", attributes)
+        .expect("generated");
+    let public = client.psa_export_public_key("kept").expect("exported");
+    let hash = Sha256::digest(b"survives").to_vec();
+    let signature = client.psa_sign_hash("kept", &hash, alg).expect("signed");
+    {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&public)
+            .expect("point")
+            .verify_prehash(
+                &hash,
+                &p256::ecdsa::Signature::from_slice(&signature).expect("r || s"),
+            )
+            .expect("RustCrypto verifies");
+    }
+    let random = client.psa_generate_random(64).expect("random");
+    assert_eq!(random.len(), 64);
+
+    daemon.restart();
+    let client = daemon.parsec_client("ignored-for-unix-peer");
+    assert_eq!(
+        client.psa_export_public_key("kept").expect("still there"),
+        public
+    );
+    client
+        .psa_verify_hash("kept", &hash, alg, &signature)
+        .expect("verified after the restart");
+    let again = client.psa_sign_hash("kept", &hash, alg).expect("signed");
+    client
+        .psa_verify_hash("kept", &hash, alg, &again)
+        .expect("verified");
+    client.psa_destroy_key("kept").expect("destroyed");
+}
+
+#[test]
+fn a_wrong_pin_stops_the_daemon_with_the_cause() {
+    let token = root().another("e2e-pin");
+    let providers = format!(
+        "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"sqlite-manager\"\n\
+         library_path = \"{}\"\nslot_number = {}\nuser_pin = \"str:not-the-pin\"\n",
+        token.library_path().display(),
+        token.slot,
+    );
+    let result = std::panic::catch_unwind(|| {
+        Daemon::start_with_providers(Auth::unix(), "", &providers);
+    });
+    let message = match result {
+        Ok(()) => panic!("the daemon started with a wrong PIN"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    assert!(message.contains("CKR_PIN_INCORRECT"), "{message}");
+    assert!(!message.contains("not-the-pin"), "the PIN is not logged");
+}
