@@ -15,10 +15,10 @@ mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
-#[cfg(feature = "tpm")]
-pub mod tpm;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 use std::sync::Arc;
 

@@ -179,6 +179,12 @@ impl Capabilities {
         }
     }
 
+    /// Whether a key whose policy names `alg` can be created here: no algorithm, or one this
+    /// provider implements (so a key is never made that could not be used).
+    pub fn policy_ok(&self, alg: Algorithm) -> bool {
+        alg == Algorithm::None || self.implements(alg)
+    }
+
     /// Whether this provider implements `alg`.
     fn implements(&self, alg: Algorithm) -> bool {
         let sign_hash_ok = |hash: SignHash| match hash {
@@ -190,6 +196,7 @@ impl Capabilities {
                 AsymmetricSignature::RsaPkcs1v15Sign { hash_alg }
                 | AsymmetricSignature::Ecdsa { hash_alg },
             ) => sign_hash_ok(hash_alg),
+            Algorithm::AsymmetricSignature(AsymmetricSignature::EcdsaAny) => true,
             Algorithm::AsymmetricEncryption(AsymmetricEncryption::RsaPkcs1v15Crypt) => true,
             Algorithm::AsymmetricEncryption(AsymmetricEncryption::RsaOaep { hash_alg }) => {
                 self.hash(hash_alg).is_some()

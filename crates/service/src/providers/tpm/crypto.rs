@@ -11,7 +11,7 @@ use bulwark_interface::ops::{
     PsaVerifyHash,
 };
 use bulwark_interface::secret::SecretBytes;
-use psa_crypto::types::algorithm::{AsymmetricEncryption, AsymmetricSignature};
+use psa_crypto::types::algorithm::{AsymmetricEncryption, AsymmetricSignature, Hash};
 use psa_crypto::types::status::Error as PsaError;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 use tss_esapi::constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK};
@@ -44,12 +44,33 @@ fn signature_part_len(public: &Public) -> Result<usize, PsaError> {
 }
 
 impl TpmProvider {
-    /// The TPM signature scheme of `alg`, or `NotSupported`.
+    /// The TPM signature scheme of `alg` for a hash of `hash_len` bytes, or `NotSupported`.
+    ///
+    /// ECDSA without a named hash signs the input as given: the TPM is told the hash whose
+    /// length it has (SHA-1, SHA-256, SHA-384 or SHA-512), which only sets the expected size.
     fn scheme(
         &self,
         alg: AsymmetricSignature,
+        hash_len: usize,
     ) -> Result<(SignatureScheme, HashingAlgorithm), PsaError> {
         match alg {
+            AsymmetricSignature::EcdsaAny => {
+                #[allow(deprecated)]
+                let hash = match hash_len {
+                    20 => Hash::Sha1,
+                    32 => Hash::Sha256,
+                    48 => Hash::Sha384,
+                    64 => Hash::Sha512,
+                    _ => return Err(PsaError::NotSupported),
+                };
+                let hash = self.capabilities.hash(hash).ok_or(PsaError::NotSupported)?;
+                Ok((
+                    SignatureScheme::EcDsa {
+                        hash_scheme: HashScheme::new(hash),
+                    },
+                    hash,
+                ))
+            }
             AsymmetricSignature::RsaPkcs1v15Sign { hash_alg } => {
                 let hash = self
                     .capabilities
@@ -111,7 +132,7 @@ impl Handles<PsaSignHash> for TpmProvider {
         if matches!(blob, KeyBlob::Public { .. }) {
             return Err(PsaError::NotPermitted.into());
         }
-        let (scheme, _) = self.scheme(request.alg)?;
+        let (scheme, _) = self.scheme(request.alg, request.hash.len())?;
         let part = signature_part_len(blob.public())?;
         let digest =
             Digest::try_from(request.hash.clone()).map_err(|_| PsaError::InvalidArgument)?;
@@ -149,7 +170,7 @@ impl Handles<PsaVerifyHash> for TpmProvider {
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
         let blob = self.key(ctx, &request.key_name, |a| request.validate(a))?;
-        let (scheme, hash) = self.scheme(request.alg)?;
+        let (scheme, hash) = self.scheme(request.alg, request.hash.len())?;
         let part = signature_part_len(blob.public())?;
         let signature = match scheme {
             SignatureScheme::RsaSsa { .. } => {

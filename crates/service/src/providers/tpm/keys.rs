@@ -273,6 +273,12 @@ impl Handles<PsaGenerateKey> for TpmProvider {
         if attributes.key_type.is_public_key() {
             return Err(PsaError::InvalidArgument.into());
         }
+        if !self
+            .capabilities
+            .policy_ok(attributes.policy.permitted_algorithms)
+        {
+            return Err(PsaError::NotSupported.into());
+        }
         let template = match attributes.key_type {
             Type::RsaKeyPair => {
                 let bits = self
@@ -339,6 +345,12 @@ impl Handles<PsaImportKey> for TpmProvider {
             attributes.key_type,
             Type::RsaPublicKey | Type::EccPublicKey { .. }
         ) {
+            return Err(PsaError::NotSupported.into());
+        }
+        if !self
+            .capabilities
+            .policy_ok(attributes.policy.permitted_algorithms)
+        {
             return Err(PsaError::NotSupported.into());
         }
         let keys = ctx.keys(self)?;

@@ -39,9 +39,60 @@ use crate::config::{SecretString, TpmConfig};
 use crate::dispatch::Registry;
 use crate::error::ProviderError;
 use crate::keystore::KeyStore;
+use crate::providers::conformance::{self, Expectations, Keep, Load, Subject, Support};
 use crate::providers::{Handles, Provider, ProviderSettings, RequestContext};
 
 const NAME: &str = "tpm-provider";
+
+/// The key id of a generated key pair: format version 1, kind 1 (key pair), then the 32-byte
+/// auth value.
+fn wrapped_key_pair(key_id: &[u8]) {
+    assert_eq!(key_id[..4], [1, 1, 0, 32]);
+}
+
+impl Subject for TpmProvider {
+    const EXPECTED: Expectations = Expectations {
+        opcodes: &[
+            Opcode::PsaGenerateKey,
+            Opcode::PsaDestroyKey,
+            Opcode::PsaImportKey,
+            Opcode::PsaExportPublicKey,
+            Opcode::PsaSignHash,
+            Opcode::PsaVerifyHash,
+            Opcode::PsaGenerateRandom,
+            Opcode::PsaAsymmetricEncrypt,
+            Opcode::PsaAsymmetricDecrypt,
+            Opcode::CanDoCrypto,
+            Opcode::AttestKey,
+            Opcode::PrepareKeyAttestation,
+        ],
+        key_id: wrapped_key_pair,
+        // What swtpm (libtpms) takes; the provider asks the TPM at start-up.
+        rsa_bits: &[1024, 2048, 3072],
+        refused_size: ResponseStatus::PsaErrorNotSupported,
+        p384: Support::Yes,
+        rsa_pss: Support::No(ResponseStatus::PsaErrorNotSupported),
+        // Only labels ending in a zero byte (the TPM appends one to any other).
+        oaep_label: Support::No(ResponseStatus::PsaErrorNotSupported),
+        private_key_import: Support::No(ResponseStatus::PsaErrorNotSupported),
+        aes_keys: Support::No(ResponseStatus::PsaErrorNotSupported),
+        dh_keys: false,
+        can_do_bare_hmac_keys: false,
+        deterministic_ecdsa: false,
+        cbc_mac: false,
+        load: Load { keys: 4, rounds: 5 },
+    };
+
+    fn make(store: &KeyStore) -> (Arc<Self>, Keep) {
+        let _ = store;
+        let tpm = Swtpm::start();
+        let provider =
+            TpmProvider::new(NAME.to_owned(), &config(&tpm.tcti(), "")).expect("provider starts");
+        (Arc::new(provider), Box::new(tpm))
+    }
+}
+
+conformance::conformance_tests!(TpmProvider);
 
 fn config(tcti: &str, owner_auth: &str) -> TpmConfig {
     TpmConfig {
@@ -576,10 +627,19 @@ fn signature_policy_and_argument_errors() {
     let deterministic = AsymmetricSignature::DeterministicEcdsa {
         hash_alg: Hash::Sha256.into(),
     };
-    f.generate("d", attrs(ECC_PAIR, 256, deterministic, sign_verify()))
-        .unwrap();
     assert_eq!(
-        status(f.sign("d", deterministic, &[0; 32])),
+        status(f.generate("d", attrs(ECC_PAIR, 256, deterministic, sign_verify()))),
+        ResponseStatus::PsaErrorNotSupported
+    );
+    // ECDSA without a named hash signs inputs of a hash's length as given.
+    let any = AsymmetricSignature::EcdsaAny;
+    f.generate("any", attrs(ECC_PAIR, 256, any, sign_verify()))
+        .unwrap();
+    let input = sha384(b"longer than the curve");
+    let signature = f.sign("any", any, &input).unwrap();
+    f.verify("any", any, &input, &signature).unwrap();
+    assert_eq!(
+        status(f.sign("any", any, &[1; 33])),
         ResponseStatus::PsaErrorNotSupported
     );
 }
