@@ -149,6 +149,21 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                         .map_err(|e| fail(format!("{key}.kek_path"), e))?,
                 )
             }
+            #[cfg(feature = "tpm")]
+            ProviderKind::Tpm(tpm) => match crate::providers::tpm::TpmProvider::new(name, tpm) {
+                Ok(provider) => Arc::new(provider),
+                Err(crate::providers::tpm::OpenError::Unreachable { tcti, reason })
+                    if tpm.skip_if_no_tpm =>
+                {
+                    tracing::warn!(
+                        %tcti,
+                        %reason,
+                        "the TPM cannot be reached: provider left out (skip_if_no_tpm)"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(fail(format!("{key}.tcti"), e)),
+            },
             #[cfg(feature = "pkcs11")]
             ProviderKind::Pkcs11(pkcs11) => Arc::new(
                 crate::providers::pkcs11::Pkcs11Provider::new(name, pkcs11, &store)

@@ -17,6 +17,8 @@ pub mod mbed;
 pub mod openssl;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ mod flood;
 mod harness;
 mod hostile;
 mod hw_pkcs11;
+mod hw_tpm;
 mod lifecycle;
 mod our_client;
 mod parsec_tool;
