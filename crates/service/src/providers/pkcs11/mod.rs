@@ -19,7 +19,7 @@
 //! the key store row records it as the key's id (service.md §7). Private keys are
 //! `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`: no private key leaves the token, and ExportKey is
 //! not served. With `allow_export = false`, keys whose policy has the export flag are refused
-//! (`NotPermitted`). Creation follows the crash protocol of [`ScopedKeys::create`];
+//! (`NotPermitted`). Creation follows the crash protocol of [`ScopedKeys::create`](super::ScopedKeys::create);
 //! [`Provider::discard`] destroys every token object with the key's `CKA_ID`. At start-up the
 //! key store rows of this provider whose objects are no longer on the token are dropped
 //! (service.md §7).

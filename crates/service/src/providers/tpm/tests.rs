@@ -72,6 +72,7 @@ impl Subject for TpmProvider {
         refused_size: ResponseStatus::PsaErrorNotSupported,
         p384: Support::Yes,
         rsa_pss: Support::No(ResponseStatus::PsaErrorNotSupported),
+        oaep_sha256: Support::Yes,
         // Only labels ending in a zero byte (the TPM appends one to any other).
         oaep_label: Support::No(ResponseStatus::PsaErrorNotSupported),
         private_key_import: Support::No(ResponseStatus::PsaErrorNotSupported),
