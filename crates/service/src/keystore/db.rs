@@ -174,7 +174,7 @@ pub(super) fn load_committed(
     Ok(cache)
 }
 
-/// Inserts a row in state `Creating`; one statement, hence one transaction.
+/// Inserts a row in state `Creating`.
 pub(super) fn insert_creating(
     connection: &Connection,
     identity: &KeyIdentity,
@@ -212,15 +212,14 @@ pub(super) fn insert_creating(
     }
 }
 
-/// Moves the row of `identity` from state `from` to state `to` in one transaction and returns
-/// its record; `NotFound` if it is not in state `from`.
+/// Moves the row of `identity` from state `from` to state `to` and returns its record;
+/// `NotFound` if it is not in state `from`. Run inside the caller's transaction.
 pub(super) fn transition(
-    connection: &mut Connection,
+    transaction: &Connection,
     identity: &KeyIdentity,
     from: KeyState,
     to: KeyState,
 ) -> Result<KeyRecord, KeyStoreError> {
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let record = {
         let mut statement = transaction.prepare_cached(SELECT_ONE_IN_STATE)?;
         let mut rows = statement.query(params![
@@ -243,7 +242,6 @@ pub(super) fn transition(
         from.code(),
         to.code(),
     ])?;
-    transaction.commit()?;
     Ok(record)
 }
 
