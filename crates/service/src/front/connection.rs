@@ -86,13 +86,20 @@ pub(crate) async fn serve_connection(
                 let Ok(global) = Arc::clone(&in_flight).acquire_owned().await else {
                     return;
                 };
-                let service = Arc::clone(&service_now);
-                let answer = tokio::task::spawn_blocking(move || {
-                    let response = service.handle_frame(&frame, Some(&peer));
+                let answer = if service_now.runs_inline(&frame.header) {
+                    // Shorter than the two thread wake-ups of the blocking pool.
+                    let response = service_now.handle_frame(&frame, Some(&peer));
                     drop((global, own));
-                    response
-                })
-                .await;
+                    Ok(response)
+                } else {
+                    let service = Arc::clone(&service_now);
+                    tokio::task::spawn_blocking(move || {
+                        let response = service.handle_frame(&frame, Some(&peer));
+                        drop((global, own));
+                        response
+                    })
+                    .await
+                };
                 first = false;
                 match answer {
                     Ok(response) => (response, true),
