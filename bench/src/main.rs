@@ -10,10 +10,16 @@
 //! - `--in-process`: the same crypto operations called directly on OpenSSL and Mbed TLS.
 //! - `--idle-cpu SECONDS --daemon-pid PID`: the CPU time a daemon uses while nobody talks to it.
 //! - `--report FILE`: the Markdown tables (with Bulwark/upstream ratios) of a JSON-lines file.
+//! - `--populate N --socket PATH`: generate N ECC P-256 keys (`--threads` at a time).
+//! - `--startup CONFIG --daemon-bin BIN --socket PATH`: start the daemon, time its first Ping
+//!   answer, then sign with `--startup-sign-key` (if given) and stop it.
+//! - `--hold N --socket PATH --daemon-pid PID`: hold N connections open (each after one Ping)
+//!   for `--duration` seconds and report the daemon's resident memory.
 //!
 //! See `bench/run.sh` for the whole comparison and BENCHMARKS.md for its results.
 
 mod cpu;
+mod fleet;
 mod inproc;
 mod load;
 mod measure;
@@ -134,6 +140,24 @@ struct Args {
     /// Do not print the Markdown table after the runs.
     #[arg(long)]
     no_markdown: bool,
+
+    /// Generate this many ECC P-256 keys named `fleet-<i>` through --socket, then stop.
+    #[arg(long, value_name = "N")]
+    populate: Option<usize>,
+
+    /// Start `--daemon-bin --config CONFIG` (in the config's directory) and time its first
+    /// Ping answer on --socket; the daemon is stopped afterwards.
+    #[arg(long, value_name = "CONFIG", requires_all = ["daemon_bin", "socket"])]
+    startup: Option<PathBuf>,
+
+    /// The daemon binary for --startup.
+    #[arg(long, value_name = "BIN")]
+    daemon_bin: Option<PathBuf>,
+
+    /// Hold this many connections to --socket open (each after one Ping) for --duration
+    /// seconds, reporting --daemon-pid's resident memory before and during.
+    #[arg(long, value_name = "N", requires_all = ["daemon_pid", "socket"])]
+    hold: Option<usize>,
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration> {
@@ -182,12 +206,64 @@ fn main() -> Result<()> {
         print!("{}", report::full_report(&records));
         return Ok(());
     }
+    if run_fleet(&args)? {
+        return Ok(());
+    }
     let mut sink = Sink::new(args.json.as_ref())?;
     let records = run(&args, &mut |record| sink.write(record))?;
     if !args.no_markdown {
         println!("\n{}", report::run_table(&records));
     }
     Ok(())
+}
+
+/// The --populate, --startup and --hold modes: results printed as text.
+fn run_fleet(args: &Args) -> Result<bool> {
+    if let Some(count) = args.populate {
+        let socket = args.socket.as_ref().context("--populate needs --socket")?;
+        let threads = args.threads.iter().copied().max().unwrap_or(1);
+        let seconds = fleet::populate(socket, &args.app_name, "fleet-", count, threads)?;
+        println!(
+            "populated {count} keys in {seconds:.1} s ({:.0} keys/s, {threads} threads)",
+            count as f64 / seconds
+        );
+        return Ok(true);
+    }
+    if let Some(config) = &args.startup {
+        let (daemon, socket) = match (&args.daemon_bin, &args.socket) {
+            (Some(daemon), Some(socket)) => (daemon, socket),
+            _ => bail!("--startup needs --daemon-bin and --socket"),
+        };
+        let (mut child, elapsed) =
+            fleet::startup(daemon, config, socket, Duration::from_secs(120))?;
+        let rss = fleet::rss_kib(i32::try_from(child.id())?).unwrap_or(0);
+        println!(
+            "start-up to first Ping answer: {:.1} ms (resident memory then: {} KiB)",
+            elapsed.as_secs_f64() * 1e3,
+            rss
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(child.id())?),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        child.wait()?;
+        return Ok(true);
+    }
+    if let Some(count) = args.hold {
+        let (socket, pid) = match (&args.socket, args.daemon_pid) {
+            (Some(socket), Some(pid)) => (socket, pid),
+            _ => bail!("--hold needs --socket and --daemon-pid"),
+        };
+        let (before, during) =
+            fleet::hold(socket, count, seconds(args.duration, "duration")?, pid)?;
+        println!(
+            "resident memory: {before} KiB before, {during} KiB with {count} connections held \
+             ({:.1} KiB per connection)",
+            (during as f64 - before as f64) / count.max(1) as f64
+        );
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {

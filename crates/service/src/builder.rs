@@ -220,6 +220,12 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         configured,
         crypto,
         core_registry,
+    )
+    .with_inline_crypto(
+        config
+            .provider
+            .iter()
+            .all(|p| matches!(p.kind, ProviderKind::OpenSsl(_))),
     );
     let audit = match config.core_settings.audit_log_or_default(manager) {
         AuditLogSetting::Off => return Ok(service),

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_interface::ids::ProviderId;
+use bulwark_interface::ops::Opcode;
 use bulwark_interface::status::ResponseStatus;
-use bulwark_interface::wire::{Limits, RequestFrame, ResponseFrame, ResponseHeader};
+use bulwark_interface::wire::{Limits, RequestFrame, RequestHeader, ResponseFrame, ResponseHeader};
 use zeroize::Zeroizing;
 
 use crate::audit::AuditLog;
@@ -32,6 +33,9 @@ pub struct Service {
     crypto: Arc<Registry>,
     core: Registry,
     audit: Option<AuditLog>,
+    /// Whether short crypto operations may run on the front end's own threads
+    /// ([`Service::runs_inline`]).
+    inline_crypto: bool,
 }
 
 impl Service {
@@ -54,6 +58,50 @@ impl Service {
             crypto,
             core,
             audit: None,
+            inline_crypto: false,
+        }
+    }
+
+    /// The same service, telling the front end that its crypto providers' short operations
+    /// never block (no lock shared with other requests, no storage write, no device): the
+    /// OpenSSL provider. See [`Service::runs_inline`].
+    pub fn with_inline_crypto(mut self, inline: bool) -> Self {
+        self.inline_crypto = inline;
+        self
+    }
+
+    /// Whether the request may be answered on the calling thread rather than handed to the
+    /// blocking pool.
+    ///
+    /// Handing a request to another thread and back costs two thread wake-ups, more than the
+    /// whole of a Ping or of an OpenSSL ECDSA signature. Requests that only read memory (the
+    /// core provider's listings) always qualify; short crypto operations (signatures, hashes,
+    /// MACs, ciphers, random bytes: tens to hundreds of microseconds, bounded by the body size
+    /// limit) qualify only with [`with_inline_crypto`](Self::with_inline_crypto). Anything
+    /// that may wait (key creation and destruction write the key store, a provider behind a
+    /// lock or a device) goes to the pool.
+    pub fn runs_inline(&self, header: &RequestHeader) -> bool {
+        match header.opcode {
+            Opcode::Ping
+            | Opcode::ListProviders
+            | Opcode::ListOpcodes
+            | Opcode::ListAuthenticators
+            | Opcode::ListKeys => true,
+            Opcode::PsaSignHash
+            | Opcode::PsaVerifyHash
+            | Opcode::PsaSignMessage
+            | Opcode::PsaVerifyMessage
+            | Opcode::PsaHashCompute
+            | Opcode::PsaHashCompare
+            | Opcode::PsaGenerateRandom
+            | Opcode::PsaAeadEncrypt
+            | Opcode::PsaAeadDecrypt
+            | Opcode::PsaCipherEncrypt
+            | Opcode::PsaCipherDecrypt
+            | Opcode::PsaMacCompute
+            | Opcode::PsaMacVerify
+            | Opcode::PsaExportPublicKey => self.inline_crypto,
+            _ => false,
         }
     }
 

@@ -51,20 +51,31 @@ pub(crate) async fn serve_connection(
 ) {
     let mut first = true;
     loop {
+        let mut header = [0u8; HEADER_LEN];
+        let mut filled = 0;
         if !first {
             // Between requests: wait for the next one, but not past the idle timeout and not
-            // once the daemon is stopping.
+            // once the daemon is stopping. The wait is a read, not a readiness check: readiness
+            // left over from the previous request would otherwise end the wait at once and
+            // leave the connection to the much shorter per-request timeout.
             tokio::select! {
-                ready = timeout(limits.idle_timeout, stream.readable()) => {
-                    if !matches!(ready, Ok(Ok(()))) {
-                        return;
-                    }
-                }
+                read = timeout(limits.idle_timeout, stream.read(&mut header)) => match read {
+                    Ok(Ok(n)) if n > 0 => filled = n,
+                    // Closed by the peer, failed, or idle too long: nothing to answer.
+                    _ => return,
+                },
                 _ = stop.wait_for(|stopping| *stopping) => return,
             }
         }
         let service_now = service.current();
-        let frame = read_frame(&mut stream, service_now.limits(), limits.io_timeout, !first).await;
+        let frame = read_frame(
+            &mut stream,
+            service_now.limits(),
+            limits.io_timeout,
+            header,
+            filled,
+        )
+        .await;
         let (response, keep_open) = match frame {
             Ok(frame) => {
                 // The client's own share first: a client waiting for its share holds none of
@@ -75,13 +86,20 @@ pub(crate) async fn serve_connection(
                 let Ok(global) = Arc::clone(&in_flight).acquire_owned().await else {
                     return;
                 };
-                let service = Arc::clone(&service_now);
-                let answer = tokio::task::spawn_blocking(move || {
-                    let response = service.handle_frame(&frame, Some(&peer));
+                let answer = if service_now.runs_inline(&frame.header) {
+                    // Shorter than the two thread wake-ups of the blocking pool.
+                    let response = service_now.handle_frame(&frame, Some(&peer));
                     drop((global, own));
-                    response
-                })
-                .await;
+                    Ok(response)
+                } else {
+                    let service = Arc::clone(&service_now);
+                    tokio::task::spawn_blocking(move || {
+                        let response = service.handle_frame(&frame, Some(&peer));
+                        drop((global, own));
+                        response
+                    })
+                    .await
+                };
                 first = false;
                 match answer {
                     Ok(response) => (response, true),
@@ -117,31 +135,29 @@ async fn write_all(stream: &mut UnixStream, bytes: &Zeroizing<Vec<u8>>, limit: D
 /// The whole frame must arrive within `io_timeout` of the call: a client trickling its request
 /// (a byte a second, say) is answered ConnectionError at that deadline, like one that sends
 /// less than it announced, instead of holding its connection slot for as long as it likes.
+/// `buf[..filled]` holds the start of the header when the caller already read it (the wait
+/// between two requests on a kept-open connection).
 async fn read_frame(
     stream: &mut (impl AsyncRead + Unpin),
     limits: &bulwark_interface::wire::Limits,
     io_timeout: Duration,
-    idle: bool,
+    mut buf: [u8; HEADER_LEN],
+    mut filled: usize,
 ) -> Result<RequestFrame, WireError> {
     let deadline = Instant::now() + io_timeout;
-    let mut buf = [0u8; HEADER_LEN];
-    let mut filled = 0;
     let header = loop {
-        let n = match timeout_at(deadline, stream.read(&mut buf[filled..])).await {
-            // The peer ended a kept-open connection between requests: nothing to answer. On a
-            // new connection the reference service answers ConnectionError, and so do we.
-            Ok(Ok(0)) if filled == 0 && idle => return Err(WireError::Closed),
-            Ok(Ok(0)) => return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof)),
-            Ok(Ok(n)) => n,
-            Ok(Err(error)) => return Err(error.into()),
-            // Nothing arrived on a kept-open connection: close it without an answer.
-            Err(_) if filled == 0 && idle => return Err(WireError::Closed),
-            Err(_) => return Err(WireError::Io(std::io::ErrorKind::TimedOut)),
-        };
-        filled += n;
         if let Some(header) = RawHeader::parse_partial(&buf[..filled])? {
             break header;
         }
+        let n = match timeout_at(deadline, stream.read(&mut buf[filled..])).await {
+            // The reference service answers ConnectionError to a connection closed before it
+            // sent anything, and so do we.
+            Ok(Ok(0)) => return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof)),
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => return Err(WireError::Io(std::io::ErrorKind::TimedOut)),
+        };
+        filled += n;
     };
     limits.check(&header)?;
     let mut body = Zeroizing::new(vec![0u8; header.body_len as usize]);

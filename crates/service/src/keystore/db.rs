@@ -16,7 +16,12 @@
 //!     created_at    INTEGER,  -- unix seconds
 //!     PRIMARY KEY (authenticator, application, provider_name, key_name)
 //! )
+//! key_info_by_key_id  ON key_info (provider_name, key_id)
+//! key_info_unfinished ON key_info (provider_name) WHERE state <> 1  -- the recovery scan
 //! ```
+//!
+//! Indexes are created with `IF NOT EXISTS` at every open: a database written before one was
+//! added gains it, and the schema version does not change (an older build ignores it).
 //!
 //! The tables are `STRICT`, so SQLite itself rejects a value of the wrong type. Attributes are
 //! stored in the same protobuf form the wire uses, so the store needs no second codec and a row
@@ -59,7 +64,8 @@ const CREATE_KEY_INFO: &str = "CREATE TABLE IF NOT EXISTS key_info (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (authenticator, application, provider_name, key_name)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS key_info_by_key_id ON key_info (provider_name, key_id)";
+CREATE INDEX IF NOT EXISTS key_info_by_key_id ON key_info (provider_name, key_id);
+CREATE INDEX IF NOT EXISTS key_info_unfinished ON key_info (provider_name) WHERE state <> 1";
 
 const SELECT_SCHEMA_VERSION: &str = "SELECT int_value FROM metadata WHERE name = 'schema_version'";
 
@@ -91,10 +97,13 @@ const SELECT_ONE_IN_STATE: &str = concat!(
     " AND state = ?5"
 );
 
+/// Served by the partial index `key_info_unfinished`, which holds the few rows not committed:
+/// the start-up recovery scan does not visit every key. The state is written as a literal (1,
+/// committed) so that SQLite can match the index's condition.
 const SELECT_UNFINISHED: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM key_info WHERE provider_name = ?1 AND state <> ?2",
+    " FROM key_info INDEXED BY key_info_unfinished WHERE provider_name = ?1 AND state <> 1",
     " ORDER BY authenticator, application, key_name"
 );
 
@@ -174,7 +183,7 @@ pub(super) fn load_committed(
     Ok(cache)
 }
 
-/// Inserts a row in state `Creating`; one statement, hence one transaction.
+/// Inserts a row in state `Creating`.
 pub(super) fn insert_creating(
     connection: &Connection,
     identity: &KeyIdentity,
@@ -212,15 +221,14 @@ pub(super) fn insert_creating(
     }
 }
 
-/// Moves the row of `identity` from state `from` to state `to` in one transaction and returns
-/// its record; `NotFound` if it is not in state `from`.
+/// Moves the row of `identity` from state `from` to state `to` and returns its record;
+/// `NotFound` if it is not in state `from`. Run inside the caller's transaction.
 pub(super) fn transition(
-    connection: &mut Connection,
+    transaction: &Connection,
     identity: &KeyIdentity,
     from: KeyState,
     to: KeyState,
 ) -> Result<KeyRecord, KeyStoreError> {
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let record = {
         let mut statement = transaction.prepare_cached(SELECT_ONE_IN_STATE)?;
         let mut rows = statement.query(params![
@@ -243,7 +251,6 @@ pub(super) fn transition(
         from.code(),
         to.code(),
     ])?;
-    transaction.commit()?;
     Ok(record)
 }
 
@@ -284,7 +291,8 @@ pub(super) fn unfinished(
     provider_name: &str,
 ) -> Result<Vec<(KeyIdentity, KeyRecord, KeyState)>, KeyStoreError> {
     let mut statement = connection.prepare_cached(SELECT_UNFINISHED)?;
-    let mut rows = statement.query(params![provider_name, KeyState::Committed.code()])?;
+    debug_assert_eq!(KeyState::Committed.code(), 1, "SELECT_UNFINISHED's literal");
+    let mut rows = statement.query(params![provider_name])?;
     let mut unfinished = Vec::new();
     while let Some(row) = rows.next()? {
         unfinished.push(decode(row)?);

@@ -33,8 +33,10 @@
 //!
 //! # Durability
 //!
-//! Each write is one SQLite transaction, in WAL mode with `synchronous=FULL`: once a call has
-//! returned `Ok`, the change survives `kill -9` and power loss (on a disk that honours `fsync`).
+//! Writes are committed in WAL mode with `synchronous=FULL`: once a call has returned `Ok`, the
+//! change survives `kill -9` and power loss (on a disk that honours `fsync`). Concurrent writes
+//! are folded into one transaction, so that they share one `fsync` (group commit, see
+//! [`group`]); each is still acknowledged only after that transaction is committed.
 //! The database file is created with mode 0600 in a directory created with mode 0700, and the
 //! store refuses to open a file or directory that group or others can write, or that another
 //! user owns, because whoever can write the file can redirect any client's key names to other
@@ -44,25 +46,29 @@
 //!
 //! Reads ([`KeyStore::get`], [`KeyStore::list`], ...) are served from an in-memory copy of the
 //! committed rows, loaded at open, so that the hot path of every request takes only a read lock.
-//! Writes lock the connection, run and commit their transaction, and only then update the cache,
-//! still under the connection lock so that cache updates happen in commit order. The cache lock is
+//! Writes go through the group committer: the batch leader locks the connection, runs and
+//! commits the batch's transaction, and only then updates the cache, still under the connection
+//! lock so that cache updates happen in commit order. The cache lock is
 //! never held across a SQLite call. The store assumes that this process is the database's only
 //! writer; another writer would not be seen by the cache.
 
 mod db;
 mod fs;
+mod group;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::BodyError;
 use psa_crypto::types::key::Attributes;
 use rusqlite::Connection;
+
+use self::group::{Committer, Done, Write};
 
 /// Who owns a key and what it is called: the primary key of the store.
 ///
@@ -151,6 +157,8 @@ pub struct KeyStore {
     /// The committed rows. Never locked across a SQLite call; written only while `connection`
     /// is held (lock order: connection, then cache).
     cache: RwLock<HashMap<KeyIdentity, KeyRecord>>,
+    /// Folds concurrent writes into one transaction (see [`group`]).
+    committer: Committer,
     /// The database file, or `None` in memory; for `Debug` only.
     path: Option<PathBuf>,
 }
@@ -193,6 +201,7 @@ impl KeyStore {
         Ok(Self {
             connection: Mutex::new(connection),
             cache: RwLock::new(cache),
+            committer: Committer::default(),
             path,
         })
     }
@@ -206,8 +215,11 @@ impl KeyStore {
     /// [`KeyStoreError::AlreadyExists`] if a row in any state has this identity;
     /// [`KeyStoreError::Attributes`] if the attributes cannot be stored; a storage error.
     pub fn reserve(&self, identity: &KeyIdentity, record: &KeyRecord) -> Result<(), KeyStoreError> {
-        let connection = self.connection();
-        db::insert_creating(&connection, identity, record)
+        self.write(Write::Insert {
+            identity: identity.clone(),
+            record: record.clone(),
+        })
+        .map(drop)
     }
 
     /// Step 3 of creating a key: the back-end key exists, make the key visible.
@@ -217,15 +229,12 @@ impl KeyStore {
     /// [`KeyStoreError::NotFound`] if `identity` has no row in state [`KeyState::Creating`]; a
     /// storage error.
     pub fn commit(&self, identity: &KeyIdentity) -> Result<(), KeyStoreError> {
-        let mut connection = self.connection();
-        let record = db::transition(
-            &mut connection,
-            identity,
-            KeyState::Creating,
-            KeyState::Committed,
-        )?;
-        self.cache_write().insert(identity.clone(), record);
-        Ok(())
+        self.write(Write::Transition {
+            identity: identity.clone(),
+            from: KeyState::Creating,
+            to: KeyState::Committed,
+        })
+        .map(drop)
     }
 
     /// Step 3 of a failed key creation: the back end did not create the key, free the name.
@@ -235,8 +244,11 @@ impl KeyStore {
     /// [`KeyStoreError::NotFound`] if `identity` has no row in state [`KeyState::Creating`]; a
     /// storage error.
     pub fn abort(&self, identity: &KeyIdentity) -> Result<(), KeyStoreError> {
-        let connection = self.connection();
-        db::delete(&connection, identity, Some(KeyState::Creating))
+        self.write(Write::Delete {
+            identity: identity.clone(),
+            state: Some(KeyState::Creating),
+        })
+        .map(drop)
     }
 
     /// Step 1 of destroying a key: hides it and returns its record, so that the caller can
@@ -246,15 +258,14 @@ impl KeyStore {
     ///
     /// [`KeyStoreError::NotFound`] if `identity` has no committed row; a storage error.
     pub fn begin_destroy(&self, identity: &KeyIdentity) -> Result<KeyRecord, KeyStoreError> {
-        let mut connection = self.connection();
-        let record = db::transition(
-            &mut connection,
-            identity,
-            KeyState::Committed,
-            KeyState::Destroying,
-        )?;
-        self.cache_write().remove(identity);
-        Ok(record)
+        match self.write(Write::Transition {
+            identity: identity.clone(),
+            from: KeyState::Committed,
+            to: KeyState::Destroying,
+        })? {
+            Done::Record(record) => Ok(record),
+            Done::Unit => Err(KeyStoreError::NotFound),
+        }
     }
 
     /// Step 3 of destroying a key: the back-end key is gone, delete the row.
@@ -264,8 +275,11 @@ impl KeyStore {
     /// [`KeyStoreError::NotFound`] if `identity` has no row in state [`KeyState::Destroying`]; a
     /// storage error.
     pub fn finish_destroy(&self, identity: &KeyIdentity) -> Result<(), KeyStoreError> {
-        let connection = self.connection();
-        db::delete(&connection, identity, Some(KeyState::Destroying))
+        self.write(Write::Delete {
+            identity: identity.clone(),
+            state: Some(KeyState::Destroying),
+        })
+        .map(drop)
     }
 
     /// Rows of `provider_name` left in [`KeyState::Creating`] or [`KeyState::Destroying`] by a
@@ -294,10 +308,11 @@ impl KeyStore {
     ///
     /// [`KeyStoreError::NotFound`] if there is no such row; a storage error.
     pub fn forget(&self, identity: &KeyIdentity) -> Result<(), KeyStoreError> {
-        let connection = self.connection();
-        db::delete(&connection, identity, None)?;
-        self.cache_write().remove(identity);
-        Ok(())
+        self.write(Write::Delete {
+            identity: identity.clone(),
+            state: None,
+        })
+        .map(drop)
     }
 
     /// The record of a committed key, or `None` (also for a key being created or destroyed).
@@ -368,6 +383,11 @@ impl KeyStore {
             .collect()
     }
 
+    /// Runs one write through the group committer: `Ok` once it is committed and cached.
+    fn write(&self, write: Write) -> Result<Done, KeyStoreError> {
+        self.committer.submit(write, &self.connection, &self.cache)
+    }
+
     /// The connection. A panic while it was held left no transaction open (an unfinished
     /// `Transaction` rolls back when dropped) and no cache update half-done (the cache is
     /// updated by single map operations), so a poisoned lock is safe to reuse.
@@ -381,12 +401,6 @@ impl KeyStore {
     fn cache_read(&self) -> RwLockReadGuard<'_, HashMap<KeyIdentity, KeyRecord>> {
         self.cache
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn cache_write(&self) -> RwLockWriteGuard<'_, HashMap<KeyIdentity, KeyRecord>> {
-        self.cache
-            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -773,3 +773,141 @@ fn record_debug_hides_the_key_id() {
     assert!(text.contains("<4 bytes>"), "{text}");
     assert!(!text.contains("222"), "{text}");
 }
+
+fn batch(writes: Vec<group::Write>) -> Vec<(u64, group::Write)> {
+    (0..).zip(writes).collect()
+}
+
+fn outcome_names(outcomes: &[(u64, Result<Done, KeyStoreError>)]) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            Ok(Done::Unit) => "unit".to_owned(),
+            Ok(Done::Record(_)) => "record".to_owned(),
+            Err(error) => format!("{error:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_keeps_each_writes_own_failure_to_itself() {
+    let store = memory();
+    create(&store, &alice("old"), &record(&[9]));
+    let writes = vec![
+        group::Write::Insert {
+            identity: alice("new"),
+            record: record(&[1]),
+        },
+        // Taken by the write just before it, in the same transaction.
+        group::Write::Insert {
+            identity: alice("new"),
+            record: record(&[2]),
+        },
+        group::Write::Transition {
+            identity: alice("missing"),
+            from: KeyState::Creating,
+            to: KeyState::Committed,
+        },
+        group::Write::Transition {
+            identity: alice("new"),
+            from: KeyState::Creating,
+            to: KeyState::Committed,
+        },
+        group::Write::Transition {
+            identity: alice("old"),
+            from: KeyState::Committed,
+            to: KeyState::Destroying,
+        },
+    ];
+    let outcomes = {
+        let mut connection = store.connection();
+        group::run_batch(&mut connection, &store.cache, batch(writes))
+    };
+    assert_eq!(
+        outcome_names(&outcomes),
+        ["unit", "AlreadyExists", "NotFound", "record", "record"]
+    );
+    assert_eq!(
+        outcomes.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+    // The cache follows the committed writes, in order.
+    assert_eq!(store.get(&alice("new")).unwrap(), Some(record(&[1])));
+    assert_eq!(store.get(&alice("old")).unwrap(), None);
+    let unfinished = store.unfinished("mbed").unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].0, alice("old"));
+    assert_eq!(unfinished[0].2, KeyState::Destroying);
+}
+
+#[test]
+fn a_storage_failure_in_a_batch_gives_every_write_its_own_result() {
+    let store = memory();
+    create(&store, &alice("first"), &record(&[1]));
+    {
+        let connection = store.connection();
+        let pages: i64 = connection
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        connection
+            .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+            .unwrap();
+    }
+    let writes = vec![
+        group::Write::Insert {
+            identity: alice("small"),
+            record: record(&[2]),
+        },
+        group::Write::Insert {
+            identity: alice("too big"),
+            record: record(&[0x55; 64 * 1024]),
+        },
+        group::Write::Transition {
+            identity: alice("first"),
+            from: KeyState::Committed,
+            to: KeyState::Destroying,
+        },
+    ];
+    let outcomes = {
+        let mut connection = store.connection();
+        group::run_batch(&mut connection, &store.cache, batch(writes))
+    };
+    // Run again alone, the writes that fit succeed and only the big one is refused.
+    assert_eq!(outcome_names(&outcomes), ["unit", "Full", "record"]);
+    let unfinished = store.unfinished("mbed").unwrap();
+    let names: Vec<_> = unfinished
+        .iter()
+        .map(|(i, _, s)| (i.key_name.as_str(), *s))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("first", KeyState::Destroying),
+            ("small", KeyState::Creating)
+        ]
+    );
+    assert_eq!(store.get(&alice("first")).unwrap(), None);
+}
+
+#[test]
+fn unsynced_deletes_leave_the_connection_synchronous_full() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = KeyStore::open(&directory.path().join("keys.sqlite3")).unwrap();
+    let synchronous = |store: &KeyStore| -> i64 {
+        store
+            .connection()
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    };
+    store.reserve(&alice("a"), &record(&[1])).unwrap();
+    store.abort(&alice("a")).unwrap();
+    assert_eq!(synchronous(&store), 2, "FULL after abort");
+    create(&store, &alice("b"), &record(&[2]));
+    store.begin_destroy(&alice("b")).unwrap();
+    store.finish_destroy(&alice("b")).unwrap();
+    assert_eq!(synchronous(&store), 2, "FULL after finish_destroy");
+    drop(store);
+    let store = KeyStore::open(&directory.path().join("keys.sqlite3")).unwrap();
+    assert!(store.unfinished("mbed").unwrap().is_empty());
+    assert_eq!(store.get(&alice("b")).unwrap(), None);
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs bulwark-bench against one daemon started for the occasion, for quick before/after
+# comparisons (bench/run.sh is the full matrix that writes BENCHMARKS.md).
+#
+#   bench/one.sh KIND [bulwark-bench arguments...]
+#
+# KIND: bulwarkd-mbed, bulwarkd-openssl, parsec-default or parsec-busy. BULWARKD (default
+# target/release/bulwarkd) picks the bulwarkd binary. The daemon runs in a fresh temporary
+# directory; the `uptime` load is printed before and after. FSYNCS=1 also counts the daemon's
+# fsync and fdatasync calls during the run (`perf stat` on the syscall tracepoints; root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+KIND=$1
+shift
+BULWARKD=${BULWARKD:-$ROOT/target/release/bulwarkd}
+BENCH=${BENCH:-$ROOT/target/release/bulwark-bench}
+WORK=$(mktemp -d -t bulwark-one.XXXXXX)
+PID=""
+cleanup() {
+    if [[ -n $PID ]]; then
+        kill -TERM "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+case $KIND in
+bulwarkd-mbed) BIN=$BULWARKD PROVIDER=MbedCrypto EXTRA="" ;;
+bulwarkd-openssl) BIN=$BULWARKD PROVIDER=OpenSsl EXTRA="" ;;
+parsec-default) BIN=$ROOT/target/tools/bin/parsec PROVIDER=MbedCrypto EXTRA="" ;;
+parsec-busy) BIN=$ROOT/target/tools/bin/parsec PROVIDER=MbedCrypto EXTRA="idle_listener_sleep_duration = 0" ;;
+*) echo "unknown kind $KIND" >&2; exit 2 ;;
+esac
+# EXTRA_CORE: more [core_settings] lines, e.g. "thread_pool_size = 8".
+EXTRA="$EXTRA
+${EXTRA_CORE:-}"
+cat >"$WORK/config.toml" <<CONF
+[core_settings]
+allow_root = true
+log_level = "warn"
+$EXTRA
+
+[listener]
+listener_type = "DomainSocket"
+timeout = 200
+socket_path = "$WORK/s.sock"
+
+[authenticator]
+auth_type = "Direct"
+
+[[key_manager]]
+name = "sqlite-manager"
+manager_type = "SQLite"
+sqlite_db_path = "$WORK/kim/keys.sqlite3"
+
+[[provider]]
+provider_type = "$PROVIDER"
+key_info_manager = "sqlite-manager"
+CONF
+(cd "$WORK" && exec "$BIN" --config "$WORK/config.toml") >"$WORK/daemon.log" 2>&1 </dev/null &
+PID=$!
+for _ in $(seq 300); do
+    [[ -S $WORK/s.sock ]] && break
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; exit 1; }
+    sleep 0.1
+done
+echo "# $KIND load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+PERF=""
+if [[ ${FSYNCS:-0} == 1 ]]; then
+    perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p "$PID" \
+        -o "$WORK/fsyncs.csv" &
+    PERF=$!
+    sleep 0.5
+fi
+"$BENCH" --socket "$WORK/s.sock" --target "$KIND" --daemon-pid "$PID" "$@"
+if [[ -n $PERF ]]; then
+    kill -INT "$PERF"
+    wait "$PERF" || true
+    echo "# $KIND fsync calls: $(grep -E 'fsync|fdatasync' "$WORK/fsyncs.csv" | cut -d, -f1 | paste -sd+ | bc)"
+fi
+echo "# $KIND load after: $(cut -d' ' -f1-3 /proc/loadavg)"
