@@ -3,8 +3,8 @@
 # software providers, PKCS #11 on a SoftHSMv2 token and TPM on swtpm (both brought up here on
 # temporary paths), each at 1 and 8 client threads with Bulwark's client (reused connections).
 #
-# Writes the Markdown table to target/bench/providers.md and puts it in BENCHMARKS.md between
-# the "providers" markers. Environment (optional): BENCH_DURATION (default 3), BENCH_WARMUP
+# Writes bench/providers.md (which bench/run.sh includes) and puts it in BENCHMARKS.md between
+# the "providers" markers, or before the micro-benchmarks the first time. Environment (optional): BENCH_DURATION (default 3), BENCH_WARMUP
 # (default 0.5), BENCH_THREADS (default 1,8), BENCH_OPS (default ecdsa-p256-sign,ecdsa-p256-verify).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ THREADS=${BENCH_THREADS:-1,8}
 OPS=${BENCH_OPS:-ecdsa-p256-sign,ecdsa-p256-verify}
 KEEP=$ROOT/target/bench
 RESULTS=$KEEP/providers.jsonl
-TABLE=$KEEP/providers.md
+TABLE=$ROOT/bench/providers.md
 BULWARKD=$ROOT/target/release/bulwarkd
 BENCH=$ROOT/target/release/bulwark-bench
 SOFTHSM_LIB=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
@@ -108,6 +108,8 @@ owner_hierarchy_auth = \"\""
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
+    echo "## Every provider: ECDSA P-256 through bulwarkd"
+    echo
     echo "Measured $(date -u +%Y-%m-%dT%H:%M:%SZ) by \`bench/providers.sh\` ($DURATION s per cell after"
     echo "$WARMUP s of warm-up; load average before $LOAD_BEFORE, after $LOAD_AFTER). PKCS #11 runs on"
     echo "SoftHSMv2 $(dpkg-query -W -f='${Version}' softhsm2 2>/dev/null), TPM on swtpm"
@@ -117,15 +119,18 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     "$BENCH" --report "$RESULTS"
 } >"$TABLE"
 
-if grep -q '<!-- providers:begin -->' BENCHMARKS.md; then
-    python3 - "$TABLE" <<'EOF'
+python3 - "$TABLE" <<'EOF'
 import sys
 table = open(sys.argv[1]).read()
 text = open("BENCHMARKS.md").read()
 begin, end = "<!-- providers:begin -->", "<!-- providers:end -->"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open("BENCHMARKS.md", "w").write(head + begin + "\n" + table + end + tail)
+if begin in text:
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+else:
+    anchor = "## Micro-benchmarks (criterion)"
+    head, tail = text.split(anchor, 1)
+    tail = "\n\n" + anchor + tail
+open("BENCHMARKS.md", "w").write(head.rstrip("\n") + "\n\n" + begin + "\n" + table + end + tail)
 EOF
-fi
 cat "$TABLE"

@@ -342,6 +342,13 @@ UPSTREAM_VERSION=$(cargo install --list --root target/tools 2>/dev/null |
         cat "$ROOT/bench/targeted.md"
         echo
     fi
+    # Every provider, hardware ones included (bench/providers.sh, which refreshes this part).
+    if [[ -s $ROOT/bench/providers.md ]]; then
+        echo "<!-- providers:begin -->"
+        cat "$ROOT/bench/providers.md"
+        echo "<!-- providers:end -->"
+        echo
+    fi
     echo "## Micro-benchmarks (criterion)"
     echo
     echo "No socket: \`crates/interface/benches/codec.rs\` (header, framing, protobuf bodies) and"
