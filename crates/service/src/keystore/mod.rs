@@ -36,7 +36,7 @@
 //! Writes are committed in WAL mode with `synchronous=FULL`: once a call has returned `Ok`, the
 //! change survives `kill -9` and power loss (on a disk that honours `fsync`). Concurrent writes
 //! are folded into one transaction, so that they share one `fsync` (group commit, see
-//! [`group`]); each is still acknowledged only after that transaction is committed.
+//! `group`); each is still acknowledged only after that transaction is committed.
 //! The database file is created with mode 0600 in a directory created with mode 0700, and the
 //! store refuses to open a file or directory that group or others can write, or that another
 //! user owns, because whoever can write the file can redirect any client's key names to other
