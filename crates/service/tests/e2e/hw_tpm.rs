@@ -4,8 +4,6 @@
 //! operations it serves.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Command;
 
 use bulwark_testenv::swtpm::Swtpm;
 use parsec_client::core::interface::operations::psa_algorithm::{AsymmetricSignature, Hash};
@@ -16,6 +14,7 @@ use parsec_client::core::interface::requests::{Opcode, ProviderId};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{Auth, Daemon};
+use crate::parsec_tool::{rsa_and_ecc_walk_through, tool};
 
 /// A daemon whose only provider is the TPM provider on a new simulator.
 fn daemon() -> (Daemon, Swtpm) {
@@ -29,64 +28,6 @@ fn daemon() -> (Daemon, Swtpm) {
     (daemon, tpm)
 }
 
-fn parsec_tool() -> PathBuf {
-    let path = std::env::var_os("PARSEC_TOOL").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/tools/bin/parsec-tool"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "parsec-tool not found at {}: link ~/.cache/bulwark/tools to target/tools or set \
-         PARSEC_TOOL",
-        path.display()
-    );
-    path
-}
-
-fn tool(daemon: &Daemon, args: &[&str]) -> String {
-    let output = Command::new(parsec_tool())
-        .args(args)
-        .env(
-            "PARSEC_SERVICE_ENDPOINT",
-            format!("unix:{}", daemon.socket.display()),
-        )
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run parsec-tool");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "parsec-tool {args:?} failed: {}\n{stdout}\n{}\ndaemon log:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        daemon.log()
-    );
-    stdout
-}
-
-fn base64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let symbols: Vec<u32> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .map(|c| ALPHABET.iter().position(|a| *a == c).expect("base64") as u32)
-        .collect();
-    let mut out = Vec::new();
-    for chunk in symbols.chunks(4) {
-        let acc = chunk
-            .iter()
-            .enumerate()
-            .fold(0, |acc, (i, v)| acc | v << (18 - 6 * i));
-        out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
-    }
-    out
-}
-
 #[test]
 fn parsec_tool_uses_rsa_and_ecc_keys_in_the_tpm() {
     let (daemon, _tpm) = daemon();
@@ -97,52 +38,7 @@ fn parsec_tool_uses_rsa_and_ecc_keys_in_the_tpm() {
         "{providers}"
     );
 
-    tool(&daemon, &["create-ecc-key", "-k", "ecc"]);
-    tool(&daemon, &["create-rsa-key", "-k", "rsa"]);
-    tool(
-        &daemon,
-        &["create-rsa-key", "--for-signing", "-k", "rsa-sign"],
-    );
-    let keys = tool(&daemon, &["list-keys"]);
-    assert_eq!(keys.lines().count(), 3, "{keys}");
-
-    let pem = tool(&daemon, &["export-public-key", "-k", "ecc"]);
-    let public = {
-        use p256::pkcs8::DecodePublicKey;
-        p256::ecdsa::VerifyingKey::from_public_key_pem(&pem).expect("P-256 SPKI PEM")
-    };
-    let message = "signed inside a TPM";
-    let signature = base64(tool(&daemon, &["sign", "-k", "ecc", message]).trim());
-    let signature = p256::ecdsa::Signature::from_der(&signature).expect("DER signature");
-    {
-        use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        public
-            .verify_prehash(&Sha256::digest(message.as_bytes()), &signature)
-            .expect("verified with RustCrypto");
-    }
-
-    let pem = tool(&daemon, &["export-public-key", "-k", "rsa-sign"]);
-    let public = {
-        use rsa::pkcs8::DecodePublicKey;
-        rsa::RsaPublicKey::from_public_key_pem(&pem).expect("RSA SPKI PEM")
-    };
-    let signature = base64(tool(&daemon, &["sign", "-k", "rsa-sign", message]).trim());
-    public
-        .verify(
-            rsa::Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(message.as_bytes()),
-            &signature,
-        )
-        .expect("verified with RustCrypto");
-    let ciphertext = tool(&daemon, &["encrypt", "-k", "rsa", "attack at dawn"]);
-    assert_eq!(base64(ciphertext.trim()).len(), 256);
-    let plaintext = tool(&daemon, &["decrypt", "-k", "rsa", ciphertext.trim()]);
-    assert_eq!(plaintext.trim_end_matches('\n'), "attack at dawn");
-
-    tool(&daemon, &["delete-key", "-k", "ecc"]);
-    tool(&daemon, &["delete-key", "-k", "rsa"]);
-    tool(&daemon, &["delete-key", "-k", "rsa-sign"]);
-    assert_eq!(tool(&daemon, &["list-keys"]).trim(), "");
+    rsa_and_ecc_walk_through(&daemon);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::harness::{provider, Auth, Daemon, Provider};
 const INSTALL_HINT: &str = "install it with `cargo install parsec-tool --locked --root \
                             target/tools` from the workspace root, or point PARSEC_TOOL at it";
 
-fn parsec_tool_path() -> PathBuf {
+pub(crate) fn parsec_tool_path() -> PathBuf {
     if let Some(path) = std::env::var_os("PARSEC_TOOL") {
         let path = PathBuf::from(path);
         assert!(
@@ -37,7 +37,7 @@ fn parsec_tool_path() -> PathBuf {
 }
 
 /// Runs `parsec-tool args…` against `daemon`, asserts exit status 0 and returns stdout.
-fn tool(daemon: &Daemon, args: &[&str]) -> String {
+pub(crate) fn tool(daemon: &Daemon, args: &[&str]) -> String {
     let output = Command::new(parsec_tool_path())
         .args(args)
         .env(
@@ -59,7 +59,7 @@ fn tool(daemon: &Daemon, args: &[&str]) -> String {
 }
 
 /// Standard base64 (RFC 4648, `=` padding), as parsec-tool prints it.
-fn base64_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| -> u32 {
         match c {
             b'A'..=b'Z' => u32::from(c - b'A'),
@@ -257,4 +257,58 @@ fn parsec_tool_key_lifecycle() {
         "",
         "keys left after delete-key"
     );
+}
+
+/// The hardware providers' walk-through with the tool (`daemon`'s only provider serves it):
+/// an ECC key and two RSA keys created, ECDSA and RSA PKCS#1 v1.5 signatures checked with
+/// RustCrypto against the exported public keys, RSA encryption round trip, keys deleted.
+pub(crate) fn rsa_and_ecc_walk_through(daemon: &Daemon) {
+    tool(daemon, &["create-ecc-key", "-k", "ecc"]);
+    tool(daemon, &["create-rsa-key", "-k", "rsa"]);
+    tool(
+        daemon,
+        &["create-rsa-key", "--for-signing", "-k", "rsa-sign"],
+    );
+    let keys = tool(daemon, &["list-keys"]);
+    assert_eq!(keys.lines().count(), 3, "{keys}");
+
+    // ECDSA through the tool: the DER signature verifies with the exported key.
+    let pem = tool(daemon, &["export-public-key", "-k", "ecc"]);
+    let public = {
+        use p256::pkcs8::DecodePublicKey;
+        p256::ecdsa::VerifyingKey::from_public_key_pem(&pem).expect("P-256 SPKI PEM")
+    };
+    let message = "signed inside the provider";
+    let signature = base64_decode(tool(daemon, &["sign", "-k", "ecc", message]).trim());
+    let signature = p256::ecdsa::Signature::from_der(&signature).expect("DER signature");
+    {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        public
+            .verify_prehash(&Sha256::digest(message.as_bytes()), &signature)
+            .expect("verified with RustCrypto");
+    }
+
+    // RSA: signed (PKCS#1 v1.5, SHA-256), then encrypted and decrypted.
+    let pem = tool(daemon, &["export-public-key", "-k", "rsa-sign"]);
+    let public = {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_pem(&pem).expect("RSA SPKI PEM")
+    };
+    let signature = base64_decode(tool(daemon, &["sign", "-k", "rsa-sign", message]).trim());
+    public
+        .verify(
+            rsa::Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message.as_bytes()),
+            &signature,
+        )
+        .expect("verified with RustCrypto");
+    let ciphertext = tool(daemon, &["encrypt", "-k", "rsa", "attack at dawn"]);
+    assert_eq!(base64_decode(ciphertext.trim()).len(), 256);
+    let plaintext = tool(daemon, &["decrypt", "-k", "rsa", ciphertext.trim()]);
+    assert_eq!(plaintext.trim_end_matches('\n'), "attack at dawn");
+
+    tool(daemon, &["delete-key", "-k", "ecc"]);
+    tool(daemon, &["delete-key", "-k", "rsa"]);
+    tool(daemon, &["delete-key", "-k", "rsa-sign"]);
+    assert_eq!(tool(daemon, &["list-keys"]).trim(), "");
 }
