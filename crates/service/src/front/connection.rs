@@ -87,7 +87,11 @@ pub(crate) async fn serve_connection(
                     return;
                 };
                 let answer = if service_now.runs_inline(&frame.header) {
-                    // Shorter than the two thread wake-ups of the blocking pool.
+                    // Shorter than the two thread wake-ups of the blocking pool. Let the
+                    // other ready connections run first: a client whose requests follow one
+                    // another would otherwise keep the worker (tokio runs the task a release
+                    // wakes next), and another client's request would wait behind many of them.
+                    tokio::task::yield_now().await;
                     let response = service_now.handle_frame(&frame, Some(&peer));
                     drop((global, own));
                     Ok(response)
