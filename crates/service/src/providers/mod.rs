@@ -77,26 +77,25 @@ pub trait Handles<O: Operation>: Provider {
 
 /// Generates, from one list, the trait of a provider serving every listed operation, its
 /// blanket impl, and the function registering them all.
-macro_rules! software_operations {
-    ($($op:ident),* $(,)?) => {
-        /// A provider serving every crypto operation of the software providers (Mbed Crypto and
-        /// OpenSSL): all of them but key attestation.
-        pub(crate) trait SoftwareOperations: Provider $(+ Handles<$op>)* {}
+macro_rules! operation_set {
+    ($(#[$doc:meta])* $set:ident, $register:ident: $($op:ident),* $(,)?) => {
+        $(#[$doc])*
+        pub(crate) trait $set: Provider $(+ Handles<$op>)* {}
 
-        impl<P> SoftwareOperations for P where P: Provider $(+ Handles<$op>)* {}
+        impl<P> $set for P where P: Provider $(+ Handles<$op>)* {}
 
-        /// Registers the operations of [`SoftwareOperations`]; the software providers'
-        /// `register`.
-        pub(crate) fn register_software_operations<P: SoftwareOperations>(
-            provider: &Arc<P>,
-            registrar: &mut Registrar<'_>,
-        ) {
+        #[doc = concat!("Registers the operations of [`", stringify!($set), "`].")]
+        pub(crate) fn $register<P: $set>(provider: &Arc<P>, registrar: &mut Registrar<'_>) {
             $(registrar.add::<$op, _>(provider);)*
         }
     };
 }
 
-software_operations!(
+operation_set!(
+    /// A provider serving every crypto operation of the software providers (Mbed Crypto and
+    /// OpenSSL): all of them but key attestation.
+    SoftwareOperations,
+    register_software_operations:
     PsaGenerateKey,
     PsaImportKey,
     PsaDestroyKey,
@@ -118,6 +117,25 @@ software_operations!(
     PsaGenerateRandom,
     PsaHashCompute,
     PsaHashCompare,
+    CanDoCrypto,
+);
+
+#[cfg(any(feature = "pkcs11", feature = "tpm"))]
+operation_set!(
+    /// A provider serving the operations of the hardware providers (PKCS #11 and TPM,
+    /// operations.md §10): key management without private-key export, signatures of a hash,
+    /// asymmetric encryption, random numbers and CanDoCrypto.
+    HardwareOperations,
+    register_hardware_operations:
+    PsaGenerateKey,
+    PsaImportKey,
+    PsaDestroyKey,
+    PsaExportPublicKey,
+    PsaSignHash,
+    PsaVerifyHash,
+    PsaAsymmetricEncrypt,
+    PsaAsymmetricDecrypt,
+    PsaGenerateRandom,
     CanDoCrypto,
 );
 

@@ -56,10 +56,6 @@ use ::openssl::nid::Nid;
 use ::openssl::pkey::{PKey, Public};
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::{
-    CanDoCrypto, PsaAsymmetricDecrypt, PsaAsymmetricEncrypt, PsaDestroyKey, PsaExportPublicKey,
-    PsaGenerateKey, PsaGenerateRandom, PsaImportKey, PsaSignHash, PsaVerifyHash,
-};
 use cryptoki::error::Error as CkError;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -407,16 +403,7 @@ impl Provider for Pkcs11Provider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        registrar.add::<PsaGenerateKey, _>(&self);
-        registrar.add::<PsaImportKey, _>(&self);
-        registrar.add::<PsaDestroyKey, _>(&self);
-        registrar.add::<PsaExportPublicKey, _>(&self);
-        registrar.add::<PsaSignHash, _>(&self);
-        registrar.add::<PsaVerifyHash, _>(&self);
-        registrar.add::<PsaAsymmetricEncrypt, _>(&self);
-        registrar.add::<PsaAsymmetricDecrypt, _>(&self);
-        registrar.add::<PsaGenerateRandom, _>(&self);
-        registrar.add::<CanDoCrypto, _>(&self);
+        super::register_hardware_operations(&self, registrar);
     }
 
     fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError> {

@@ -46,11 +46,7 @@ use std::sync::Arc;
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::{
-    AttestKey, CanDoCrypto, PrepareKeyAttestation, PsaAsymmetricDecrypt, PsaAsymmetricEncrypt,
-    PsaDestroyKey, PsaExportPublicKey, PsaGenerateKey, PsaGenerateRandom, PsaImportKey,
-    PsaSignHash, PsaVerifyHash,
-};
+use bulwark_interface::ops::{AttestKey, PrepareKeyAttestation};
 use psa_crypto::types::status::Error as PsaError;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 use tss_esapi::handles::KeyHandle;
@@ -235,16 +231,7 @@ impl Provider for TpmProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        registrar.add::<PsaGenerateKey, _>(&self);
-        registrar.add::<PsaImportKey, _>(&self);
-        registrar.add::<PsaDestroyKey, _>(&self);
-        registrar.add::<PsaExportPublicKey, _>(&self);
-        registrar.add::<PsaSignHash, _>(&self);
-        registrar.add::<PsaVerifyHash, _>(&self);
-        registrar.add::<PsaAsymmetricEncrypt, _>(&self);
-        registrar.add::<PsaAsymmetricDecrypt, _>(&self);
-        registrar.add::<PsaGenerateRandom, _>(&self);
-        registrar.add::<CanDoCrypto, _>(&self);
+        super::register_hardware_operations(&self, registrar);
         registrar.add::<PrepareKeyAttestation, _>(&self);
         registrar.add::<AttestKey, _>(&self);
     }
