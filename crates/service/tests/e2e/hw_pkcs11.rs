@@ -6,18 +6,13 @@
 //! for the whole process, one token per test) and gives the configuration to each daemon
 //! through `SOFTHSM2_CONF`.
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use bulwark_testenv::softhsm::{SoftHsm, CONF_VARIABLE};
-use parsec_client::core::interface::operations::psa_algorithm::{AsymmetricSignature, Hash};
-use parsec_client::core::interface::operations::psa_key_attributes::{
-    Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags,
-};
-use parsec_client::core::interface::requests::{Opcode, ProviderId};
-use sha2::{Digest, Sha256};
+use parsec_client::core::interface::requests::ProviderId;
 
 use crate::harness::{Auth, Daemon};
+use crate::hw_common::{assert_discovery, SigningKey};
 use crate::parsec_tool::{rsa_and_ecc_walk_through, tool};
 
 /// The SoftHSM configuration of this test process, exported so that every daemon started by
@@ -66,60 +61,10 @@ fn parsec_tool_uses_rsa_and_ecc_keys_on_the_token() {
 fn keys_survive_a_restart_and_discovery_reports_exactly_the_served_operations() {
     let (mut daemon, _token) = daemon("software_public_operations = true");
     let client = daemon.parsec_client("ignored-for-unix-peer");
+    assert_discovery(&client, ProviderId::Pkcs11, "OASIS Standard.", &[]);
 
-    let providers = client.list_providers().expect("providers");
-    let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();
-    assert_eq!(ids, [ProviderId::Pkcs11, ProviderId::Core]);
-    assert_eq!(providers[0].vendor, "OASIS Standard.");
-    let opcodes = client.list_opcodes(ProviderId::Pkcs11).expect("opcodes");
-    let expected: HashSet<Opcode> = [
-        Opcode::PsaGenerateKey,
-        Opcode::PsaDestroyKey,
-        Opcode::PsaImportKey,
-        Opcode::PsaExportPublicKey,
-        Opcode::PsaSignHash,
-        Opcode::PsaVerifyHash,
-        Opcode::PsaGenerateRandom,
-        Opcode::PsaAsymmetricEncrypt,
-        Opcode::PsaAsymmetricDecrypt,
-        Opcode::CanDoCrypto,
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(opcodes, expected);
-
-    let alg = AsymmetricSignature::Ecdsa {
-        hash_alg: Hash::Sha256.into(),
-    };
-    let mut usage = UsageFlags::default();
-    usage.set_sign_hash().set_verify_hash();
-    let attributes = Attributes {
-        lifetime: Lifetime::Persistent,
-        key_type: Type::EccKeyPair {
-            curve_family: EccFamily::SecpR1,
-        },
-        bits: 256,
-        policy: Policy {
-            usage_flags: usage,
-            permitted_algorithms: alg.into(),
-        },
-    };
-    client
-        .psa_generate_key("kept", attributes)
-        .expect("generated");
-    let public = client.psa_export_public_key("kept").expect("exported");
-    let hash = Sha256::digest(b"survives").to_vec();
-    let signature = client.psa_sign_hash("kept", &hash, alg).expect("signed");
-    {
-        use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(&public)
-            .expect("point")
-            .verify_prehash(
-                &hash,
-                &p256::ecdsa::Signature::from_slice(&signature).expect("r || s"),
-            )
-            .expect("RustCrypto verifies");
-    }
+    let key = SigningKey::generate(&client, "kept");
+    let signature = key.sign_and_check(&client, "before the restart");
     let random = client.psa_generate_random(64).expect("random");
     assert_eq!(random.len(), 64);
 
@@ -127,14 +72,16 @@ fn keys_survive_a_restart_and_discovery_reports_exactly_the_served_operations() 
     let client = daemon.parsec_client("ignored-for-unix-peer");
     assert_eq!(
         client.psa_export_public_key("kept").expect("still there"),
-        public
+        key.public
     );
     client
-        .psa_verify_hash("kept", &hash, alg, &signature)
+        .psa_verify_hash("kept", &key.hash, key.alg, &signature)
         .expect("verified after the restart");
-    let again = client.psa_sign_hash("kept", &hash, alg).expect("signed");
+    let again = client
+        .psa_sign_hash("kept", &key.hash, key.alg)
+        .expect("signed");
     client
-        .psa_verify_hash("kept", &hash, alg, &again)
+        .psa_verify_hash("kept", &key.hash, key.alg, &again)
         .expect("verified");
     client.psa_destroy_key("kept").expect("destroyed");
 }

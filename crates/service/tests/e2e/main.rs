@@ -7,6 +7,7 @@ mod crosscheck;
 mod flood;
 mod harness;
 mod hostile;
+mod hw_common;
 mod hw_pkcs11;
 mod hw_tpm;
 mod lifecycle;

@@ -1,0 +1,99 @@
+//! What the hardware providers' end-to-end tests share: discovery of a provider that serves the
+//! hardware operation set, and an ECDSA P-256 key whose signatures RustCrypto checks.
+
+use std::collections::HashSet;
+
+use parsec_client::core::interface::operations::psa_algorithm::{AsymmetricSignature, Hash};
+use parsec_client::core::interface::operations::psa_key_attributes::{
+    Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags,
+};
+use parsec_client::core::interface::requests::{Opcode, ProviderId};
+use parsec_client::BasicClient;
+use sha2::{Digest, Sha256};
+
+/// Asserts that the daemon's only providers are `id` (by `vendor`) and Core, and that `id`
+/// advertises exactly the hardware operations (operations.md §10) plus `extra`.
+pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, extra: &[Opcode]) {
+    let providers = client.list_providers().expect("providers");
+    let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();
+    assert_eq!(ids, [id, ProviderId::Core]);
+    assert_eq!(providers[0].vendor, vendor);
+    let opcodes = client.list_opcodes(id).expect("opcodes");
+    let expected: HashSet<Opcode> = [
+        Opcode::PsaGenerateKey,
+        Opcode::PsaDestroyKey,
+        Opcode::PsaImportKey,
+        Opcode::PsaExportPublicKey,
+        Opcode::PsaSignHash,
+        Opcode::PsaVerifyHash,
+        Opcode::PsaGenerateRandom,
+        Opcode::PsaAsymmetricEncrypt,
+        Opcode::PsaAsymmetricDecrypt,
+        Opcode::CanDoCrypto,
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect();
+    assert_eq!(opcodes, expected);
+}
+
+/// An ECDSA P-256 signing key made in the provider, with its exported public key.
+pub struct SigningKey {
+    pub name: &'static str,
+    pub alg: AsymmetricSignature,
+    pub public: Vec<u8>,
+    /// The SHA-256 hash the tests sign.
+    pub hash: Vec<u8>,
+}
+
+impl SigningKey {
+    /// Generates the key `name` and exports its public key.
+    pub fn generate(client: &BasicClient, name: &'static str) -> SigningKey {
+        let alg = AsymmetricSignature::Ecdsa {
+            hash_alg: Hash::Sha256.into(),
+        };
+        let mut usage = UsageFlags::default();
+        usage.set_sign_hash().set_verify_hash();
+        let attributes = Attributes {
+            lifetime: Lifetime::Persistent,
+            key_type: Type::EccKeyPair {
+                curve_family: EccFamily::SecpR1,
+            },
+            bits: 256,
+            policy: Policy {
+                usage_flags: usage,
+                permitted_algorithms: alg.into(),
+            },
+        };
+        client
+            .psa_generate_key(name, attributes)
+            .expect("generated");
+        SigningKey {
+            name,
+            alg,
+            public: client.psa_export_public_key(name).expect("exported"),
+            hash: Sha256::digest(b"survives").to_vec(),
+        }
+    }
+
+    /// Signs the hash through `client` and checks the signature with RustCrypto.
+    pub fn sign_and_check(&self, client: &BasicClient, when: &str) -> Vec<u8> {
+        let signature = client
+            .psa_sign_hash(self.name, &self.hash, self.alg)
+            .unwrap_or_else(|e| panic!("signed {when}: {e:?}"));
+        self.check(&signature);
+        signature
+    }
+
+    /// Checks `signature` (`r ‖ s`) of the hash with RustCrypto.
+    pub fn check(&self, signature: &[u8]) {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&self.public)
+            .expect("point")
+            .verify_prehash(
+                &self.hash,
+                &p256::ecdsa::Signature::from_slice(signature).expect("r || s"),
+            )
+            .expect("RustCrypto verifies");
+    }
+}
