@@ -8,6 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/config.sh
+source bench/config.sh
 KEYS=${KEYS:-100000}
 CONNS=${CONNS:-1000}
 SOAK=${SOAK:-600}
@@ -26,32 +28,9 @@ stop() {
 }
 trap 'stop; rm -rf "$WORK"' EXIT
 
-# config DIR [EXTRA-CORE-LINES]
+# config DIR [EXTRA-CORE-LINES]: the OpenSSL provider.
 config() {
-    mkdir -p "$1"
-    cat >"$1/config.toml" <<CONF
-[core_settings]
-allow_root = true
-log_level = "warn"
-${2:-}
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$1/s.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$1/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "OpenSsl"
-key_info_manager = "sqlite-manager"
-CONF
+    bench_config "$1" 'provider_type = "OpenSsl"' "${2:-}"
 }
 
 start() {

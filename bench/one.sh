@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/config.sh
+source bench/config.sh
 KIND=$1
 shift
 BULWARKD=${BULWARKD:-$ROOT/target/release/bulwarkd}
@@ -36,29 +38,7 @@ esac
 # EXTRA_CORE: more [core_settings] lines, e.g. "thread_pool_size = 8".
 EXTRA="$EXTRA
 ${EXTRA_CORE:-}"
-cat >"$WORK/config.toml" <<CONF
-[core_settings]
-allow_root = true
-log_level = "warn"
-$EXTRA
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$WORK/s.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$WORK/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "$PROVIDER"
-key_info_manager = "sqlite-manager"
-CONF
+bench_config "$WORK" "provider_type = \"$PROVIDER\"" "$EXTRA"
 (cd "$WORK" && exec "$BIN" --config "$WORK/config.toml") >"$WORK/daemon.log" 2>&1 </dev/null &
 PID=$!
 for _ in $(seq 300); do

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/config.sh
+source bench/config.sh
 
 DURATION=${BENCH_DURATION:-3}
 WARMUP=${BENCH_WARMUP:-0.5}
@@ -62,28 +64,7 @@ sleep 0.5
 run_provider() {
     local label=$1 provider=$2 dir=$WORK/$1
     mkdir -p "$dir"
-    cat >"$dir/config.toml" <<EOF
-[core_settings]
-allow_root = true
-log_level = "warn"
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$dir/s.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$dir/kim/keys.sqlite3"
-
-[[provider]]
-key_info_manager = "sqlite-manager"
-$provider
-EOF
+    bench_config "$dir" "$provider"
     (cd "$dir" && exec "$BULWARKD" --config "$dir/config.toml") >"$dir/daemon.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")

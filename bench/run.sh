@@ -22,6 +22,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/config.sh
+source bench/config.sh
 
 DURATION=${BENCH_DURATION:-3}
 WARMUP=${BENCH_WARMUP:-0.5}
@@ -89,57 +91,15 @@ SECONDS=0
 echo "== building (release)" >&2
 run cargo build --release -p bulwark-service -p bulwark-bench
 
-# bulwarkd_config DIR PROVIDER: a config in the harness's format.
+# bulwarkd_config DIR PROVIDER: one provider of that type.
 bulwarkd_config() {
-    cat >"$1/config.toml" <<EOF
-[core_settings]
-allow_root = true
-log_level = "warn"
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$1/s.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$1/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "$2"
-key_info_manager = "sqlite-manager"
-EOF
+    bench_config "$1" "provider_type = \"$2\""
 }
 
-# upstream_config DIR [EXTRA-CORE-LINE]: the upstream format, defaults unless told.
+# upstream_config DIR [EXTRA-CORE-LINE]: the upstream service on Mbed Crypto, its defaults unless
+# told.
 upstream_config() {
-    cat >"$1/config.toml" <<EOF
-[core_settings]
-allow_root = true
-log_level = "warn"
-${2:-}
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$1/s.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$1/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "MbedCrypto"
-key_info_manager = "sqlite-manager"
-EOF
+    bench_config "$1" 'provider_type = "MbedCrypto"' "${2:-}"
 }
 
 # start_daemon NAME DIR BINARY: starts it in DIR (Mbed TLS writes key files in the working
