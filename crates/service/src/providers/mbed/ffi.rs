@@ -150,7 +150,7 @@ impl Drop for KeyAttributes {
 /// As the conversion: `InvalidArgument` for an invalid size, `NotSupported` for an unknown
 /// type or curve family.
 pub(super) fn check_representable(
-    _lock: &PsaGuard<'_>,
+    _lock: &PsaGuard,
     attributes: Attributes,
 ) -> Result<(), PsaError> {
     KeyAttributes::new(attributes).map(drop)
@@ -162,7 +162,7 @@ pub(super) fn check_representable(
 /// The PSA status: `AlreadyExists` when `id` is taken, `NotSupported`/`InvalidArgument` for
 /// what Mbed TLS cannot generate.
 pub(super) fn generate_key(
-    _lock: &PsaGuard<'_>,
+    _lock: &PsaGuard,
     attributes: Attributes,
     id: u32,
 ) -> Result<(), PsaError> {
@@ -180,7 +180,7 @@ pub(super) fn generate_key(
 /// The PSA status: `InvalidArgument` for malformed data or a size that does not match it,
 /// `AlreadyExists` when `id` is taken.
 pub(super) fn import_key(
-    _lock: &PsaGuard<'_>,
+    _lock: &PsaGuard,
     attributes: Attributes,
     id: u32,
     data: &[u8],
@@ -200,7 +200,7 @@ pub(super) fn import_key(
 ///
 /// # Errors
 /// The PSA status: `InvalidHandle` (or `DoesNotExist`) when the key does not exist.
-pub(super) fn key_bits(_lock: &PsaGuard<'_>, key: u32) -> Result<usize, PsaError> {
+pub(super) fn key_bits(_lock: &PsaGuard, key: u32) -> Result<usize, PsaError> {
     psa_crypto::initialized()?;
     // SAFETY: returns a fresh, zero-initialised attribute structure; no pointer is involved.
     let mut attributes = KeyAttributes(unsafe { psa_crypto_sys::psa_key_attributes_init() });
@@ -215,7 +215,7 @@ pub(super) fn key_bits(_lock: &PsaGuard<'_>, key: u32) -> Result<usize, PsaError
 ///
 /// # Errors
 /// The PSA status.
-pub(super) fn destroy_key(_lock: &PsaGuard<'_>, id: Id) -> Result<(), PsaError> {
+pub(super) fn destroy_key(_lock: &PsaGuard, id: Id) -> Result<(), PsaError> {
     // SAFETY: `destroy` is unsafe because destroying a key while another thread uses it is
     // undefined behaviour. The PSA lock is held for the whole call, so no other thread is inside
     // Mbed TLS, and no operation on the key outlives a lock section: the provider runs every
@@ -232,7 +232,7 @@ pub(super) fn destroy_key(_lock: &PsaGuard<'_>, id: Id) -> Result<(), PsaError> 
 /// The PSA status: `InvalidPadding` for bad PKCS#7 padding on decryption, `InvalidArgument` for
 /// a wrong IV or input length, `NotSupported` for a mode Mbed TLS lacks.
 pub(super) fn cipher(
-    _lock: &PsaGuard<'_>,
+    _lock: &PsaGuard,
     encrypt: bool,
     key: u32,
     alg: Cipher,

@@ -46,7 +46,7 @@ pub(super) fn check_rsa_bits(attributes: Attributes, zero_ok: bool) -> Result<()
 ///
 /// # Errors
 /// The back end's failure to destroy an existing key.
-pub(super) fn destroy_if_present(guard: &PsaGuard<'_>, raw_id: u32) -> Result<(), PsaError> {
+pub(super) fn destroy_if_present(guard: &PsaGuard, raw_id: u32) -> Result<(), PsaError> {
     let absent_is_fine = |error| match error {
         PsaError::DoesNotExist | PsaError::InvalidHandle => Ok(()),
         other => Err(other),
@@ -90,7 +90,7 @@ impl MbedProvider {
         key_name: &str,
         attributes: Attributes,
         creation: Creation,
-        make: impl Fn(&PsaGuard<'_>, u32) -> Result<(), PsaError>,
+        make: impl Fn(&PsaGuard, u32) -> Result<(), PsaError> + Sync,
     ) -> Result<(), ProviderError> {
         let keys = ctx.keys(self)?;
         for _ in 0..ID_ATTEMPTS {

@@ -119,3 +119,55 @@ fn info_and_registered_operations() {
     assert!(!registered.contains(&Opcode::AttestKey));
     assert!(!registered.contains(&Opcode::PrepareKeyAttestation));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Serialisation
+// ---------------------------------------------------------------------------------------------
+
+/// The name of the thread a call into Mbed TLS ran on.
+fn calling_thread(provider: &MbedProvider) -> Option<String> {
+    provider.psa(|_| std::thread::current().name().map(str::to_owned))
+}
+
+#[test]
+fn a_call_runs_in_place_when_the_lock_is_free_and_queues_behind_it_otherwise() {
+    let provider = provider();
+    // No other test of this process keeps the lock longer than one call: wait for a free lock
+    // on the caller's own thread.
+    let here = std::thread::current().name().map(str::to_owned);
+    let mut ran_here = false;
+    for _ in 0..1000 {
+        if calling_thread(&provider) == here {
+            ran_here = true;
+            break;
+        }
+    }
+    assert!(
+        ran_here,
+        "a call made with the lock free runs on the caller's thread"
+    );
+
+    let held = super::PSA_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (sent, started) = std::sync::mpsc::channel();
+    let waiting = {
+        let provider = Arc::clone(&provider);
+        std::thread::spawn(move || {
+            sent.send(()).expect("send");
+            calling_thread(&provider)
+        })
+    };
+    started.recv().expect("the caller started");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        !waiting.is_finished(),
+        "no call runs while the lock is held"
+    );
+    drop(held);
+    assert_eq!(
+        waiting.join().expect("the queued call returns").as_deref(),
+        Some("bulwark-mbedtls"),
+        "a call that found the lock taken ran on the Mbed TLS thread"
+    );
+}
