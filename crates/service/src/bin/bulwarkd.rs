@@ -80,7 +80,14 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(args, config))
+    // The service runs as a task on the worker threads, not on this thread: a connection task
+    // spawned by the accept loop then starts on the worker that accepted it, where a spawn
+    // from outside the workers had to wake one of them (two thread wake-ups per connection).
+    runtime.block_on(async move {
+        tokio::spawn(serve(args, config))
+            .await
+            .context("the service task ended abnormally")?
+    })
 }
 
 async fn serve(args: Args, config: Config) -> Result<()> {
