@@ -10,6 +10,7 @@
 //! its owner: keys are reached only through [`ScopedKeys`], built from the authenticated
 //! identity.
 
+mod can_do;
 #[cfg(test)]
 mod conformance;
 pub mod core;

@@ -1,42 +1,24 @@
-//! Capability discovery: CanDoCrypto, following the rules of operations.md §8 with this
-//! provider's real capabilities.
+//! Capability discovery: what CanDoCrypto's rules (`providers::can_do`) ask of this provider,
+//! with its real capabilities.
 //!
-//! The answer is Success (supported) or `NotSupported`; no other status is given for a
-//! well-formed request. A `key_bits` of 0 means "any size". As in the reference provider:
-//! USE needs an algorithm, one of the encrypt/decrypt/sign/verify flags, a compatible key type
-//! and a size this provider takes (RSA: 1024, 2048 or 4096); GENERATE and IMPORT check the type
-//! and size, then USE when the policy names an algorithm; DERIVE is never supported. Unlike the
-//! reference, USE also asks whether the algorithm itself is implemented here (so deterministic
-//! ECDSA, CBC-MAC, XTS, FFDH, key derivation, MD2/MD4 and Camellia AEAD are `NotSupported`),
-//! and HMAC and derivation keys can be generated.
+//! As in the reference provider, a key is held in a size this provider takes (RSA: 1024, 2048
+//! or 4096). Unlike the reference, USE also asks whether the algorithm itself is implemented
+//! here (so deterministic ECDSA, CBC-MAC, XTS, FFDH, key derivation, MD2/MD4 and Camellia AEAD
+//! are `NotSupported`), and HMAC and derivation keys can be generated.
 
-use bulwark_interface::ops::can_do_crypto::{self, CheckType};
+use bulwark_interface::ops::can_do_crypto;
 use bulwark_interface::ops::CanDoCrypto;
 use psa_crypto::types::algorithm::{
     Aead, AeadWithDefaultLengthTag, Algorithm, AsymmetricEncryption, AsymmetricSignature, Cipher,
     FullLengthMac, KeyAgreement, Mac, RawKeyAgreement, SignHash,
 };
 use psa_crypto::types::key::{Attributes, Type};
-use psa_crypto::types::status::Error as PsaError;
 
 use super::keys::check_rsa_bits;
 use super::{hash, material, OpenSslProvider};
 use crate::error::ProviderError;
+use crate::providers::can_do::{self, Capabilities};
 use crate::providers::{Handles, RequestContext};
-
-/// `Ok` when `supported`, else `NotSupported`.
-fn supported(supported: bool) -> Result<(), PsaError> {
-    if supported {
-        Ok(())
-    } else {
-        Err(PsaError::NotSupported)
-    }
-}
-
-/// The provider's size check: RSA keys of 1024, 2048 or 4096 bits (or any size).
-fn size_check(attributes: Attributes) -> Result<(), PsaError> {
-    supported(check_rsa_bits(attributes, true).is_ok())
-}
 
 /// Whether `hash` names a hash OpenSSL has (the `Any` wildcard: yes).
 fn sign_hash_ok(hash: SignHash) -> bool {
@@ -107,25 +89,6 @@ fn implemented(alg: Algorithm, key_type: Type) -> bool {
     }
 }
 
-/// USE: an algorithm, a usage flag that uses it, a key type that fits it, a size this
-/// provider takes, and an algorithm this provider implements.
-fn use_check(attributes: Attributes) -> Result<(), PsaError> {
-    let alg = attributes.policy.permitted_algorithms;
-    supported(alg != Algorithm::None)?;
-    let flags = attributes.policy.usage_flags;
-    supported(
-        flags.encrypt()
-            || flags.decrypt()
-            || flags.sign_hash()
-            || flags.sign_message()
-            || flags.verify_hash()
-            || flags.verify_message(),
-    )?;
-    supported(attributes.is_compatible_with_alg(alg))?;
-    size_check(attributes)?;
-    supported(implemented(alg, attributes.key_type))
-}
-
 /// The key types this provider generates.
 fn generable(key_type: Type) -> bool {
     matches!(
@@ -141,19 +104,27 @@ fn generable(key_type: Type) -> bool {
     )
 }
 
-/// The key types this provider imports: the generable ones and public keys.
-fn importable(key_type: Type) -> bool {
-    generable(key_type) || matches!(key_type, Type::RsaPublicKey | Type::EccPublicKey { .. })
-}
+impl Capabilities for OpenSslProvider {
+    /// A key OpenSSL can hold (a curve of a PSA size, a type and size it has), in a size this
+    /// provider takes.
+    fn holds(&self, attributes: Attributes) -> bool {
+        let valid_size = match attributes.key_type {
+            Type::EccKeyPair { curve_family } | Type::EccPublicKey { curve_family } => {
+                material::is_psa_curve_size(curve_family, attributes.bits)
+            }
+            _ => true,
+        };
+        valid_size
+            && material::is_supported(attributes.key_type, attributes.bits)
+            && check_rsa_bits(attributes, true).is_ok()
+    }
 
-/// A creation check, then USE when the policy names an algorithm.
-fn creation_check(attributes: Attributes, type_ok: bool) -> Result<(), PsaError> {
-    supported(type_ok)?;
-    size_check(attributes)?;
-    if attributes.policy.permitted_algorithms == Algorithm::None {
-        Ok(())
-    } else {
-        use_check(attributes)
+    fn generates(&self, attributes: Attributes) -> bool {
+        generable(attributes.key_type)
+    }
+
+    fn implements(&self, alg: Algorithm, attributes: Attributes) -> bool {
+        implemented(alg, attributes.key_type)
     }
 }
 
@@ -163,21 +134,6 @@ impl Handles<CanDoCrypto> for OpenSslProvider {
         _: &RequestContext<'_>,
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
-        let attributes = request.attributes;
-        // The pre-check: a key of this type and size can be held here at all.
-        let valid_size = match attributes.key_type {
-            Type::EccKeyPair { curve_family } | Type::EccPublicKey { curve_family } => {
-                material::is_psa_curve_size(curve_family, attributes.bits)
-            }
-            _ => true,
-        };
-        supported(valid_size && material::is_supported(attributes.key_type, attributes.bits))?;
-        match request.check_type {
-            CheckType::Use => use_check(attributes)?,
-            CheckType::Generate => creation_check(attributes, generable(attributes.key_type))?,
-            CheckType::Import => creation_check(attributes, importable(attributes.key_type))?,
-            CheckType::Derive => return Err(PsaError::NotSupported.into()),
-        }
-        Ok(can_do_crypto::Response)
+        can_do::answer(self, request)
     }
 }

@@ -1,26 +1,24 @@
-//! Capability discovery: CanDoCrypto (operations.md §8) with this provider's real
-//! capabilities, including the mechanisms the token reported at start-up.
+//! Capability discovery: what CanDoCrypto's rules (`providers::can_do`) ask of this provider,
+//! from the mechanisms the token reported at start-up.
 //!
-//! The answer is Success or `NotSupported`. The pre-check accepts RSA keys (`key_bits` 0, or a
-//! whole number of bytes within the token's key-generation bounds) and ECC keys on the curves
-//! this provider knows. USE needs an algorithm, one of the encrypt/decrypt/sign/verify flags, a
-//! compatible key type and an algorithm this provider implements with a mechanism the token
-//! has. GENERATE (key pairs, with the token's generation mechanism) and IMPORT (key pairs and
-//! public keys) then check USE when the policy names an algorithm. DERIVE is never supported.
+//! Held: RSA keys (`key_bits` 0, or a whole number of bytes within the token's key-generation
+//! bounds) and ECC keys on the curves this provider knows. Implemented: the algorithms this
+//! provider has a mechanism of the token for. Generated: key pairs of a given size, with the
+//! token's generation mechanism. Imported: key pairs and public keys.
 
-use bulwark_interface::ops::can_do_crypto::{self, CheckType};
+use bulwark_interface::ops::can_do_crypto;
 use bulwark_interface::ops::CanDoCrypto;
 use cryptoki::mechanism::MechanismType;
 use psa_crypto::types::algorithm::{
     Algorithm, AsymmetricEncryption, AsymmetricSignature, SignHash,
 };
 use psa_crypto::types::key::{Attributes, Type};
-use psa_crypto::types::status::Error as PsaError;
 
 use super::sign::hash_params;
 use super::token::Token;
 use super::{curve, rsa_bits_ok, Mechanisms, Pkcs11Provider};
 use crate::error::ProviderError;
+use crate::providers::can_do::{self, Capabilities};
 use crate::providers::{Handles, RequestContext};
 
 /// The mechanisms of the token, as far as this provider uses them.
@@ -37,14 +35,6 @@ pub(super) fn read_mechanisms(token: &Token) -> Mechanisms {
         rsa_pss: has(MechanismType::RSA_PKCS_PSS),
         rsa_oaep: has(MechanismType::RSA_PKCS_OAEP),
         ecdsa: has(MechanismType::ECDSA),
-    }
-}
-
-fn supported(supported: bool) -> Result<(), PsaError> {
-    if supported {
-        Ok(())
-    } else {
-        Err(PsaError::NotSupported)
     }
 }
 
@@ -99,32 +89,28 @@ fn holdable(attributes: Attributes, mechanisms: Mechanisms) -> bool {
     }
 }
 
-fn use_check(attributes: Attributes, mechanisms: Mechanisms) -> Result<(), PsaError> {
-    let alg = attributes.policy.permitted_algorithms;
-    supported(alg != Algorithm::None)?;
-    let flags = attributes.policy.usage_flags;
-    supported(
-        flags.encrypt()
-            || flags.decrypt()
-            || flags.sign_hash()
-            || flags.sign_message()
-            || flags.verify_hash()
-            || flags.verify_message(),
-    )?;
-    supported(attributes.is_compatible_with_alg(alg))?;
-    supported(implemented(alg, mechanisms))
-}
+impl Capabilities for Mechanisms {
+    fn holds(&self, attributes: Attributes) -> bool {
+        holdable(attributes, *self)
+    }
 
-fn creation_check(
-    attributes: Attributes,
-    mechanisms: Mechanisms,
-    type_ok: bool,
-) -> Result<(), PsaError> {
-    supported(type_ok)?;
-    if attributes.policy.permitted_algorithms == Algorithm::None {
-        Ok(())
-    } else {
-        use_check(attributes, mechanisms)
+    /// Key pairs of a given size, with the token's generation mechanism.
+    fn generates(&self, attributes: Attributes) -> bool {
+        attributes.bits != 0
+            && match attributes.key_type {
+                Type::RsaKeyPair => self.rsa_generate.is_some(),
+                Type::EccKeyPair { .. } => self.ec_generate,
+                _ => false,
+            }
+    }
+
+    /// Every type held: key pairs and public keys.
+    fn imports(&self, _: Attributes) -> bool {
+        true
+    }
+
+    fn implements(&self, alg: Algorithm, _: Attributes) -> bool {
+        implemented(alg, *self)
     }
 }
 
@@ -134,20 +120,6 @@ impl Handles<CanDoCrypto> for Pkcs11Provider {
         _: &RequestContext<'_>,
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
-        let attributes = request.attributes;
-        let mechanisms = self.mechanisms();
-        supported(holdable(attributes, mechanisms))?;
-        let generable = match attributes.key_type {
-            Type::RsaKeyPair => mechanisms.rsa_generate.is_some() && attributes.bits != 0,
-            Type::EccKeyPair { .. } => mechanisms.ec_generate && attributes.bits != 0,
-            _ => false,
-        };
-        match request.check_type {
-            CheckType::Use => use_check(attributes, mechanisms)?,
-            CheckType::Generate => creation_check(attributes, mechanisms, generable)?,
-            CheckType::Import => creation_check(attributes, mechanisms, true)?,
-            CheckType::Derive => return Err(PsaError::NotSupported.into()),
-        }
-        Ok(can_do_crypto::Response)
+        can_do::answer(&self.mechanisms(), request)
     }
 }

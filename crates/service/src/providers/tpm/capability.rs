@@ -1,20 +1,17 @@
 //! What the TPM can do, read once at start-up, and CanDoCrypto answered from it.
 //!
 //! RSA sizes and curves are asked with `TPM2_TestParms`, hashes with
-//! `TPM2_GetCapability(algorithms)`. CanDoCrypto follows operations.md §8: a pre-check that the
-//! type and size can be held here (RSA of a size the TPM takes, ECC on a secp-r1 curve it has,
-//! `key_bits` 0 meaning any size); USE needs an algorithm, a sign/verify/encrypt/decrypt flag,
-//! a compatible key type and an algorithm this provider implements with a hash the TPM has;
-//! GENERATE takes key pairs, IMPORT public keys, each then USE when the policy names an
-//! algorithm; DERIVE is never supported.
+//! `TPM2_GetCapability(algorithms)`. For CanDoCrypto's rules (`providers::can_do`): held are RSA
+//! keys of a size the TPM takes and ECC keys on a secp-r1 curve it has (`key_bits` 0 meaning
+//! any size); implemented are the algorithms this provider has, with a hash the TPM has;
+//! generated are key pairs, imported public keys.
 
-use bulwark_interface::ops::can_do_crypto::{self, CheckType};
+use bulwark_interface::ops::can_do_crypto;
 use bulwark_interface::ops::CanDoCrypto;
 use psa_crypto::types::algorithm::{
     Algorithm, AsymmetricEncryption, AsymmetricSignature, Hash, SignHash,
 };
 use psa_crypto::types::key::{Attributes, EccFamily, Type};
-use psa_crypto::types::status::Error as PsaError;
 use tss_esapi::constants::AlgorithmIdentifier;
 use tss_esapi::constants::CapabilityType;
 use tss_esapi::interface_types::algorithm::HashingAlgorithm;
@@ -28,6 +25,7 @@ use tss_esapi::Context;
 
 use super::TpmProvider;
 use crate::error::ProviderError;
+use crate::providers::can_do;
 use crate::providers::{Handles, RequestContext};
 
 /// RSA sizes a TPM may take.
@@ -165,28 +163,14 @@ impl Capabilities {
         }
     }
 
-    /// Whether a key of this type and size (0: any) can be held here.
-    fn holds(&self, key_type: Type, bits: usize) -> bool {
-        match key_type {
-            Type::RsaKeyPair | Type::RsaPublicKey => bits == 0 || self.rsa(bits).is_some(),
-            Type::EccKeyPair {
-                curve_family: EccFamily::SecpR1,
-            }
-            | Type::EccPublicKey {
-                curve_family: EccFamily::SecpR1,
-            } => bits == 0 || self.curve(bits).is_some(),
-            _ => false,
-        }
-    }
-
     /// Whether a key whose policy names `alg` can be created here: no algorithm, or one this
     /// provider implements (so a key is never made that could not be used).
     pub fn policy_ok(&self, alg: Algorithm) -> bool {
-        alg == Algorithm::None || self.implements(alg)
+        alg == Algorithm::None || self.has_algorithm(alg)
     }
 
     /// Whether this provider implements `alg`.
-    fn implements(&self, alg: Algorithm) -> bool {
+    fn has_algorithm(&self, alg: Algorithm) -> bool {
         let sign_hash_ok = |hash: SignHash| match hash {
             SignHash::Any => true,
             SignHash::Specific(hash) => self.hash(hash).is_some(),
@@ -204,36 +188,33 @@ impl Capabilities {
             _ => false,
         }
     }
+}
 
-    /// USE (see the module documentation).
-    fn use_check(&self, attributes: Attributes) -> bool {
-        let alg = attributes.policy.permitted_algorithms;
-        let flags = attributes.policy.usage_flags;
-        alg != Algorithm::None
-            && (flags.encrypt()
-                || flags.decrypt()
-                || flags.sign_hash()
-                || flags.sign_message()
-                || flags.verify_hash()
-                || flags.verify_message())
-            && attributes.is_compatible_with_alg(alg)
-            && self.implements(alg)
+impl can_do::Capabilities for Capabilities {
+    fn holds(&self, attributes: Attributes) -> bool {
+        let bits = attributes.bits;
+        match attributes.key_type {
+            Type::RsaKeyPair | Type::RsaPublicKey => bits == 0 || self.rsa(bits).is_some(),
+            Type::EccKeyPair {
+                curve_family: EccFamily::SecpR1,
+            }
+            | Type::EccPublicKey {
+                curve_family: EccFamily::SecpR1,
+            } => bits == 0 || self.curve(bits).is_some(),
+            _ => false,
+        }
     }
 
-    /// The answer to a CanDoCrypto request.
-    pub fn can_do(&self, check: CheckType, attributes: Attributes) -> bool {
-        if !self.holds(attributes.key_type, attributes.bits) {
-            return false;
-        }
-        let creatable = match check {
-            CheckType::Use => return self.use_check(attributes),
-            CheckType::Generate => !attributes.key_type.is_public_key(),
-            CheckType::Import => attributes.key_type.is_public_key(),
-            CheckType::Derive => return false,
-        };
-        creatable
-            && (attributes.policy.permitted_algorithms == Algorithm::None
-                || self.use_check(attributes))
+    fn generates(&self, attributes: Attributes) -> bool {
+        !attributes.key_type.is_public_key()
+    }
+
+    fn imports(&self, attributes: Attributes) -> bool {
+        attributes.key_type.is_public_key()
+    }
+
+    fn implements(&self, alg: Algorithm, _: Attributes) -> bool {
+        self.has_algorithm(alg)
     }
 }
 
@@ -243,13 +224,6 @@ impl Handles<CanDoCrypto> for TpmProvider {
         _: &RequestContext<'_>,
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
-        if self
-            .capabilities
-            .can_do(request.check_type, request.attributes)
-        {
-            Ok(can_do_crypto::Response)
-        } else {
-            Err(PsaError::NotSupported.into())
-        }
+        can_do::answer(&self.capabilities, request)
     }
 }
