@@ -171,6 +171,21 @@ pub(crate) const SOFTWARE_OPCODES: &[Opcode] = &[
     Opcode::CanDoCrypto,
 ];
 
+/// The operations both hardware providers (PKCS #11 and TPM) serve: key management, asymmetric
+/// signatures and encryption, random and CanDoCrypto.
+pub(crate) const HARDWARE_OPCODES: [Opcode; 10] = [
+    Opcode::PsaGenerateKey,
+    Opcode::PsaDestroyKey,
+    Opcode::PsaImportKey,
+    Opcode::PsaExportPublicKey,
+    Opcode::PsaSignHash,
+    Opcode::PsaVerifyHash,
+    Opcode::PsaGenerateRandom,
+    Opcode::PsaAsymmetricEncrypt,
+    Opcode::PsaAsymmetricDecrypt,
+    Opcode::CanDoCrypto,
+];
+
 /// What a behaviour established for the provider under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -275,12 +290,13 @@ pub(crate) use conformance_tests;
 /// A provider behind its own registry, an empty key store and one application.
 pub(crate) struct Fixture<P> {
     pub(crate) provider: Arc<P>,
-    pub(crate) store: KeyStore,
+    /// Shared, so that a second provider (a reload) can be built on the same store.
+    pub(crate) store: Arc<KeyStore>,
     pub(crate) identity: Identity,
     pub(crate) settings: ProviderSettings,
     registry: Registry,
     id: ProviderId,
-    _keep: Keep,
+    keep: Keep,
 }
 
 impl<P: Subject> Fixture<P> {
@@ -296,13 +312,15 @@ impl<P: Subject> Fixture<P> {
 }
 
 impl<P: Provider> Fixture<P> {
-    /// A fixture on a given provider and store, for application "app".
+    /// A fixture on a given provider and store, for application "app"; `keep` is dropped
+    /// after the provider.
     pub(crate) fn from_parts(
         provider: Arc<P>,
-        store: KeyStore,
+        store: impl Into<Arc<KeyStore>>,
         keep: Keep,
         settings: ProviderSettings,
     ) -> Self {
+        let store = store.into();
         let id = provider.info().id;
         let mut registry = Registry::new();
         Arc::clone(&provider).register(&mut registry.registrar(id));
@@ -317,8 +335,15 @@ impl<P: Provider> Fixture<P> {
             settings,
             registry,
             id,
-            _keep: keep,
+            keep,
         }
+    }
+
+    /// What the fixture keeps alive for the provider (a token, a simulator, ...), as a `T`.
+    pub(crate) fn kept<T: Any>(&self) -> &T {
+        self.keep
+            .downcast_ref()
+            .expect("the fixture keeps a value of this type")
     }
 
     pub(crate) fn ctx(&self) -> RequestContext<'_> {
@@ -451,6 +476,40 @@ impl<P: Provider> Fixture<P> {
             signature: signature.to_vec(),
         };
         self.call::<PsaVerifyHash>(request).map(drop)
+    }
+
+    pub(crate) fn try_encrypt(
+        &self,
+        name: &str,
+        alg: AsymmetricEncryption,
+        plaintext: &[u8],
+        salt: Option<&[u8]>,
+    ) -> Result<Vec<u8>, ResponseStatus> {
+        let request = psa_asymmetric_encrypt::Request {
+            key_name: name.to_owned(),
+            alg,
+            plaintext: SecretBytes::from(plaintext),
+            salt: salt.map(<[u8]>::to_vec),
+        };
+        self.call::<PsaAsymmetricEncrypt>(request)
+            .map(|response| response.ciphertext)
+    }
+
+    pub(crate) fn try_decrypt(
+        &self,
+        name: &str,
+        alg: AsymmetricEncryption,
+        ciphertext: &[u8],
+        salt: Option<&[u8]>,
+    ) -> Result<Vec<u8>, ResponseStatus> {
+        let request = psa_asymmetric_decrypt::Request {
+            key_name: name.to_owned(),
+            alg,
+            ciphertext: ciphertext.to_vec(),
+            salt: salt.map(<[u8]>::to_vec),
+        };
+        self.call::<PsaAsymmetricDecrypt>(request)
+            .map(|response| response.plaintext.to_vec())
     }
 
     pub(crate) fn destroy(&self, name: &str) -> Result<(), ResponseStatus> {
@@ -984,7 +1043,7 @@ pub(crate) fn rsa_encryption_round_trip<P: Subject>(
         return outcome;
     }
     f.generate("rsa", attrs(Type::RsaKeyPair, 2048, alg, encrypt_decrypt()));
-    let encrypted = f.call::<PsaAsymmetricEncrypt>(asymmetric_encrypt_request(alg, salt.clone()));
+    let encrypted = f.try_encrypt("rsa", alg, b"attack at dawn", salt.as_deref());
     let oaep_sha256 = matches!(
         alg,
         AsymmetricEncryption::RsaOaep {
@@ -999,30 +1058,22 @@ pub(crate) fn rsa_encryption_round_trip<P: Subject>(
         assert_eq!(status(encrypted), refusal);
         return Outcome::NotSupported("OAEP labels");
     }
-    let ciphertext = encrypted.expect("encrypted").ciphertext;
+    let ciphertext = encrypted.expect("encrypted");
     assert_eq!(ciphertext.len(), 256);
-    let decrypt = |salt: Option<Vec<u8>>| {
-        f.call::<PsaAsymmetricDecrypt>(psa_asymmetric_decrypt::Request {
-            key_name: "rsa".into(),
-            alg,
-            ciphertext: ciphertext.clone(),
-            salt,
-        })
-    };
-    let plaintext = decrypt(salt.clone()).expect("decrypted").plaintext;
-    assert_eq!(&plaintext[..], b"attack at dawn");
+    let decrypt = |salt: Option<&[u8]>| f.try_decrypt("rsa", alg, &ciphertext, salt);
+    let plaintext = decrypt(salt.as_deref()).expect("decrypted");
+    assert_eq!(plaintext, b"attack at dawn");
     match salt {
         // Another OAEP label does not decrypt.
         Some(_) => assert_eq!(
-            status(decrypt(Some(b"other".to_vec()))),
+            status(decrypt(Some(b"other"))),
             ResponseStatus::PsaErrorInvalidPadding
         ),
         // Randomised padding: the same plaintext encrypts differently.
         None => {
             let again = f
-                .call::<PsaAsymmetricEncrypt>(asymmetric_encrypt_request(alg, None))
-                .expect("encrypted")
-                .ciphertext;
+                .try_encrypt("rsa", alg, b"attack at dawn", None)
+                .expect("encrypted");
             assert_ne!(again, ciphertext);
         }
     }
