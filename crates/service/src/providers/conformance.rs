@@ -346,6 +346,13 @@ impl<P: Provider> Fixture<P> {
             .expect("the fixture keeps a value of this type")
     }
 
+    /// [`Fixture::kept`], mutable (to restart a simulator, say).
+    pub(crate) fn kept_mut<T: Any>(&mut self) -> &mut T {
+        self.keep
+            .downcast_mut()
+            .expect("the fixture keeps a value of this type")
+    }
+
     pub(crate) fn ctx(&self) -> RequestContext<'_> {
         RequestContext::new(Some(&self.identity), &self.store, &self.settings)
     }
