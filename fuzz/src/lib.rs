@@ -108,7 +108,13 @@ pub fn check_request_body(opcode: Opcode, body: &[u8]) {
     macro_rules! arm {
         ($op:ty) => {
             if opcode == <$op as Operation>::OPCODE {
-                return request_round_trip::<$op>(body);
+                return round_trip(
+                    opcode,
+                    body,
+                    ops::decode_request::<$op>,
+                    ops::encode_request::<$op>,
+                    ops::reencode_request,
+                );
             }
         };
     }
@@ -121,7 +127,13 @@ pub fn check_response_body(opcode: Opcode, body: &[u8]) {
     macro_rules! arm {
         ($op:ty) => {
             if opcode == <$op as Operation>::OPCODE {
-                return response_round_trip::<$op>(body);
+                return round_trip(
+                    opcode,
+                    body,
+                    ops::decode_response::<$op>,
+                    ops::encode_response::<$op>,
+                    ops::reencode_response,
+                );
             }
         };
     }
@@ -129,12 +141,21 @@ pub fn check_response_body(opcode: Opcode, body: &[u8]) {
     unreachable!("{opcode:?} is in the operations table");
 }
 
-fn request_round_trip<O: Operation>(body: &[u8])
-where
-    O::Request: Clone + PartialEq,
+/// The checks of [`check_request_body`] on one direction of `opcode`'s codec: `decode` and
+/// `encode` are the typed functions of the operation (request or response), `reencode` the
+/// run-time dispatch of the same direction.
+fn round_trip<T, E>(
+    opcode: Opcode,
+    body: &[u8],
+    decode: fn(&[u8]) -> Result<T, BodyError>,
+    encode: fn(T) -> Result<E, BodyError>,
+    reencode: fn(Opcode, &[u8]) -> Result<E, BodyError>,
+) where
+    T: Clone + PartialEq + std::fmt::Debug,
+    E: std::ops::Deref<Target = Vec<u8>>,
 {
-    let dynamic = ops::reencode_request(O::OPCODE, body);
-    let native = match ops::decode_request::<O>(body) {
+    let dynamic = reencode(opcode, body);
+    let native = match decode(body) {
         Ok(native) => native,
         Err(error) => {
             assert_ne!(
@@ -142,73 +163,19 @@ where
                 BodyError::Serialize,
                 "decoding never fails to serialize"
             );
-            assert_eq!(dynamic.err(), Some(error), "{:?} dispatch", O::OPCODE);
+            assert_eq!(dynamic.err(), Some(error), "{opcode:?} dispatch");
             return;
         }
     };
-    let first = ops::encode_request::<O>(native.clone())
-        .unwrap_or_else(|e| panic!("{:?}: decoded {native:?} does not encode: {e}", O::OPCODE));
-    let again = ops::decode_request::<O>(&first).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {native:?} re-encoded does not decode: {e}",
-            O::OPCODE
-        )
-    });
-    assert!(
-        again == native,
-        "{:?}: {native:?} became {again:?}",
-        O::OPCODE
-    );
-    let second = ops::encode_request::<O>(again).expect("encodes as it did before");
-    assert_eq!(first.as_slice(), second.as_slice(), "{:?}", O::OPCODE);
+    let first = encode(native.clone())
+        .unwrap_or_else(|e| panic!("{opcode:?}: decoded {native:?} does not encode: {e}"));
+    let again = decode(&first)
+        .unwrap_or_else(|e| panic!("{opcode:?}: {native:?} re-encoded does not decode: {e}"));
+    assert!(again == native, "{opcode:?}: {native:?} became {again:?}");
+    let second = encode(again).expect("encodes as it did before");
+    assert_eq!(first.as_slice(), second.as_slice(), "{opcode:?}");
     let dynamic = dynamic.expect("the dispatch decodes what the typed path decodes");
-    assert_eq!(
-        dynamic.as_slice(),
-        first.as_slice(),
-        "{:?} dispatch",
-        O::OPCODE
-    );
-}
-
-fn response_round_trip<O: Operation>(body: &[u8])
-where
-    O::Response: Clone + PartialEq,
-{
-    let dynamic = ops::reencode_response(O::OPCODE, body);
-    let native = match ops::decode_response::<O>(body) {
-        Ok(native) => native,
-        Err(error) => {
-            assert_ne!(
-                error,
-                BodyError::Serialize,
-                "decoding never fails to serialize"
-            );
-            assert_eq!(dynamic.err(), Some(error), "{:?} dispatch", O::OPCODE);
-            return;
-        }
-    };
-    let first = ops::encode_response::<O>(native.clone())
-        .unwrap_or_else(|e| panic!("{:?}: decoded {native:?} does not encode: {e}", O::OPCODE));
-    let again = ops::decode_response::<O>(&first).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {native:?} re-encoded does not decode: {e}",
-            O::OPCODE
-        )
-    });
-    assert!(
-        again == native,
-        "{:?}: {native:?} became {again:?}",
-        O::OPCODE
-    );
-    let second = ops::encode_response::<O>(again).expect("encodes as it did before");
-    assert_eq!(first.as_slice(), second.as_slice(), "{:?}", O::OPCODE);
-    let dynamic = dynamic.expect("the dispatch decodes what the typed path decodes");
-    assert_eq!(
-        dynamic.as_slice(),
-        first.as_slice(),
-        "{:?} dispatch",
-        O::OPCODE
-    );
+    assert_eq!(dynamic.as_slice(), first.as_slice(), "{opcode:?} dispatch");
 }
 
 /// The sans-IO header check ([`RawHeader::parse_partial`]) and the stream reader behind `parse`
