@@ -105,16 +105,26 @@ pub fn check_op_body(data: &[u8]) {
 /// to an equal value and encodes to the same bytes again (the encoding is canonical), and the
 /// run-time dispatch of [`ops::reencode_request`] gives exactly those bytes.
 pub fn check_request_body(opcode: Opcode, body: &[u8]) {
+    check_body(Body::Request, opcode, body);
+}
+
+/// As [`check_request_body`], for a response body.
+pub fn check_response_body(opcode: Opcode, body: &[u8]) {
+    check_body(Body::Response, opcode, body);
+}
+
+/// Which body of an operation a check decodes.
+#[derive(Clone, Copy)]
+enum Body {
+    Request,
+    Response,
+}
+
+fn check_body(kind: Body, opcode: Opcode, body: &[u8]) {
     macro_rules! arm {
         ($op:ty) => {
             if opcode == <$op as Operation>::OPCODE {
-                return round_trip(
-                    opcode,
-                    body,
-                    ops::decode_request::<$op>,
-                    ops::encode_request::<$op>,
-                    ops::reencode_request,
-                );
+                return body_round_trip::<$op>(kind, body);
             }
         };
     }
@@ -122,23 +132,31 @@ pub fn check_request_body(opcode: Opcode, body: &[u8]) {
     unreachable!("{opcode:?} is in the operations table");
 }
 
-/// As [`check_request_body`], for a response body.
-pub fn check_response_body(opcode: Opcode, body: &[u8]) {
-    macro_rules! arm {
-        ($op:ty) => {
-            if opcode == <$op as Operation>::OPCODE {
-                return round_trip(
-                    opcode,
-                    body,
-                    ops::decode_response::<$op>,
-                    ops::encode_response::<$op>,
-                    ops::reencode_response,
-                );
-            }
-        };
+/// [`round_trip`] with the typed codec functions of `O` and the run-time dispatch, for the
+/// request or the response body.
+fn body_round_trip<O: Operation>(kind: Body, body: &[u8])
+where
+    O::Request: Clone + PartialEq,
+    O::Response: Clone + PartialEq,
+{
+    use ops::{decode_request, decode_response, encode_request, encode_response};
+    use ops::{reencode_request, reencode_response};
+    match kind {
+        Body::Request => round_trip(
+            O::OPCODE,
+            body,
+            decode_request::<O>,
+            encode_request::<O>,
+            reencode_request,
+        ),
+        Body::Response => round_trip(
+            O::OPCODE,
+            body,
+            decode_response::<O>,
+            encode_response::<O>,
+            reencode_response,
+        ),
     }
-    bulwark_interface::for_each_operation!(arm);
-    unreachable!("{opcode:?} is in the operations table");
 }
 
 /// The checks of [`check_request_body`] on one direction of `opcode`'s codec: `decode` and
