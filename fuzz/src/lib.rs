@@ -105,23 +105,26 @@ pub fn check_op_body(data: &[u8]) {
 /// to an equal value and encodes to the same bytes again (the encoding is canonical), and the
 /// run-time dispatch of [`ops::reencode_request`] gives exactly those bytes.
 pub fn check_request_body(opcode: Opcode, body: &[u8]) {
-    macro_rules! arm {
-        ($op:ty) => {
-            if opcode == <$op as Operation>::OPCODE {
-                return request_round_trip::<$op>(body);
-            }
-        };
-    }
-    bulwark_interface::for_each_operation!(arm);
-    unreachable!("{opcode:?} is in the operations table");
+    check_body(Body::Request, opcode, body);
 }
 
 /// As [`check_request_body`], for a response body.
 pub fn check_response_body(opcode: Opcode, body: &[u8]) {
+    check_body(Body::Response, opcode, body);
+}
+
+/// Which body of an operation a check decodes.
+#[derive(Clone, Copy)]
+enum Body {
+    Request,
+    Response,
+}
+
+fn check_body(kind: Body, opcode: Opcode, body: &[u8]) {
     macro_rules! arm {
         ($op:ty) => {
             if opcode == <$op as Operation>::OPCODE {
-                return response_round_trip::<$op>(body);
+                return body_round_trip::<$op>(kind, body);
             }
         };
     }
@@ -129,53 +132,48 @@ pub fn check_response_body(opcode: Opcode, body: &[u8]) {
     unreachable!("{opcode:?} is in the operations table");
 }
 
-fn request_round_trip<O: Operation>(body: &[u8])
+/// [`round_trip`] with the typed codec functions of `O` and the run-time dispatch, for the
+/// request or the response body.
+fn body_round_trip<O: Operation>(kind: Body, body: &[u8])
 where
     O::Request: Clone + PartialEq,
-{
-    let dynamic = ops::reencode_request(O::OPCODE, body);
-    let native = match ops::decode_request::<O>(body) {
-        Ok(native) => native,
-        Err(error) => {
-            assert_ne!(
-                error,
-                BodyError::Serialize,
-                "decoding never fails to serialize"
-            );
-            assert_eq!(dynamic.err(), Some(error), "{:?} dispatch", O::OPCODE);
-            return;
-        }
-    };
-    let first = ops::encode_request::<O>(native.clone())
-        .unwrap_or_else(|e| panic!("{:?}: decoded {native:?} does not encode: {e}", O::OPCODE));
-    let again = ops::decode_request::<O>(&first).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {native:?} re-encoded does not decode: {e}",
-            O::OPCODE
-        )
-    });
-    assert!(
-        again == native,
-        "{:?}: {native:?} became {again:?}",
-        O::OPCODE
-    );
-    let second = ops::encode_request::<O>(again).expect("encodes as it did before");
-    assert_eq!(first.as_slice(), second.as_slice(), "{:?}", O::OPCODE);
-    let dynamic = dynamic.expect("the dispatch decodes what the typed path decodes");
-    assert_eq!(
-        dynamic.as_slice(),
-        first.as_slice(),
-        "{:?} dispatch",
-        O::OPCODE
-    );
-}
-
-fn response_round_trip<O: Operation>(body: &[u8])
-where
     O::Response: Clone + PartialEq,
 {
-    let dynamic = ops::reencode_response(O::OPCODE, body);
-    let native = match ops::decode_response::<O>(body) {
+    use ops::{decode_request, decode_response, encode_request, encode_response};
+    use ops::{reencode_request, reencode_response};
+    match kind {
+        Body::Request => round_trip(
+            O::OPCODE,
+            body,
+            decode_request::<O>,
+            encode_request::<O>,
+            reencode_request,
+        ),
+        Body::Response => round_trip(
+            O::OPCODE,
+            body,
+            decode_response::<O>,
+            encode_response::<O>,
+            reencode_response,
+        ),
+    }
+}
+
+/// The checks of [`check_request_body`] on one direction of `opcode`'s codec: `decode` and
+/// `encode` are the typed functions of the operation (request or response), `reencode` the
+/// run-time dispatch of the same direction.
+fn round_trip<T, E>(
+    opcode: Opcode,
+    body: &[u8],
+    decode: fn(&[u8]) -> Result<T, BodyError>,
+    encode: fn(T) -> Result<E, BodyError>,
+    reencode: fn(Opcode, &[u8]) -> Result<E, BodyError>,
+) where
+    T: Clone + PartialEq + std::fmt::Debug,
+    E: std::ops::Deref<Target = Vec<u8>>,
+{
+    let dynamic = reencode(opcode, body);
+    let native = match decode(body) {
         Ok(native) => native,
         Err(error) => {
             assert_ne!(
@@ -183,32 +181,19 @@ where
                 BodyError::Serialize,
                 "decoding never fails to serialize"
             );
-            assert_eq!(dynamic.err(), Some(error), "{:?} dispatch", O::OPCODE);
+            assert_eq!(dynamic.err(), Some(error), "{opcode:?} dispatch");
             return;
         }
     };
-    let first = ops::encode_response::<O>(native.clone())
-        .unwrap_or_else(|e| panic!("{:?}: decoded {native:?} does not encode: {e}", O::OPCODE));
-    let again = ops::decode_response::<O>(&first).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {native:?} re-encoded does not decode: {e}",
-            O::OPCODE
-        )
-    });
-    assert!(
-        again == native,
-        "{:?}: {native:?} became {again:?}",
-        O::OPCODE
-    );
-    let second = ops::encode_response::<O>(again).expect("encodes as it did before");
-    assert_eq!(first.as_slice(), second.as_slice(), "{:?}", O::OPCODE);
+    let first = encode(native.clone())
+        .unwrap_or_else(|e| panic!("{opcode:?}: decoded {native:?} does not encode: {e}"));
+    let again = decode(&first)
+        .unwrap_or_else(|e| panic!("{opcode:?}: {native:?} re-encoded does not decode: {e}"));
+    assert!(again == native, "{opcode:?}: {native:?} became {again:?}");
+    let second = encode(again).expect("encodes as it did before");
+    assert_eq!(first.as_slice(), second.as_slice(), "{opcode:?}");
     let dynamic = dynamic.expect("the dispatch decodes what the typed path decodes");
-    assert_eq!(
-        dynamic.as_slice(),
-        first.as_slice(),
-        "{:?} dispatch",
-        O::OPCODE
-    );
+    assert_eq!(dynamic.as_slice(), first.as_slice(), "{opcode:?} dispatch");
 }
 
 /// The sans-IO header check ([`RawHeader::parse_partial`]) and the stream reader behind `parse`

@@ -17,9 +17,8 @@ use bulwark_interface::ops::{self, Opcode};
 use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{RequestFrame, ResponseFrame, HEADER_LEN};
 use bulwark_service::auth::PeerCredentials;
-use bulwark_service::builder::{build, Resources};
-use bulwark_service::config::Config;
 use bulwark_service::service::Service;
+use bulwark_service::test_support::mbed_service_in;
 
 /// The body limit responses are parsed with (the client's default).
 pub const MAX_RESPONSE_BODY: usize = 1 << 20;
@@ -88,34 +87,8 @@ fn harness() -> &'static Harness {
     HARNESS.get_or_init(|| {
         install_panic_counter();
         let dir = work_dir_of_this_process();
-        // Mbed TLS keeps its key files in the working directory.
-        std::env::set_current_dir(dir.path()).expect("chdir to the temporary directory");
-        let text = format!(
-            r#"
-[core_settings]
-allow_root = true
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "{dir}/unused.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "{dir}/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "MbedCrypto"
-key_info_manager = "sqlite-manager"
-"#,
-            dir = dir.path().display()
-        );
-        let config = Config::parse(&text).expect("fuzz configuration");
-        let service = build(&config, &mut Resources::new()).expect("fuzz service");
+        // Also the working directory, for Mbed TLS's key files.
+        let service = mbed_service_in(dir.path()).expect("fuzz service");
         let harness = Harness { service, dir };
         restore_preset_keys(&harness.service);
         harness

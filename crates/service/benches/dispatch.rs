@@ -12,42 +12,10 @@ use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::{encode_request, ping, psa_generate_random, Opcode};
 use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame};
-use bulwark_service::builder::{build, Resources};
-use bulwark_service::config::Config;
 use bulwark_service::service::Service;
+use bulwark_service::test_support::mbed_service_in;
 use criterion::{criterion_group, criterion_main, Criterion};
 use zeroize::Zeroizing;
-
-/// A service as bulwarkd builds it from this configuration: Direct authentication, Mbed
-/// Crypto, the SQLite store in `dir`.
-fn service(dir: &std::path::Path) -> Service {
-    let text = format!(
-        r#"
-[core_settings]
-allow_root = true
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "{dir}/unused.sock"
-
-[authenticator]
-auth_type = "Direct"
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "{dir}/kim/keys.sqlite3"
-
-[[provider]]
-provider_type = "MbedCrypto"
-key_info_manager = "sqlite-manager"
-"#,
-        dir = dir.display()
-    );
-    let config = Config::parse(&text).unwrap();
-    build(&config, &mut Resources::new()).unwrap()
-}
 
 fn request(provider: ProviderId, opcode: Opcode, body: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
     RequestFrame {
@@ -72,9 +40,8 @@ fn dispatch(c: &mut Criterion) {
         .prefix("bulwark-bench-dispatch")
         .tempdir()
         .unwrap();
-    // Mbed TLS keeps its key files in the working directory.
-    std::env::set_current_dir(dir.path()).unwrap();
-    let service = service(dir.path());
+    // Also the working directory, for Mbed TLS's key files.
+    let service = mbed_service_in(dir.path()).unwrap();
 
     let ping = request(
         ProviderId::Core,

@@ -14,3 +14,5 @@ pub mod keystore;
 pub mod providers;
 pub mod service;
 pub mod status;
+#[doc(hidden)]
+pub mod test_support;

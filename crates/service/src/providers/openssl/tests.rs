@@ -310,33 +310,10 @@ fn cached_keys_are_used_only_with_their_own_blob() {
 // The KEK at start-up
 // ---------------------------------------------------------------------------------------------
 
-fn config(dir: &Path) -> crate::config::Config {
-    crate::config::Config::parse(&format!(
-        r#"
-[core_settings]
-allow_root = true
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "{dir}/s.sock"
-[authenticator]
-auth_type = "Direct"
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "{dir}/kim/keys.sqlite3"
-[[provider]]
-provider_type = "OpenSsl"
-key_info_manager = "sqlite-manager"
-"#,
-        dir = dir.display()
-    ))
-    .expect("configuration")
-}
-
 /// Builds a service as `bulwarkd` does; the error message if it fails.
 fn build(dir: &Path) -> Result<(), String> {
-    crate::builder::build(&config(dir), &mut crate::builder::Resources::new())
+    let config = crate::test_support::config_in(dir, "OpenSsl").expect("configuration");
+    crate::builder::build(&config, &mut crate::builder::Resources::new())
         .map(drop)
         .map_err(|e| e.to_string())
 }
