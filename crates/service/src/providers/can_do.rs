@@ -39,11 +39,7 @@ pub(crate) trait Capabilities {
 }
 
 /// Whether `capabilities` support the check `check` of a key like `attributes`.
-pub(crate) fn supports(
-    capabilities: &impl Capabilities,
-    check: CheckType,
-    attributes: Attributes,
-) -> bool {
+fn supports(capabilities: &impl Capabilities, check: CheckType, attributes: Attributes) -> bool {
     if !capabilities.holds(attributes) {
         return false;
     }
