@@ -203,7 +203,7 @@ pub(super) fn insert_creating(
         identity.provider_name,
         identity.key_name,
         i64::from(record.provider_id.value()),
-        record.key_id,
+        record.key_id.as_slice(),
         attributes,
         KeyState::Creating.code(),
         created_at,
@@ -365,7 +365,7 @@ fn decode(row: &Row<'_>) -> Result<(KeyIdentity, KeyRecord, KeyState), KeyStoreE
     };
     let record = KeyRecord {
         provider_id,
-        key_id: blob(row, 5, "key_id")?.to_vec(),
+        key_id: blob(row, 5, "key_id")?.to_vec().into(),
         attributes,
     };
     Ok((identity, record, state))

@@ -94,7 +94,7 @@ pub struct KeyRecord {
     /// The provider that created the key.
     pub provider_id: ProviderId,
     /// The provider-specific reference to the back-end key, opaque to the store.
-    pub key_id: Vec<u8>,
+    pub key_id: zeroize::Zeroizing<Vec<u8>>,
     /// The attributes the key was created with.
     ///
     /// The lifetime is not stored: a record read back always has [`Lifetime::Persistent`].

@@ -53,7 +53,7 @@ fn ecdsa_attributes() -> Attributes {
 fn record(key_id: &[u8]) -> KeyRecord {
     KeyRecord {
         provider_id: ProviderId::MbedCrypto,
-        key_id: key_id.to_vec(),
+        key_id: key_id.to_vec().into(),
         attributes: ecdsa_attributes(),
     }
 }
@@ -93,7 +93,7 @@ fn reserve_commit_get_round_trips_full_attributes() {
         record(&[0, 0, 0, 1]),
         KeyRecord {
             provider_id: ProviderId::Pkcs11,
-            key_id: vec![0xff; 300],
+            key_id: vec![0xff; 300].into(),
             attributes: Attributes {
                 lifetime: Lifetime::Persistent,
                 key_type: Type::RsaKeyPair,
@@ -110,7 +110,7 @@ fn reserve_commit_get_round_trips_full_attributes() {
         },
         KeyRecord {
             provider_id: ProviderId::Tpm,
-            key_id: Vec::new(),
+            key_id: Vec::new().into(),
             attributes: Attributes {
                 lifetime: Lifetime::Persistent,
                 key_type: Type::Aes,
@@ -126,7 +126,7 @@ fn reserve_commit_get_round_trips_full_attributes() {
         },
         KeyRecord {
             provider_id: ProviderId::MbedCrypto,
-            key_id: b"\x00\x01".to_vec(),
+            key_id: b"\x00\x01".to_vec().into(),
             attributes: Attributes {
                 lifetime: Lifetime::Persistent,
                 key_type: Type::Hmac,
@@ -141,7 +141,7 @@ fn reserve_commit_get_round_trips_full_attributes() {
         },
         KeyRecord {
             provider_id: ProviderId::MbedCrypto,
-            key_id: vec![7],
+            key_id: vec![7].into(),
             attributes: Attributes {
                 lifetime: Lifetime::Persistent,
                 key_type: Type::Aes,

@@ -328,7 +328,7 @@ impl ScopedKeys<'_> {
         let identity = self.identity(key_name);
         let record = KeyRecord {
             provider_id: self.provider_id,
-            key_id,
+            key_id: key_id.into(),
             attributes,
         };
         self.store.reserve(&identity, &record)?;

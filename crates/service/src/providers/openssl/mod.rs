@@ -147,7 +147,7 @@ impl OpenSslProvider {
             .map_err(|_| PsaError::DataCorrupt)?;
         let key = Arc::new(key);
         self.cache
-            .insert(ad, record.key_id.clone(), Arc::clone(&key));
+            .insert(ad, record.key_id.to_vec(), Arc::clone(&key));
         Ok(key)
     }
 

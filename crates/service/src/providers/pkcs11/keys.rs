@@ -373,7 +373,7 @@ impl Pkcs11Provider {
 
     /// The public half of key `record`, read from the token once.
     pub(super) fn public_key(&self, record: &KeyRecord) -> Result<Arc<PublicKey>, PsaError> {
-        if let Some(key) = lock(&self.publics).get(&record.key_id) {
+        if let Some(key) = lock(&self.publics).get(record.key_id.as_slice()) {
             return Ok(Arc::clone(key));
         }
         let key = match record.attributes.key_type {
@@ -419,7 +419,7 @@ impl Pkcs11Provider {
             _ => return Err(PsaError::InvalidArgument),
         };
         let key = Arc::new(key);
-        lock(&self.publics).insert(record.key_id.clone(), Arc::clone(&key));
+        lock(&self.publics).insert(record.key_id.to_vec(), Arc::clone(&key));
         Ok(key)
     }
 }

@@ -274,7 +274,10 @@ impl Pkcs11Provider {
     fn drop_vanished_keys(&self, store: &KeyStore) {
         let session = self.token.pool.get();
         for (identity, record) in store.list_for_provider(&self.name) {
-            match session.find_objects(&[Attribute::Token(true), Attribute::Id(record.key_id)]) {
+            match session.find_objects(&[
+                Attribute::Token(true),
+                Attribute::Id(record.key_id.to_vec()),
+            ]) {
                 Ok(objects) if objects.is_empty() && store.forget(&identity).is_ok() => {
                     tracing::warn!(
                         application = %identity.application,

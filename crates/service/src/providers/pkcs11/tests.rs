@@ -546,7 +546,7 @@ fn private_keys_never_leave_the_token() {
     let session = f.provider.token.pool.get();
     let private = session
         .find_objects(&[
-            cryptoki::object::Attribute::Id(id),
+            cryptoki::object::Attribute::Id(id.to_vec()),
             cryptoki::object::Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY),
         ])
         .expect("found");
