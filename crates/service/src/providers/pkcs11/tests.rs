@@ -858,6 +858,28 @@ fn start_up_errors_do_not_hide_behind_one_type() {
     ));
 }
 
+#[test]
+fn a_reload_with_a_wrong_pin_is_refused_while_the_token_is_logged_in() {
+    let f = fixture();
+    let token = token(&f).clone();
+    let mut wrong = config(&token);
+    wrong.user_pin = Some(SecretString::new("not-the-pin".into()));
+    // The token is logged in (by `f`'s provider), so it would accept any PIN: the provider
+    // compares it with the one it logged in with.
+    assert!(matches!(
+        Pkcs11Provider::new("reloaded".into(), &wrong, &f.store),
+        Err(StartError::PinDiffers(slot)) if slot == token.slot
+    ));
+    // The right PIN is still accepted, and the first provider still serves.
+    let again = reopen(&f, |_| {});
+    again.generate(
+        "after",
+        attrs(secp_r1_pair(), 256, ecdsa(Hash::Sha256), sign_verify()),
+    );
+    f.try_sign("after", ecdsa(Hash::Sha256), &[1; 32])
+        .expect("the first provider signs with a key of the same token");
+}
+
 mod conformance {
     use std::sync::Arc;
 

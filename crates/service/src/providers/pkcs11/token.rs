@@ -13,7 +13,10 @@
 //! A PKCS #11 login belongs to the application and the token, not to one session: the first
 //! session of the pool logs in, and every session of the process on that token is then logged
 //! in. A provider built while another one of the same process is still logged in to the same
-//! token (a reload) finds the token already logged in and does not log in again.
+//! token (a reload) finds the token already logged in and does not log in again. The token then
+//! does not check that provider's PIN (`CKR_USER_ALREADY_LOGGED_IN` whatever PIN is given), so
+//! the PIN is compared with the one the token was logged in with ([`LOGINS`]): a reload with a
+//! wrong PIN is refused, as a start with it would be.
 //!
 //! # Sessions
 //!
@@ -33,6 +36,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::{Limit, Slot};
 use cryptoki::types::RawAuthPin;
+use zeroize::Zeroizing;
 
 use crate::config::Pkcs11Config;
 
@@ -113,6 +117,12 @@ pub enum StartError {
     /// The token refused the user PIN.
     #[error("user_pin: the token in slot {0} refused the user PIN (CKR_PIN_INCORRECT)")]
     WrongPin(u64),
+    /// The token is logged in with another PIN by this process, and cannot check a new one.
+    #[error(
+        "user_pin: the token in slot {0} is logged in with another PIN by this service; the new \
+         PIN cannot be checked while it is: restart bulwarkd to log in with it"
+    )]
+    PinDiffers(u64),
     /// The token's user PIN is locked.
     #[error("user_pin: the user PIN of the token in slot {0} is locked (CKR_PIN_LOCKED)")]
     PinLocked(u64),
@@ -129,6 +139,28 @@ pub enum StartError {
         /// The library's reason.
         reason: String,
     },
+}
+
+/// A token of the process: its library's path and its slot.
+type TokenKey = (PathBuf, u64);
+
+/// The user PIN each token of the process was logged in with.
+static LOGINS: OnceLock<Mutex<HashMap<TokenKey, Zeroizing<Vec<u8>>>>> = OnceLock::new();
+
+/// [`LOGINS`], locked.
+fn logins() -> MutexGuard<'static, HashMap<TokenKey, Zeroizing<Vec<u8>>>> {
+    LOGINS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether `pin` is the PIN the token at `token` was logged in with (or the login was not made
+/// here: nothing to compare with).
+fn logged_in_with(token: &TokenKey, pin: &[u8]) -> bool {
+    logins()
+        .get(token)
+        .is_none_or(|logged_in| logged_in.len() == pin.len() && openssl::memcmp::eq(logged_in, pin))
 }
 
 /// The library context for `path`, loaded and initialised on first use.
@@ -218,9 +250,17 @@ impl Token {
             let pin = pin
                 .decode()
                 .map_err(|e| StartError::BadPin(e.to_string()))?;
-            let pin = RawAuthPin::new(Box::new(pin.to_vec()));
-            match sessions[0].login_with_raw(UserType::User, &pin) {
-                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            let raw = RawAuthPin::new(Box::new(pin.to_vec()));
+            let token = (path.to_owned(), id);
+            match sessions[0].login_with_raw(UserType::User, &raw) {
+                Ok(()) => {
+                    logins().insert(token, pin);
+                }
+                Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                    if !logged_in_with(&token, &pin) {
+                        return Err(StartError::PinDiffers(id));
+                    }
+                }
                 Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                     return Err(StartError::WrongPin(id))
                 }
