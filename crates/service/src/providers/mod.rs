@@ -34,7 +34,8 @@ use bulwark_interface::ops::{
     PsaVerifyHash, PsaVerifyMessage,
 };
 use bulwark_interface::status::ResponseStatus;
-use psa_crypto::types::key::Attributes;
+use psa_crypto::types::key::{Attributes, EccFamily};
+use psa_crypto::types::status::Error as PsaError;
 
 use crate::audit::{self, KeyEvent, KeyRef};
 use crate::auth::Identity;
@@ -188,6 +189,22 @@ impl<'a> RequestContext<'a> {
     /// The settings providers obey.
     pub fn settings(&self) -> &ProviderSettings {
         self.settings
+    }
+
+    /// The checks every provider makes first on a key to generate, in the reference order:
+    /// a deprecated primitive is refused unless the settings allow it, then a public key type
+    /// (only key pairs and symmetric keys are generated).
+    ///
+    /// # Errors
+    /// [`ProviderError::Deprecated`], then `InvalidArgument`.
+    pub fn check_generation(&self, attributes: &Attributes) -> Result<(), ProviderError> {
+        if uses_deprecated_primitive(attributes) && !self.settings.allow_deprecated {
+            return Err(ProviderError::Deprecated);
+        }
+        if attributes.key_type.is_public_key() {
+            return Err(PsaError::InvalidArgument.into());
+        }
+        Ok(())
     }
 
     /// The caller's keys in provider `provider`.
@@ -379,4 +396,21 @@ impl ScopedKeys<'_> {
         audit::note_event(KeyEvent::Destroyed, self.audit_ref(key_name), status);
         outcome
     }
+}
+
+/// Whether `bits` is a size PSA knows for curves of `family` (SECP-R2, SECT-R2 and FRP: any
+/// size). Other sizes are invalid arguments; a known size without a curve in a back end is
+/// not supported there.
+#[allow(deprecated)]
+pub(crate) fn is_psa_curve_size(family: EccFamily, bits: usize) -> bool {
+    let sizes: &[usize] = match family {
+        EccFamily::SecpK1 => &[192, 224, 256],
+        EccFamily::SecpR1 => &[192, 224, 256, 384, 521],
+        EccFamily::SectK1 => &[233, 239, 283, 409, 571],
+        EccFamily::SectR1 => &[233, 283, 409, 571],
+        EccFamily::BrainpoolPR1 => &[192, 224, 256, 320, 384, 512],
+        EccFamily::Montgomery => &[255, 448],
+        EccFamily::SecpR2 | EccFamily::SectR2 | EccFamily::Frp => return true,
+    };
+    sizes.contains(&bits)
 }

@@ -1,7 +1,6 @@
 //! Key management: PsaGenerateKey, PsaImportKey, PsaDestroyKey, PsaExportPublicKey and
 //! PsaExportKey.
 
-use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{
     psa_destroy_key, psa_export_key, psa_export_public_key, psa_generate_key, psa_import_key,
     PsaDestroyKey, PsaExportKey, PsaExportPublicKey, PsaGenerateKey, PsaImportKey,
@@ -122,14 +121,7 @@ impl Handles<PsaGenerateKey> for MbedProvider {
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
-        // The reference order checks deprecation before the provider's own checks;
-        // `ScopedKeys::create` checks it again, harmlessly.
-        if uses_deprecated_primitive(&attributes) && !ctx.settings().allow_deprecated {
-            return Err(ProviderError::Deprecated);
-        }
-        if attributes.key_type.is_public_key() {
-            return Err(PsaError::InvalidArgument.into());
-        }
+        ctx.check_generation(&attributes)?;
         check_rsa_bits(attributes, false)?;
         self.create_key(
             ctx,

@@ -18,7 +18,7 @@ use super::keys::check_rsa_bits;
 use super::{hash, material, OpenSslProvider};
 use crate::error::ProviderError;
 use crate::providers::can_do::{self, Capabilities};
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{is_psa_curve_size, Handles, RequestContext};
 
 /// Whether `hash` names a hash OpenSSL has (the `Any` wildcard: yes).
 fn sign_hash_ok(hash: SignHash) -> bool {
@@ -110,7 +110,7 @@ impl Capabilities for OpenSslProvider {
     fn holds(&self, attributes: Attributes) -> bool {
         let valid_size = match attributes.key_type {
             Type::EccKeyPair { curve_family } | Type::EccPublicKey { curve_family } => {
-                material::is_psa_curve_size(curve_family, attributes.bits)
+                attributes.bits == 0 || is_psa_curve_size(curve_family, attributes.bits)
             }
             _ => true,
         };

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{
     psa_destroy_key, psa_export_key, psa_export_public_key, psa_generate_key, psa_import_key,
     PsaDestroyKey, PsaExportKey, PsaExportPublicKey, PsaGenerateKey, PsaImportKey,
@@ -85,12 +84,7 @@ impl Handles<PsaGenerateKey> for OpenSslProvider {
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
-        if uses_deprecated_primitive(&attributes) && !ctx.settings().allow_deprecated {
-            return Err(ProviderError::Deprecated);
-        }
-        if attributes.key_type.is_public_key() {
-            return Err(PsaError::InvalidArgument.into());
-        }
+        ctx.check_generation(&attributes)?;
         check_rsa_bits(attributes, false)?;
         let keys = ctx.keys(self)?;
         check_name_free(&keys, &request.key_name)?;

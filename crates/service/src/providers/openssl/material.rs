@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 
 use super::error;
 
+use crate::providers::is_psa_curve_size;
+
 /// The RSA sizes this provider generates, and accepts as a non-zero `key_bits` (as the Mbed
 /// Crypto provider does).
 pub(super) const RSA_BITS: [usize; 3] = [1024, 2048, 4096];
@@ -61,23 +63,6 @@ impl Curve {
     pub(super) fn bytes(self) -> usize {
         self.bits().div_ceil(8)
     }
-}
-
-/// Whether `bits` is a size PSA knows for `family` (0: any). Sizes outside these are invalid
-/// arguments; sizes inside but not supported here are `NotSupported`. The lists are those the
-/// Mbed Crypto provider checks (with 384, not psa-crypto's typo 284, for SECP-R1).
-#[allow(deprecated)]
-pub(super) fn is_psa_curve_size(family: EccFamily, bits: usize) -> bool {
-    let sizes: &[usize] = match family {
-        EccFamily::SecpK1 => &[192, 224, 256],
-        EccFamily::SecpR1 => &[192, 224, 256, 384, 521],
-        EccFamily::SectK1 => &[233, 239, 283, 409, 571],
-        EccFamily::SectR1 => &[233, 283, 409, 571],
-        EccFamily::BrainpoolPR1 => &[192, 224, 256, 320, 384, 512],
-        EccFamily::Montgomery => &[255, 448],
-        EccFamily::SecpR2 | EccFamily::SectR2 | EccFamily::Frp => return true,
-    };
-    bits == 0 || sizes.contains(&bits)
 }
 
 /// The curve of `family` with `bits` bits, if supported here.
@@ -327,7 +312,7 @@ pub(super) fn import(
             Ok((encoded, key))
         }
         Type::EccKeyPair { curve_family } | Type::EccPublicKey { curve_family } => {
-            if !is_psa_curve_size(curve_family, bits) {
+            if bits != 0 && !is_psa_curve_size(curve_family, bits) {
                 return Err(PsaError::InvalidArgument);
             }
             let public = key_type.is_ecc_public_key();

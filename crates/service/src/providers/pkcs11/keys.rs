@@ -9,7 +9,6 @@ use ::openssl::bn::{BigNum, BigNumContext};
 use ::openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
 use ::openssl::pkey::PKey;
 use ::openssl::rsa::Rsa;
-use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{
     psa_destroy_key, psa_export_public_key, psa_generate_key, psa_import_key, PsaDestroyKey,
     PsaExportPublicKey, PsaGenerateKey, PsaImportKey,
@@ -25,7 +24,7 @@ use zeroize::Zeroize;
 use super::{curve, error, lock, rsa_bits_ok, Curve, Half, Pkcs11Provider, PublicKey};
 use crate::error::ProviderError;
 use crate::keystore::{KeyRecord, KeyStoreError};
-use crate::providers::{Creation, Handles, RequestContext, ScopedKeys};
+use crate::providers::{is_psa_curve_size, Creation, Handles, RequestContext, ScopedKeys};
 
 /// `AlreadyExists` if the caller already has a key named `key_name` (checked before the token
 /// works; [`ScopedKeys::create`] checks again, atomically).
@@ -431,12 +430,7 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
-        if uses_deprecated_primitive(&attributes) && !ctx.settings().allow_deprecated {
-            return Err(ProviderError::Deprecated);
-        }
-        if attributes.key_type.is_public_key() {
-            return Err(PsaError::InvalidArgument.into());
-        }
+        ctx.check_generation(&attributes)?;
         self.check_export(attributes)?;
         let (mechanism, specific) = match attributes.key_type {
             Type::RsaKeyPair => {
@@ -452,7 +446,7 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
                 )
             }
             Type::EccKeyPair { curve_family } => {
-                if !super::is_psa_curve_size(curve_family, attributes.bits) {
+                if !is_psa_curve_size(curve_family, attributes.bits) {
                     return Err(PsaError::InvalidArgument.into());
                 }
                 let curve = curve(curve_family, attributes.bits).ok_or(PsaError::NotSupported)?;

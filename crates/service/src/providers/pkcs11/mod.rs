@@ -161,22 +161,6 @@ pub(super) fn curve(family: EccFamily, bits: usize) -> Option<Curve> {
         .copied()
 }
 
-/// Whether `bits` is a size PSA knows for `family`: other sizes are invalid arguments, known
-/// sizes without a curve here are not supported.
-#[allow(deprecated)]
-pub(super) fn is_psa_curve_size(family: EccFamily, bits: usize) -> bool {
-    let sizes: &[usize] = match family {
-        EccFamily::SecpK1 => &[192, 224, 256],
-        EccFamily::SecpR1 => &[192, 224, 256, 384, 521],
-        EccFamily::SectK1 => &[233, 239, 283, 409, 571],
-        EccFamily::SectR1 => &[233, 283, 409, 571],
-        EccFamily::BrainpoolPR1 => &[192, 224, 256, 320, 384, 512],
-        EccFamily::Montgomery => &[255, 448],
-        EccFamily::SecpR2 | EccFamily::SectR2 | EccFamily::Frp => return true,
-    };
-    sizes.contains(&bits)
-}
-
 /// The RSA key sizes this provider accepts: whole bytes, at least 1024 bits (the token may set
 /// its own bounds, which CanDoCrypto reports).
 pub(super) fn rsa_bits_ok(bits: usize) -> bool {

@@ -9,7 +9,6 @@ use ::openssl::bn::{BigNum, BigNumContext};
 use ::openssl::ec::{EcGroup, EcPoint};
 use ::openssl::nid::Nid;
 use ::openssl::rsa::Rsa;
-use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{
     psa_destroy_key, psa_export_public_key, psa_generate_key, psa_import_key, PsaDestroyKey,
     PsaExportPublicKey, PsaGenerateKey, PsaImportKey,
@@ -267,12 +266,7 @@ impl Handles<PsaGenerateKey> for TpmProvider {
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
-        if uses_deprecated_primitive(&attributes) && !ctx.settings().allow_deprecated {
-            return Err(ProviderError::Deprecated);
-        }
-        if attributes.key_type.is_public_key() {
-            return Err(PsaError::InvalidArgument.into());
-        }
+        ctx.check_generation(&attributes)?;
         if !self
             .capabilities
             .policy_ok(attributes.policy.permitted_algorithms)
