@@ -17,15 +17,21 @@ else
     mkdir -p "$tools" target
     ln -sfn "$tools" target/tools
 fi
+# A tool is built again when the arguments it was built with change (a stamp beside it).
 install_tool() {
     local binary=$1
     shift
-    [[ -x "$tools/bin/$binary" ]] || cargo install --locked --root "$tools" "$@"
+    local stamp="$tools/bin/.$binary.args" args="$*"
+    if [[ ! -x "$tools/bin/$binary" || "$(cat "$stamp" 2>/dev/null)" != "$args" ]]; then
+        cargo install --locked --force --root "$tools" "$@"
+        echo "$args" >"$stamp"
+    fi
 }
 install_tool cargo-deny cargo-deny --version 0.20.2
 install_tool parsec-tool parsec-tool --version 0.7.0
+# The providers whose on-disk keys the migration tests create with the upstream service.
 install_tool parsec parsec-service --version 1.5.0 \
-    --features mbed-crypto-provider,direct-authenticator
+    --features mbed-crypto-provider,pkcs11-provider,tpm-provider,direct-authenticator
 
 cargo fmt --all -- --check
 # rustfmt does not follow the module declarations the operations table generates: name them.

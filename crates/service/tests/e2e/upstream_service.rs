@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo install parsec-service --version 1.5.0 --locked --root target/tools \
-//!     --features mbed-crypto-provider,direct-authenticator
+//!     --features mbed-crypto-provider,pkcs11-provider,tpm-provider,direct-authenticator
 //! ```
 
 use std::os::unix::net::UnixStream;
@@ -19,7 +19,7 @@ use crate::harness::{Auth, Daemon};
 use crate::our_client::sequence;
 
 const INSTALL: &str = "cargo install parsec-service --version 1.5.0 --locked --root target/tools \
-                       --features mbed-crypto-provider,direct-authenticator";
+                       --features mbed-crypto-provider,pkcs11-provider,tpm-provider,direct-authenticator";
 
 /// `target/tools/bin/parsec` of the workspace.
 fn upstream_binary() -> PathBuf {
