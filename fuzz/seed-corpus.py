@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/<target>/ from the golden exchanges in shared/vectors/*.hex.
+"""Seeds fuzz/corpus/<target>/ from the golden exchanges in testdata/vectors/*.hex.
 
 - request_parser: each request frame;
 - response_parser: each response frame;
@@ -7,14 +7,14 @@
   of the frame's opcode (the selector byte of the op_bodies target).
 
 Files are named by the SHA-1 of their content, as libFuzzer names them. Usage:
-    fuzz/seed-corpus.py [VECTORS_DIR]     (default: ../shared/vectors next to the repository)
+    fuzz/seed-corpus.py [VECTORS_DIR]     (default: testdata/vectors of the repository)
 """
 import hashlib
 import pathlib
 import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
-VECTORS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent.parent / "shared" / "vectors"
+VECTORS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent / "testdata" / "vectors"
 
 
 def write(target: str, data: bytes) -> None:

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Golden exchanges captured from the upstream service (`shared/vectors/`): every request and
+//! Golden exchanges captured from the upstream service (`testdata/vectors/`): every request and
 //! response is decoded by our codec and encoded again, and must come out byte for byte.
 
 use std::collections::BTreeSet;
@@ -20,7 +20,7 @@ fn vectors_dir() -> PathBuf {
     std::env::var_os("BULWARK_VECTORS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")
         })
 }
 

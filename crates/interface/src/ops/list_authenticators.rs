@@ -108,7 +108,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, ListAuthenticators,
     };
 
-    /// Response line of `/work/shared/vectors/direct-04-list-authenticators.hex`.
+    /// Response line of `testdata/vectors/direct-04-list-authenticators.hex`.
     const CAPTURED_RESPONSE: &str = "10a7c05e1e00010000000000000000000000000000009000000000000e000000000000000a8d010a86014469726563746c7920706172736573207468652061757468656e7469636174696f6e206669656c642061732061205554462d3820737472696e6720616e642075736573207468617420617320746865206170706c69636174696f6e206964656e746974792e2053686f756c64206265207573656420666f722074657374696e67206f6e6c792e18012801";
 
     /// The body of a captured frame: bytes 36..36+body_len, body_len being the u32 LE at 22.

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use crate::ops::{decode_request, decode_response, encode_request, encode_response, ListKeys};
 
-    /// Response line of `/work/shared/vectors/direct-11-list-keys.hex`.
+    /// Response line of `testdata/vectors/direct-11-list-keys.hex`.
     const CAPTURED_RESPONSE: &str = "10a7c05e1e00010000000000000000000000000000003100000000001a000000000000000a2f0801120a766563746f722d6b65791a1f0a045a0208021080021a140a0830013801400148011208320622040a021007";
 
     /// The body of a captured frame: bytes 36..36+body_len, body_len being the u32 LE at 22.

@@ -74,7 +74,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, ListOpcodes,
     };
 
-    /// Request and response lines of `/work/shared/vectors/direct-03-list-opcodes-provider1.hex`.
+    /// Request and response lines of `testdata/vectors/direct-03-list-opcodes-provider1.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e0001000000000000000000000000000001020000000a0009000000000000000801766563746f722d617070";
     const CAPTURED_RESPONSE: &str = "10a7c05e1e000100000000000000000000000000000012000000000009000000000000000a10062004130b1107050a0c120f100d0302";
 

@@ -53,7 +53,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, PsaDestroyKey,
     };
 
-    /// Request lines of `/work/shared/vectors/direct-12-destroy-key.hex` and
+    /// Request lines of `testdata/vectors/direct-12-destroy-key.hex` and
     /// `direct-15-destroy-key-missing.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e00010000000100000000000000000000010c0000000a0003000000000000000a0a766563746f722d6b6579766563746f722d617070";
     const CAPTURED_REQUEST_MISSING: &str = "10a7c05e1e0001000000010000000000000000000001140000000a0003000000000000000a12766563746f722d6d697373696e672d6b6579766563746f722d617070";

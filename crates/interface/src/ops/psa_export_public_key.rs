@@ -58,7 +58,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, PsaExportPublicKey,
     };
 
-    /// Request and response lines of `/work/shared/vectors/direct-07-export-public-key.hex`.
+    /// Request and response lines of `testdata/vectors/direct-07-export-public-key.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e00010000000100000000000000000000010c0000000a0007000000000000000a0a766563746f722d6b6579766563746f722d617070";
     const CAPTURED_RESPONSE: &str = "10a7c05e1e000100000001000000000000000000000043000000000007000000000000000a4104c94f434021b91d080e45e419297dc3650089e87f1d6bb879f5770603ffbcd143797a9ac4ae192280e50542f81d8d3f33cdeae689c6275078a07d9804fcc6d11e";
 

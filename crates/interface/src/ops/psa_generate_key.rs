@@ -166,7 +166,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, PsaGenerateKey,
     };
 
-    /// Request line of `/work/shared/vectors/direct-05-generate-ecc-p256-key.hex`.
+    /// Request line of `testdata/vectors/direct-05-generate-ecc-p256-key.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e00010000000100000000000000000000012d0000000a0002000000000000000a0a766563746f722d6b6579121f0a045a0208021080021a140a0830013801400148011208320622040a021007766563746f722d617070";
 
     /// The body of a captured frame: bytes 36..36+body_len, body_len being the u32 LE at 22.

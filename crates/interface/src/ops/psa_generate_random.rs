@@ -62,7 +62,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, PsaGenerateRandom,
     };
 
-    /// Request and response lines of `/work/shared/vectors/direct-17-generate-random-16.hex`.
+    /// Request and response lines of `testdata/vectors/direct-17-generate-random-16.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e0001000000010000000000000000000001020000000a000d000000000000000810766563746f722d617070";
     const CAPTURED_RESPONSE: &str = "10a7c05e1e00010000000100000000000000000000001200000000000d000000000000000a1070fd22fd13bb17fb5294945a77fa3f61";
 

@@ -67,7 +67,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, PsaHashCompute,
     };
 
-    /// Request and response lines of `/work/shared/vectors/direct-16-hash-compute-sha256-abc.hex`.
+    /// Request and response lines of `testdata/vectors/direct-16-hash-compute-sha256-abc.hex`.
     const CAPTURED_REQUEST: &str = "10a7c05e1e0001000000010000000000000000000001070000000a000f0000000000000008071203616263766563746f722d617070";
     const CAPTURED_RESPONSE: &str = "10a7c05e1e00010000000100000000000000000000002200000000000f000000000000000a20ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 

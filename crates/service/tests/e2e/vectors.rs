@@ -1,5 +1,5 @@
 //! Golden exchanges: every request captured from the upstream Parsec service
-//! (`/work/shared/vectors/`, see its README) is replayed raw against `bulwarkd` and must get the
+//! (`testdata/vectors/`, see its README) is replayed raw against `bulwarkd` and must get the
 //! recorded response.
 //!
 //! Each family (`direct-*`, `unix-*`, `cli-unix-*`) is replayed in file order against one fresh
@@ -45,13 +45,13 @@ const STATUS_INVALID_SIGNATURE: u16 = 1149;
 /// The core provider's UUID (service.md).
 const CORE_UUID: &str = "47049873-2a43-4845-9d72-831eab668784";
 
-/// The vectors directory: `BULWARK_VECTORS`, or the shared directory next to the workspace.
+/// The vectors directory: `BULWARK_VECTORS`, or the workspace's `testdata/vectors`.
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("BULWARK_VECTORS") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors"
+            "/../../testdata/vectors"
         )),
     }
 }
