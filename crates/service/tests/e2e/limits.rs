@@ -14,8 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_client::{attributes, Auth, Client, EccFamily, ErrorKind};
-use bulwark_interface::ids::ProviderId;
+use bulwark_interface::ids::{AuthType, ProviderId};
+use bulwark_interface::ops::{decode_response, ListProviders, Opcode};
 use bulwark_interface::status::ResponseStatus;
+use bulwark_interface::wire::{RequestFrame, RequestHeader};
+use parsec_client::core::interface::operations::psa_algorithm::Algorithm as UpAlgorithm;
+use parsec_client::core::interface::operations::psa_key_attributes as up;
+use parsec_client::core::interface::requests::ResponseStatus as UpStatus;
 
 use crate::flood::{
     child_binary, child_lines, child_socket, next_line, percentile, ping_request, run_child,
@@ -259,4 +264,126 @@ fn long_names_many_keys_and_large_listings_are_bounded() {
     println!("limits: daemon RSS after a restart: {rss_restarted} kB");
     assert!(rss_restarted < rss_before + RSS_GROWTH_BOUND_KB);
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
+
+/// The key-name limit is stated in ListProviders (field 8 of `ProviderInfo`), and the upstream
+/// `parsec-client` still reads that answer, and the providers in it, as before.
+#[test]
+fn list_providers_states_the_name_limit_and_upstream_clients_still_read_it() {
+    let daemon = Daemon::start_with(DaemonAuth::direct(), "max_key_name_len = 200");
+    let request = RequestFrame {
+        header: RequestHeader::new(ProviderId::Core, Opcode::ListProviders, AuthType::NoAuth),
+        body: Default::default(),
+        auth: Default::default(),
+    }
+    .to_bytes()
+    .unwrap();
+    let response = daemon.send_raw(&request);
+    let body = &response[36..];
+    let ours = decode_response::<ListProviders>(body).unwrap();
+    let limits: Vec<_> = ours
+        .providers
+        .iter()
+        .map(|p| (p.id, p.max_key_name_len))
+        .collect();
+    assert_eq!(
+        limits,
+        vec![
+            (ProviderId::MbedCrypto, Some(200)),
+            (ProviderId::Core, None)
+        ]
+    );
+
+    let upstream = daemon.parsec_client("app");
+    let theirs = upstream.list_providers().unwrap();
+    assert_eq!(theirs.len(), ours.providers.len());
+    for (theirs, ours) in theirs.iter().zip(&ours.providers) {
+        assert_eq!(theirs.id as u8, ours.id.value());
+        assert_eq!(theirs.uuid.to_string(), ours.uuid.to_string());
+        assert_eq!(theirs.description, ours.description);
+    }
+    // And what it says holds: 200 bytes are a name, 201 are not.
+    let ecc = up::Attributes {
+        lifetime: up::Lifetime::Persistent,
+        key_type: up::Type::EccKeyPair {
+            curve_family: up::EccFamily::SecpR1,
+        },
+        bits: 256,
+        policy: up::Policy {
+            usage_flags: Default::default(),
+            permitted_algorithms: UpAlgorithm::None,
+        },
+    };
+    upstream.psa_generate_key(&"n".repeat(200), ecc).unwrap();
+    let error = upstream
+        .psa_generate_key(&"n".repeat(201), ecc)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            parsec_client::error::Error::Service(UpStatus::PsaErrorInvalidArgument)
+        ),
+        "{error:?}"
+    );
+}
+
+/// With limits that allow a ListKeys answer over `buffer_size_limit`, the daemon warns at
+/// start-up and answers ResponseTooLarge instead of a larger body; ListClients likewise.
+#[test]
+fn listings_over_the_buffer_limit_are_response_too_large() {
+    let daemon = Daemon::start_with(
+        DaemonAuth::Direct {
+            admins: vec!["admin".into()],
+        },
+        "buffer_size_limit = 4096",
+    );
+    assert!(
+        daemon.log().contains("ResponseTooLarge from ListKeys"),
+        "{}",
+        daemon.log()
+    );
+    let client = |app: &str| {
+        Client::builder()
+            .socket(&daemon.socket)
+            .auth(Auth::Direct(app.into()))
+            .provider(ProviderId::MbedCrypto)
+            .discover(false)
+            .build()
+            .unwrap()
+    };
+    let owner = client("owner");
+    let create = |client: &Client, i: usize| {
+        let name = format!("{i}{}", "k".repeat(MAX_NAME - 1));
+        client
+            .generate_key(&name, attributes::ecc_signing_key(EccFamily::SecpR1, 256))
+            .unwrap();
+    };
+    for i in 0..3 {
+        create(&owner, i);
+    }
+    assert_eq!(owner.list_keys().unwrap().len(), 3);
+    for i in 3..5 {
+        create(&owner, i);
+    }
+    let error = owner.list_keys().unwrap_err();
+    assert_eq!(
+        status(&error),
+        Some(ResponseStatus::ResponseTooLarge),
+        "{error}"
+    );
+
+    // Applications with long names, as Direct allows: the administrator's list outgrows it.
+    let admin = client("admin");
+    assert_eq!(admin.list_clients().unwrap(), vec!["owner".to_owned()]);
+    for i in 0..5 {
+        create(&client(&format!("{i}{}", "a".repeat(1000))), 0);
+    }
+    let error = admin.list_clients().unwrap_err();
+    assert_eq!(
+        status(&error),
+        Some(ResponseStatus::ResponseTooLarge),
+        "{error}"
+    );
+    // The daemon keeps serving.
+    assert_eq!(admin.ping().unwrap(), (1, 0));
 }
