@@ -1,6 +1,6 @@
 //! [`Client`]: one typed method per operation, and convenience calls on top.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +52,10 @@ pub struct Client {
     transport: Arc<Transport>,
     auth: Auth,
     provider: ProviderId,
+    /// The key-name limit each provider stated in ListProviders when the client discovered
+    /// its provider (a Bulwark extension; empty for an upstream service or without
+    /// discovery).
+    key_name_limits: Arc<BTreeMap<ProviderId, u32>>,
 }
 
 /// What a verifier needs to build a TPM `ActivateCredential` challenge for a key.
@@ -85,6 +89,15 @@ impl fmt::Debug for Client {
 }
 
 /// Attaches the key name to an error of an operation on that key.
+/// The start of a key name too long to be quoted whole in an error message.
+fn key_prefix(key: &str) -> &str {
+    let mut end = key.len().min(64);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
+
 fn on_key<T>(key: &str, result: Result<T>) -> Result<T> {
     result.map_err(|e| e.with_key(key))
 }
@@ -95,6 +108,7 @@ impl Client {
             transport,
             auth,
             provider,
+            key_name_limits: Arc::default(),
         }
     }
 
@@ -188,6 +202,44 @@ impl Client {
     /// ```
     pub fn set_provider(&mut self, provider: ProviderId) {
         self.provider = provider;
+    }
+
+    /// The longest key name the service accepts for the client's provider, in bytes, as the
+    /// service stated it in ListProviders when the client was built with discovery (`None`
+    /// for a service that does not state one, such as upstream Parsec, or without discovery).
+    ///
+    /// Calls naming a longer key are refused by the client, before anything is sent, with
+    /// [`ErrorKind::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// let client = bulwark_client::Client::new("my-app")?;
+    /// if let Some(limit) = client.max_key_name_len() {
+    ///     println!("key names up to {limit} bytes");
+    /// }
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn max_key_name_len(&self) -> Option<usize> {
+        self.key_name_limits
+            .get(&self.provider)
+            .or_else(|| self.key_name_limits.values().min())
+            .and_then(|limit| usize::try_from(*limit).ok())
+    }
+
+    /// Runs `call`, a request naming key `key`, unless the name is longer than the service
+    /// accepts; its error names the key.
+    fn with_key<T>(&self, key: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        if let Some(limit) = self.max_key_name_len() {
+            if key.len() > limit {
+                return Err(Error::new(ErrorKind::InvalidArgument)
+                    .with_key(key_prefix(key))
+                    .with_detail(format!(
+                        "the key name is {} bytes long, and the service accepts at most {limit} \
+                         (its core_settings.max_key_name_len): choose a shorter name",
+                        key.len()
+                    )));
+            }
+        }
+        on_key(key, call())
     }
 
     /// The socket the client talks to.
@@ -305,8 +357,15 @@ impl Client {
         self.send::<O>(ProviderId::Core, &self.auth, request)
     }
 
-    pub(crate) fn discover_provider(&self) -> Result<ProviderId> {
+    /// The first provider the service lists; also records the key-name limits it states.
+    pub(crate) fn discover_provider(&mut self) -> Result<ProviderId> {
         let providers = self.list_providers_as(&Auth::None)?;
+        self.key_name_limits = Arc::new(
+            providers
+                .iter()
+                .filter_map(|p| p.max_key_name_len.map(|limit| (p.id, limit)))
+                .collect(),
+        );
         providers.first().map(|p| p.id).ok_or_else(|| {
             Error::new(ErrorKind::NoProvider)
                 .with_opcode(Opcode::ListProviders)
@@ -462,7 +521,7 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn key_attributes(&self, key: &str) -> Result<Attributes> {
-        let keys = self.list_keys()?;
+        let keys = self.with_key(key, || self.list_keys())?;
         keys.iter()
             .find(|k| k.name == key && k.provider_id == self.provider)
             .or_else(|| keys.iter().find(|k| k.name == key))
@@ -522,13 +581,12 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn generate_key(&self, key: &str, attributes: Attributes) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaGenerateKey>(ops::psa_generate_key::Request {
                 key_name: key.to_owned(),
                 attributes,
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -544,14 +602,13 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn import_key(&self, key: &str, attributes: Attributes, data: &[u8]) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaImportKey>(ops::psa_import_key::Request {
                 key_name: key.to_owned(),
                 attributes,
                 data: SecretBytes::from(data),
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -567,13 +624,13 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn export_public_key(&self, key: &str) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaExportPublicKey>(ops::psa_export_public_key::Request {
-                key_name: key.to_owned(),
-            }),
-        )?
-        .data)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaExportPublicKey>(ops::psa_export_public_key::Request {
+                    key_name: key.to_owned(),
+                })
+            })?
+            .data)
     }
 
     /// The key material of key `key` (its policy must allow export); wiped when dropped.
@@ -588,13 +645,13 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn export_key(&self, key: &str) -> Result<SecretBytes> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaExportKey>(ops::psa_export_key::Request {
-                key_name: key.to_owned(),
-            }),
-        )?
-        .data)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaExportKey>(ops::psa_export_key::Request {
+                    key_name: key.to_owned(),
+                })
+            })?
+            .data)
     }
 
     /// Destroys key `key`.
@@ -608,12 +665,11 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn destroy_key(&self, key: &str) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaDestroyKey>(ops::psa_destroy_key::Request {
                 key_name: key.to_owned(),
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -635,15 +691,15 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn sign_hash(&self, key: &str, alg: AsymmetricSignature, hash: &[u8]) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaSignHash>(ops::psa_sign_hash::Request {
-                key_name: key.to_owned(),
-                alg,
-                hash: hash.to_vec(),
-            }),
-        )?
-        .signature)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaSignHash>(ops::psa_sign_hash::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    hash: hash.to_vec(),
+                })
+            })?
+            .signature)
     }
 
     /// Checks `signature` over `hash` with key `key`.
@@ -667,15 +723,14 @@ impl Client {
         hash: &[u8],
         signature: &[u8],
     ) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaVerifyHash>(ops::psa_verify_hash::Request {
                 key_name: key.to_owned(),
                 alg,
                 hash: hash.to_vec(),
                 signature: signature.to_vec(),
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -697,15 +752,15 @@ impl Client {
         alg: AsymmetricSignature,
         message: &[u8],
     ) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaSignMessage>(ops::psa_sign_message::Request {
-                key_name: key.to_owned(),
-                alg,
-                message: message.to_vec(),
-            }),
-        )?
-        .signature)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaSignMessage>(ops::psa_sign_message::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    message: message.to_vec(),
+                })
+            })?
+            .signature)
     }
 
     /// Checks `signature` over `message` with key `key` and algorithm `alg`.
@@ -728,15 +783,14 @@ impl Client {
         message: &[u8],
         signature: &[u8],
     ) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaVerifyMessage>(ops::psa_verify_message::Request {
                 key_name: key.to_owned(),
                 alg,
                 message: message.to_vec(),
                 signature: signature.to_vec(),
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -849,16 +903,16 @@ impl Client {
         plaintext: &[u8],
         salt: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaAsymmetricEncrypt>(ops::psa_asymmetric_encrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                plaintext: SecretBytes::from(plaintext),
-                salt: salt.map(<[u8]>::to_vec),
-            }),
-        )?
-        .ciphertext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaAsymmetricEncrypt>(ops::psa_asymmetric_encrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    plaintext: SecretBytes::from(plaintext),
+                    salt: salt.map(<[u8]>::to_vec),
+                })
+            })?
+            .ciphertext)
     }
 
     /// Decrypts `ciphertext` with key `key` and padding `alg`; `salt` is the OAEP label. The
@@ -883,16 +937,16 @@ impl Client {
         ciphertext: &[u8],
         salt: Option<&[u8]>,
     ) -> Result<SecretBytes> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaAsymmetricDecrypt>(ops::psa_asymmetric_decrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                ciphertext: ciphertext.to_vec(),
-                salt: salt.map(<[u8]>::to_vec),
-            }),
-        )?
-        .plaintext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaAsymmetricDecrypt>(ops::psa_asymmetric_decrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    ciphertext: ciphertext.to_vec(),
+                    salt: salt.map(<[u8]>::to_vec),
+                })
+            })?
+            .plaintext)
     }
 
     /// Encrypts `plaintext` with key `key` using the padding of the key's policy, without a
@@ -969,17 +1023,17 @@ impl Client {
         additional_data: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaAeadEncrypt>(ops::psa_aead_encrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                nonce: nonce.to_vec(),
-                additional_data: additional_data.to_vec(),
-                plaintext: SecretBytes::from(plaintext),
-            }),
-        )?
-        .ciphertext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaAeadEncrypt>(ops::psa_aead_encrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    nonce: nonce.to_vec(),
+                    additional_data: additional_data.to_vec(),
+                    plaintext: SecretBytes::from(plaintext),
+                })
+            })?
+            .ciphertext)
     }
 
     /// Checks and decrypts `ciphertext` (ciphertext ‖ tag) with key `key`, `alg`, `nonce` and
@@ -1005,17 +1059,17 @@ impl Client {
         additional_data: &[u8],
         ciphertext: &[u8],
     ) -> Result<SecretBytes> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaAeadDecrypt>(ops::psa_aead_decrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                nonce: nonce.to_vec(),
-                additional_data: additional_data.to_vec(),
-                ciphertext: ciphertext.to_vec(),
-            }),
-        )?
-        .plaintext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaAeadDecrypt>(ops::psa_aead_decrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    nonce: nonce.to_vec(),
+                    additional_data: additional_data.to_vec(),
+                    ciphertext: ciphertext.to_vec(),
+                })
+            })?
+            .plaintext)
     }
 
     /// Encrypts and authenticates `plaintext` with key `key` and the AEAD algorithm of its
@@ -1118,15 +1172,15 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn cipher_encrypt(&self, key: &str, alg: Cipher, plaintext: &[u8]) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaCipherEncrypt>(ops::psa_cipher_encrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                plaintext: SecretBytes::from(plaintext),
-            }),
-        )?
-        .ciphertext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaCipherEncrypt>(ops::psa_cipher_encrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    plaintext: SecretBytes::from(plaintext),
+                })
+            })?
+            .ciphertext)
     }
 
     /// Decrypts IV ‖ ciphertext with key `key` and cipher mode `alg`; the plaintext is wiped
@@ -1143,15 +1197,15 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn cipher_decrypt(&self, key: &str, alg: Cipher, ciphertext: &[u8]) -> Result<SecretBytes> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaCipherDecrypt>(ops::psa_cipher_decrypt::Request {
-                key_name: key.to_owned(),
-                alg,
-                ciphertext: ciphertext.to_vec(),
-            }),
-        )?
-        .plaintext)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaCipherDecrypt>(ops::psa_cipher_decrypt::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    ciphertext: ciphertext.to_vec(),
+                })
+            })?
+            .plaintext)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1171,15 +1225,15 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn mac_compute(&self, key: &str, alg: Mac, input: &[u8]) -> Result<Vec<u8>> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaMacCompute>(ops::psa_mac_compute::Request {
-                key_name: key.to_owned(),
-                alg,
-                input: input.to_vec(),
-            }),
-        )?
-        .mac)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaMacCompute>(ops::psa_mac_compute::Request {
+                    key_name: key.to_owned(),
+                    alg,
+                    input: input.to_vec(),
+                })
+            })?
+            .mac)
     }
 
     /// Checks `mac` over `input` with key `key` and algorithm `alg`, in constant time.
@@ -1196,15 +1250,14 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn mac_verify(&self, key: &str, alg: Mac, input: &[u8], mac: &[u8]) -> Result<()> {
-        on_key(
-            key,
+        self.with_key(key, || {
             self.crypto::<ops::PsaMacVerify>(ops::psa_mac_verify::Request {
                 key_name: key.to_owned(),
                 alg,
                 input: input.to_vec(),
                 mac: mac.to_vec(),
-            }),
-        )?;
+            })
+        })?;
         Ok(())
     }
 
@@ -1227,15 +1280,15 @@ impl Client {
         alg: RawKeyAgreement,
         peer_key: &[u8],
     ) -> Result<SecretBytes> {
-        Ok(on_key(
-            key,
-            self.crypto::<ops::PsaRawKeyAgreement>(ops::psa_raw_key_agreement::Request {
-                alg,
-                private_key_name: key.to_owned(),
-                peer_key: peer_key.to_vec(),
-            }),
-        )?
-        .shared_secret)
+        Ok(self
+            .with_key(key, || {
+                self.crypto::<ops::PsaRawKeyAgreement>(ops::psa_raw_key_agreement::Request {
+                    alg,
+                    private_key_name: key.to_owned(),
+                    peer_key: peer_key.to_vec(),
+                })
+            })?
+            .shared_secret)
     }
 
     /// The digest of `input` with hash `alg`.
@@ -1363,15 +1416,15 @@ impl Client {
             attested_key_name, ..
         } = &parameters;
         let key = attested_key_name.clone();
-        Ok(on_key(
-            &key,
-            self.send::<ops::PrepareKeyAttestation>(
-                ProviderId::Tpm,
-                &self.auth,
-                prepare_key_attestation::Request { parameters },
-            ),
-        )?
-        .output)
+        Ok(self
+            .with_key(&key, || {
+                self.send::<ops::PrepareKeyAttestation>(
+                    ProviderId::Tpm,
+                    &self.auth,
+                    prepare_key_attestation::Request { parameters },
+                )
+            })?
+            .output)
     }
 
     /// AttestKey, sent to the TPM provider (id 3): attests key `attested_key` with the
@@ -1400,19 +1453,19 @@ impl Client {
         attesting_key: Option<&str>,
     ) -> Result<AttestationOutput> {
         self.require_tpm(Opcode::AttestKey)?;
-        Ok(on_key(
-            attested_key,
-            self.send::<ops::AttestKey>(
-                ProviderId::Tpm,
-                &self.auth,
-                attest_key::Request {
-                    attested_key_name: attested_key.to_owned(),
-                    parameters,
-                    attesting_key_name: attesting_key.map(str::to_owned),
-                },
-            ),
-        )?
-        .output)
+        Ok(self
+            .with_key(attested_key, || {
+                self.send::<ops::AttestKey>(
+                    ProviderId::Tpm,
+                    &self.auth,
+                    attest_key::Request {
+                        attested_key_name: attested_key.to_owned(),
+                        parameters,
+                        attesting_key_name: attesting_key.map(str::to_owned),
+                    },
+                )
+            })?
+            .output)
     }
 
     /// The first half of TPM `ActivateCredential` attestation: what a verifier needs to build

@@ -50,6 +50,8 @@ struct Script {
     providers: Vec<ProviderId>,
     refuse: Option<(Opcode, ResponseStatus)>,
     custom: Option<fn(&RequestFrame) -> Vec<u8>>,
+    /// The key-name limit ListProviders states for crypto providers (`None`: unstated).
+    key_name_limit: Option<u32>,
 }
 
 impl Script {
@@ -60,6 +62,7 @@ impl Script {
             providers: vec![ProviderId::MbedCrypto, ProviderId::Core],
             refuse: None,
             custom: None,
+            key_name_limit: None,
         }
     }
 }
@@ -258,6 +261,7 @@ fn answer(frame: &RequestFrame, script: &Script) -> Vec<u8> {
                         version_min: 1,
                         version_rev: 0,
                         id: u32::from(id.value()),
+                        max_key_name_len: script.key_name_limit.filter(|_| *id != ProviderId::Core),
                     }
                     .try_into()
                     .unwrap()
@@ -699,4 +703,41 @@ fn big_answers_are_read_whole() {
     assert_eq!(HEADER_LEN, 36);
     client.ping().unwrap();
     assert_eq!(client.connection_stats().opened, 1);
+}
+
+#[test]
+fn a_key_name_over_the_stated_limit_is_refused_before_sending() {
+    let mut script = Script::new(Mode::KeepAlive);
+    script.key_name_limit = Some(8);
+    let fake = Fake::start(script);
+    let client = Client::builder()
+        .socket(&fake.socket)
+        .app_name("app")
+        .build()
+        .unwrap();
+    assert_eq!(client.max_key_name_len(), Some(8));
+    let before = fake.requests().len();
+    let long = "k".repeat(9);
+    let error = client.destroy_key(&long).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+    assert!(error.to_string().contains("at most 8"), "{error}");
+    let error = client.sign_message(&long, b"data").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(fake.requests().len(), before, "nothing was sent");
+    // A name within the limit goes to the service (which answers NotSupported here).
+    let error = client.destroy_key("k".repeat(8).as_str()).unwrap_err();
+    assert_eq!(
+        error.kind(),
+        ErrorKind::Service(ResponseStatus::PsaErrorNotSupported)
+    );
+    assert_eq!(fake.requests().len(), before + 1);
+
+    // An upstream service states no limit: the client leaves names to it.
+    let fake = Fake::of(Mode::KeepAlive);
+    let client = Client::builder()
+        .socket(&fake.socket)
+        .app_name("app")
+        .build()
+        .unwrap();
+    assert_eq!(client.max_key_name_len(), None);
 }

@@ -705,6 +705,7 @@ proptest! {
                     version_min,
                     version_rev,
                     id,
+                    max_key_name_len: None,
                 }
             })
             .collect();
@@ -1814,4 +1815,42 @@ proptest! {
             ),
         }
     }
+}
+
+/// The key-name limit Bulwark adds to ProviderInfo (field 8) is skipped by upstream's decoder,
+/// which reads every other field as before.
+#[test]
+fn upstream_reads_provider_info_carrying_the_key_name_limit() {
+    let ours = ops::list_providers::ProviderInfo {
+        uuid: uuid::Uuid::from_u128(0x1c11_39dc_ad7c_47dc_ad6b_db6f_db46_6552),
+        description: "OpenSSL".into(),
+        vendor: "Bulwark".into(),
+        version_maj: 0,
+        version_min: 1,
+        version_rev: 0,
+        id: ProviderId::MbedCrypto,
+        max_key_name_len: Some(1024),
+    };
+    let body = ops::encode_response::<ops::ListProviders>(ops::list_providers::Response {
+        providers: vec![ours.clone()],
+    })
+    .unwrap();
+    let NativeResult::ListProviders(decoded) = their_result(Opcode::ListProviders, &body) else {
+        panic!("not a ListProviders result");
+    };
+    let theirs = &decoded.providers[0];
+    assert_eq!(theirs.uuid.as_bytes(), ours.uuid.as_bytes());
+    assert_eq!(
+        (theirs.description.as_str(), theirs.vendor.as_str()),
+        ("OpenSSL", "Bulwark")
+    );
+    assert_eq!(
+        (
+            theirs.version_maj,
+            theirs.version_min,
+            theirs.version_rev,
+            theirs.id as u8
+        ),
+        (0, 1, 0, 1)
+    );
 }

@@ -127,10 +127,24 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
     }
     let store = resources.store(manager.sqlite_db_path.clone())?;
 
+    let core_settings = &config.core_settings;
     let settings = ProviderSettings {
-        allow_deprecated: config.core_settings.allow_deprecated,
-        buffer_size_limit: config.core_settings.buffer_size_limit,
+        allow_deprecated: core_settings.allow_deprecated,
+        buffer_size_limit: core_settings.buffer_size_limit,
+        max_key_name_len: core_settings.max_key_name_len,
+        max_keys_per_client: core_settings.max_keys_per_client,
     };
+    if core_settings.largest_key_list() > core_settings.buffer_size_limit {
+        tracing::warn!(
+            max_keys_per_client = core_settings.max_keys_per_client,
+            max_key_name_len = core_settings.max_key_name_len,
+            buffer_size_limit = core_settings.buffer_size_limit,
+            largest_key_list = core_settings.largest_key_list(),
+            "a client at its key quota with names of the maximum length would get \
+             ResponseTooLarge from ListKeys: lower max_keys_per_client or max_key_name_len, or \
+             raise buffer_size_limit"
+        );
+    }
 
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     let mut crypto = Registry::new();

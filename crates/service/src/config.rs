@@ -39,6 +39,23 @@ pub const DEFAULT_SQLITE_DB_PATH: &str =
 pub const DEFAULT_ON_DISK_STORE_PATH: &str = "/var/lib/parsec/mappings";
 /// Default `core_settings.body_len_limit` and `core_settings.buffer_size_limit` (1 MiB).
 pub const DEFAULT_SIZE_LIMIT: usize = 1 << 20;
+/// Default `core_settings.max_key_name_len`, in bytes of UTF-8.
+///
+/// Every name upstream clients really use fits with room to spare: parsec-tool's and the Go
+/// client's are what their users type; Kubernetes object paths
+/// (`namespaces/<63>/<kind>/<253>`) stay under 400 bytes; SPIFFE IDs in use are well under
+/// 256 bytes; upstream's on-disk key store could not hold names over about 188 bytes.
+pub const DEFAULT_MAX_KEY_NAME_LEN: usize = 1024;
+/// Default `core_settings.max_keys_per_client`.
+///
+/// Far above what an ordinary application holds (a handful of keys), and small enough that the
+/// ListKeys answer of a client at its quota with names of the maximum length stays under the
+/// default `buffer_size_limit` ([`CoreSettings::largest_key_list`]).
+pub const DEFAULT_MAX_KEYS_PER_CLIENT: usize = 512;
+/// The most a ListKeys entry adds to the answer beyond its key name, in bytes: the entry's
+/// tag and length, the provider id, the name's tag and length, and the largest attributes
+/// message (about 70 bytes), rounded up.
+pub const KEY_LIST_ENTRY_OVERHEAD: usize = 128;
 /// Default `core_settings.idle_listener_sleep_duration`, in milliseconds.
 pub const DEFAULT_IDLE_LISTENER_SLEEP_MS: u64 = 10;
 /// Default `core_settings.max_connections`.
@@ -311,6 +328,16 @@ pub struct CoreSettings {
     /// ([`CoreSettings::requests_in_flight_per_client`]).
     #[serde(default)]
     pub max_requests_in_flight_per_client: Option<usize>,
+    /// Bulwark: longest key name accepted, in bytes of UTF-8; a longer name is refused with
+    /// PsaErrorInvalidArgument by every operation that takes one, before the key store is
+    /// read. Announced to clients in ListProviders. Default [`DEFAULT_MAX_KEY_NAME_LEN`].
+    #[serde(default = "default_max_key_name_len")]
+    pub max_key_name_len: usize,
+    /// Bulwark: most keys one application (one authenticator and application name) may hold,
+    /// over all providers; a further creation is refused with PsaErrorInsufficientStorage.
+    /// Default [`DEFAULT_MAX_KEYS_PER_CLIENT`].
+    #[serde(default = "default_max_keys_per_client")]
+    pub max_keys_per_client: usize,
     /// Bulwark: format of log lines. Default text.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -386,6 +413,8 @@ impl Default for CoreSettings {
             max_requests_in_flight: default_max_requests_in_flight(),
             max_connections_per_client: None,
             max_requests_in_flight_per_client: None,
+            max_key_name_len: default_max_key_name_len(),
+            max_keys_per_client: default_max_keys_per_client(),
             log_format: LogFormat::Text,
             audit_log: None,
         }
@@ -416,6 +445,19 @@ impl CoreSettings {
     }
 }
 
+impl CoreSettings {
+    /// The largest ListKeys answer a client can make under these settings, in bytes: its
+    /// quota of keys, each with a name of the maximum length. When it exceeds
+    /// `buffer_size_limit`, such a client's ListKeys is answered ResponseTooLarge; the daemon
+    /// warns at start-up.
+    pub fn largest_key_list(&self) -> usize {
+        self.max_keys_per_client.saturating_mul(
+            self.max_key_name_len
+                .saturating_add(KEY_LIST_ENTRY_OVERHEAD),
+        )
+    }
+}
+
 fn client_share(configured: Option<usize>, global: usize, default_cap: usize) -> usize {
     let global = global.max(1);
     configured
@@ -434,6 +476,14 @@ fn default_idle_listener_sleep_duration() -> u64 {
 
 fn default_size_limit() -> usize {
     DEFAULT_SIZE_LIMIT
+}
+
+fn default_max_key_name_len() -> usize {
+    DEFAULT_MAX_KEY_NAME_LEN
+}
+
+fn default_max_keys_per_client() -> usize {
+    DEFAULT_MAX_KEYS_PER_CLIENT
 }
 
 fn default_max_connections() -> usize {
@@ -1012,6 +1062,8 @@ impl Config {
             ("thread_pool_size", core.thread_pool_size),
             ("max_connections", core.max_connections),
             ("max_requests_in_flight", core.max_requests_in_flight),
+            ("max_key_name_len", core.max_key_name_len),
+            ("max_keys_per_client", core.max_keys_per_client),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(

@@ -74,8 +74,11 @@ impl Service {
     /// blocking pool.
     ///
     /// Handing a request to another thread and back costs two thread wake-ups, more than the
-    /// whole of a Ping or of an OpenSSL ECDSA signature. Requests that only read memory (the
-    /// core provider's listings) always qualify; short crypto operations (signatures, hashes,
+    /// whole of a Ping or of an OpenSSL ECDSA signature. Requests whose answer is small and
+    /// fixed (Ping and the core provider's descriptions of itself) always qualify; ListKeys and
+    /// ListClients do not: their cost grows with the keys held (up to `buffer_size_limit` of
+    /// answer), and two of them must not hold both I/O threads while other clients wait.
+    /// Short crypto operations (signatures, hashes,
     /// MACs, ciphers, random bytes: tens to hundreds of microseconds, bounded by the body size
     /// limit) qualify only with [`with_inline_crypto`](Self::with_inline_crypto). Anything
     /// that may wait (key creation and destruction write the key store, a provider behind a
@@ -85,8 +88,7 @@ impl Service {
             Opcode::Ping
             | Opcode::ListProviders
             | Opcode::ListOpcodes
-            | Opcode::ListAuthenticators
-            | Opcode::ListKeys => true,
+            | Opcode::ListAuthenticators => true,
             Opcode::PsaSignHash
             | Opcode::PsaVerifyHash
             | Opcode::PsaSignMessage

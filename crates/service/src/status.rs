@@ -46,7 +46,9 @@ impl From<&KeyStoreError> for ResponseStatus {
         match error {
             KeyStoreError::AlreadyExists => Self::PsaErrorAlreadyExists,
             KeyStoreError::NotFound => Self::PsaErrorDoesNotExist,
-            KeyStoreError::Full => Self::PsaErrorInsufficientStorage,
+            // PSA's "no room to store the key": the same answer as a full disk, which clients
+            // already handle, and not a policy refusal of the key itself (NotPermitted).
+            KeyStoreError::Full | KeyStoreError::QuotaExceeded => Self::PsaErrorInsufficientStorage,
             KeyStoreError::ReadOnly => Self::PsaErrorStorageFailure,
             KeyStoreError::Storage(_)
             | KeyStoreError::Io(_)

@@ -14,6 +14,14 @@ pub struct Response {
     pub clients: Vec<String>,
 }
 
+impl Response {
+    /// The bytes the name `client` adds to an encoded ListClients answer.
+    pub fn entry_len(client: &str) -> usize {
+        let len = client.len();
+        1 + prost::encoding::encoded_len_varint(len as u64) + len
+    }
+}
+
 impl TryFrom<proto::Operation> for Request {
     type Error = BodyError;
     fn try_from(_: proto::Operation) -> Result<Self, BodyError> {
@@ -76,5 +84,16 @@ mod tests {
             decode_response::<ListClients>(&[0x0a, 0x05, b'a']),
             Err(BodyError::Deserialize)
         );
+    }
+
+    #[test]
+    fn entry_len_is_what_each_name_adds_to_the_answer() {
+        let clients: Vec<String> = vec![String::new(), "1000".into(), "a".repeat(200)];
+        let body = encode_response::<ListClients>(Response {
+            clients: clients.clone(),
+        })
+        .unwrap();
+        let total: usize = clients.iter().map(|c| Response::entry_len(c)).sum();
+        assert_eq!(total, body.len());
     }
 }

@@ -28,6 +28,30 @@ pub struct KeyInfo {
     pub attributes: Attributes,
 }
 
+impl KeyInfo {
+    /// The bytes this entry adds to an encoded ListKeys answer, without encoding it: a service
+    /// can stop building an answer as soon as it would outgrow its limit.
+    pub fn encoded_len(&self) -> usize {
+        use prost::encoding::encoded_len_varint;
+        use prost::Message;
+
+        let without_name = proto::KeyInfo {
+            provider_id: self.provider_id.value().into(),
+            name: String::new(),
+            attributes: self.attributes.try_into().ok(),
+        }
+        .encoded_len();
+        let name = self.name.len();
+        let name_field = if name == 0 {
+            0
+        } else {
+            1 + encoded_len_varint(name as u64) + name
+        };
+        let entry = without_name + name_field;
+        1 + encoded_len_varint(entry as u64) + entry
+    }
+}
+
 impl TryFrom<proto::KeyInfo> for KeyInfo {
     type Error = BodyError;
     fn try_from(info: proto::KeyInfo) -> Result<Self, BodyError> {
@@ -193,6 +217,22 @@ mod tests {
                 decode_response::<ListKeys>(&body),
                 Err(BodyError::ProviderDoesNotExist(id))
             );
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_what_each_entry_adds_to_the_answer() {
+        let mut keys = Vec::new();
+        let mut total = 0;
+        for name in ["", "k", &"n".repeat(127), &"x".repeat(128), &"é".repeat(3000)] {
+            keys.push(KeyInfo {
+                provider_id: ProviderId::Pkcs11,
+                name: name.to_owned(),
+                attributes: ecc_p256_signing_key(),
+            });
+            total += keys.last().unwrap().encoded_len();
+            let body = encode_response::<ListKeys>(Response { keys: keys.clone() }).unwrap();
+            assert_eq!(total, body.len(), "after {} entries", keys.len());
         }
     }
 }

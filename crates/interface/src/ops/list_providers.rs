@@ -36,6 +36,10 @@ pub struct ProviderInfo {
     pub version_rev: u32,
     /// The id to put in request headers to reach this provider.
     pub id: ProviderId,
+    /// The longest key name the provider accepts, in bytes of UTF-8 (field 8, a Bulwark
+    /// extension that upstream clients skip); `None` when the service does not say, as
+    /// upstream services do not, or for a provider that takes no key names (the core one).
+    pub max_key_name_len: Option<u32>,
 }
 
 impl TryFrom<proto::ProviderInfo> for ProviderInfo {
@@ -55,6 +59,7 @@ impl TryFrom<proto::ProviderInfo> for ProviderInfo {
             version_min: info.version_min,
             version_rev: info.version_rev,
             id,
+            max_key_name_len: info.max_key_name_len,
         })
     }
 }
@@ -70,6 +75,7 @@ impl From<ProviderInfo> for proto::ProviderInfo {
             version_min: info.version_min,
             version_rev: info.version_rev,
             id: info.id.value().into(),
+            max_key_name_len: info.max_key_name_len,
         }
     }
 }
@@ -135,6 +141,7 @@ mod tests {
             version_min: 1,
             version_rev: 2,
             id,
+            max_key_name_len: None,
         }
     }
 
@@ -189,6 +196,7 @@ mod tests {
                 version_min: 0,
                 version_rev: 0,
                 id: ProviderId::Tpm,
+                max_key_name_len: None,
             }],
         };
         let body = encode_response::<ListProviders>(response.clone()).unwrap();
@@ -238,5 +246,23 @@ mod tests {
             crate::ops::decode_request::<ListProviders>(&body),
             Ok(Request)
         );
+    }
+
+    #[test]
+    fn the_key_name_limit_is_field_8_and_absent_when_unknown() {
+        let uuid = "9840cd61-9367-4010-bc24-f5b98a6174d1";
+        let mut with_limit = info(uuid, 1);
+        with_limit.max_key_name_len = Some(1024);
+        let body = result_body(vec![with_limit.clone()]);
+        let decoded = decode_response::<ListProviders>(&body).unwrap();
+        assert_eq!(decoded.providers[0].max_key_name_len, Some(1024));
+        // Field 8, varint: tag 0x40, then 1024 as a varint.
+        let entry = with_limit.encode_to_vec();
+        assert!(entry.ends_with(&[0x40, 0x80, 0x08]), "{entry:02x?}");
+        // Without it, the entry is byte for byte what upstream sends.
+        let upstream = info(uuid, 1);
+        assert_eq!(entry[..entry.len() - 3], upstream.encode_to_vec()[..]);
+        let decoded = decode_response::<ListProviders>(&result_body(vec![upstream])).unwrap();
+        assert_eq!(decoded.providers[0].max_key_name_len, None);
     }
 }

@@ -123,6 +123,17 @@ const DELETE_IN_STATE: &str = concat!("DELETE FROM key_info", where_identity!(),
 
 const DELETE_ANY: &str = concat!("DELETE FROM key_info", where_identity!());
 
+/// Served by the primary key, whose first two columns are the owner: only the owner's rows are
+/// visited.
+const COUNT_OWNED: &str =
+    "SELECT COUNT(*) FROM key_info WHERE authenticator = ?1 AND application = ?2";
+
+const IDENTITY_EXISTS: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM key_info",
+    where_identity!(),
+    ")"
+);
+
 const KEY_ID_IN_USE: &str =
     "SELECT EXISTS (SELECT 1 FROM key_info WHERE provider_name = ?1 AND key_id = ?2)";
 
@@ -219,6 +230,37 @@ pub(super) fn insert_creating(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// `QuotaExceeded` if the owner of `identity` has `quota` rows or more, in any state; but
+/// `AlreadyExists` if one of them is `identity` itself, the more precise answer. Run inside the
+/// caller's transaction, before the insertion.
+pub(super) fn check_quota(
+    connection: &Connection,
+    identity: &KeyIdentity,
+    quota: usize,
+) -> Result<(), KeyStoreError> {
+    let owner = i64::from(identity.authenticator.value());
+    let owned: i64 = connection
+        .prepare_cached(COUNT_OWNED)?
+        .query_row(params![owner, identity.application], |row| row.get(0))?;
+    if usize::try_from(owned).unwrap_or(usize::MAX) < quota {
+        return Ok(());
+    }
+    let exists: bool = connection.prepare_cached(IDENTITY_EXISTS)?.query_row(
+        params![
+            owner,
+            identity.application,
+            identity.provider_name,
+            identity.key_name
+        ],
+        |row| row.get(0),
+    )?;
+    Err(if exists {
+        KeyStoreError::AlreadyExists
+    } else {
+        KeyStoreError::QuotaExceeded
+    })
 }
 
 /// Moves the row of `identity` from state `from` to state `to` and returns its record;

@@ -26,10 +26,12 @@ use super::{db, KeyIdentity, KeyRecord, KeyState, KeyStoreError};
 
 /// One write of the crash protocol.
 pub(super) enum Write {
-    /// `reserve`: a new row in state `Creating`.
+    /// `reserve`: a new row in state `Creating`; with a quota, only if the owner has fewer
+    /// rows than that.
     Insert {
         identity: KeyIdentity,
         record: KeyRecord,
+        quota: Option<usize>,
     },
     /// `commit`, `begin_destroy`: the row moves from `from` to `to`; answers its record.
     Transition {
@@ -125,6 +127,7 @@ fn own_failure(error: &KeyStoreError) -> bool {
         error,
         KeyStoreError::NotFound
             | KeyStoreError::AlreadyExists
+            | KeyStoreError::QuotaExceeded
             | KeyStoreError::Attributes(_)
             | KeyStoreError::Corrupt(_)
     )
@@ -233,7 +236,14 @@ fn alone(connection: &mut Connection, write: &Write) -> Outcome {
 /// The statements of one write, inside the caller's transaction.
 fn execute(connection: &Connection, write: &Write) -> Outcome {
     match write {
-        Write::Insert { identity, record } => {
+        Write::Insert {
+            identity,
+            record,
+            quota,
+        } => {
+            if let Some(quota) = quota {
+                db::check_quota(connection, identity, *quota)?;
+            }
             db::insert_creating(connection, identity, record).map(|()| Done::Unit)
         }
         Write::Transition { identity, from, to } => {

@@ -135,6 +135,10 @@ pub enum KeyStoreError {
     /// No row in the state the call needs has this identity.
     #[error("no such key")]
     NotFound,
+    /// The key's owner already has as many keys as its quota allows
+    /// (`core_settings.max_keys_per_client`).
+    #[error("the application has reached its quota of keys")]
+    QuotaExceeded,
     /// The store file or directory is writable by group or others, or owned by another user.
     #[error("unsafe key store permissions: {0}")]
     Permissions(String),
@@ -215,9 +219,38 @@ impl KeyStore {
     /// [`KeyStoreError::AlreadyExists`] if a row in any state has this identity;
     /// [`KeyStoreError::Attributes`] if the attributes cannot be stored; a storage error.
     pub fn reserve(&self, identity: &KeyIdentity, record: &KeyRecord) -> Result<(), KeyStoreError> {
+        self.insert(identity, record, None)
+    }
+
+    /// [`reserve`](Self::reserve), unless the owner of `identity` (its authenticator and
+    /// application) already has `quota` rows, in any state and in any provider.
+    ///
+    /// The count and the insertion run in one transaction of the group committer, which runs
+    /// writes one after another: concurrent reservations of one owner cannot overshoot.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve) (`AlreadyExists` first), and
+    /// [`KeyStoreError::QuotaExceeded`] when the owner has no room left.
+    pub fn reserve_within(
+        &self,
+        identity: &KeyIdentity,
+        record: &KeyRecord,
+        quota: usize,
+    ) -> Result<(), KeyStoreError> {
+        self.insert(identity, record, Some(quota))
+    }
+
+    fn insert(
+        &self,
+        identity: &KeyIdentity,
+        record: &KeyRecord,
+        quota: Option<usize>,
+    ) -> Result<(), KeyStoreError> {
         self.write(Write::Insert {
             identity: identity.clone(),
             record: record.clone(),
+            quota,
         })
         .map(drop)
     }

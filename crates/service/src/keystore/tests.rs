@@ -797,11 +797,13 @@ fn a_batch_keeps_each_writes_own_failure_to_itself() {
         group::Write::Insert {
             identity: alice("new"),
             record: record(&[1]),
+            quota: None,
         },
         // Taken by the write just before it, in the same transaction.
         group::Write::Insert {
             identity: alice("new"),
             record: record(&[2]),
+            quota: None,
         },
         group::Write::Transition {
             identity: alice("missing"),
@@ -857,10 +859,12 @@ fn a_storage_failure_in_a_batch_gives_every_write_its_own_result() {
         group::Write::Insert {
             identity: alice("small"),
             record: record(&[2]),
+            quota: None,
         },
         group::Write::Insert {
             identity: alice("too big"),
             record: record(&[0x55; 64 * 1024]),
+            quota: None,
         },
         group::Write::Transition {
             identity: alice("first"),
@@ -910,4 +914,52 @@ fn unsynced_deletes_leave_the_connection_synchronous_full() {
     let store = KeyStore::open(&directory.path().join("keys.sqlite3")).unwrap();
     assert!(store.unfinished("mbed").unwrap().is_empty());
     assert_eq!(store.get(&alice("b")).unwrap(), None);
+}
+
+#[test]
+fn an_owner_gets_no_more_keys_than_its_quota_in_any_state_and_provider() {
+    let store = memory();
+    create(&store, &alice("a"), &record(&[1]));
+    // A reservation counts too: a creation in progress holds its place.
+    store.reserve_within(&alice("b"), &record(&[2]), 3).unwrap();
+    let elsewhere = identity(AuthType::UnixPeerCredentials, "alice", "tpm", "c");
+    store.reserve_within(&elsewhere, &record(&[3]), 3).unwrap();
+    assert!(matches!(
+        store.reserve_within(&alice("d"), &record(&[4]), 3),
+        Err(KeyStoreError::QuotaExceeded)
+    ));
+    // An existing name is still reported as such.
+    assert!(matches!(
+        store.reserve_within(&alice("a"), &record(&[5]), 3),
+        Err(KeyStoreError::AlreadyExists)
+    ));
+    // Other owners, also the same name under another authenticator, have their own quota.
+    let bob = identity(AuthType::UnixPeerCredentials, "bob", "mbed", "d");
+    store.reserve_within(&bob, &record(&[6]), 3).unwrap();
+    let direct = identity(AuthType::Direct, "alice", "mbed", "d");
+    store.reserve_within(&direct, &record(&[7]), 3).unwrap();
+    // Room comes back when a key goes.
+    store.abort(&alice("b")).unwrap();
+    store.reserve_within(&alice("d"), &record(&[4]), 3).unwrap();
+}
+
+#[test]
+fn concurrent_reservations_of_one_owner_do_not_overshoot_the_quota() {
+    let store = Arc::new(memory());
+    let threads: Vec<_> = (0..16u8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            thread::spawn(move || {
+                store
+                    .reserve_within(&alice(&format!("k{n}")), &record(&[n]), 5)
+                    .is_ok()
+            })
+        })
+        .collect();
+    let granted = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(granted, 5);
 }

@@ -257,6 +257,7 @@ macro_rules! conformance_tests {
             imported_keys_work_and_keep_the_attributes_as_sent,
             provider_size_and_type_checks,
             a_name_can_only_be_used_once,
+            key_names_and_keys_per_client_are_bounded,
             missing_and_destroyed_keys_do_not_exist,
             keys_of_another_application_are_invisible,
             deprecated_generation_needs_allow_deprecated,
@@ -1393,6 +1394,51 @@ pub(crate) fn hash_compute_and_compare<P: Subject>() -> Outcome {
         status(f.call::<PsaHashCompare>(compare(hash[..31].to_vec()))),
         ResponseStatus::PsaErrorInvalidArgument
     );
+    Outcome::Passed
+}
+
+pub(crate) fn key_names_and_keys_per_client_are_bounded<P: Subject>() -> Outcome {
+    let f = Fixture::<P>::with_settings(ProviderSettings {
+        max_key_name_len: 16,
+        max_keys_per_client: 2,
+        ..ProviderSettings::default()
+    });
+    let p256 = || attrs(secp_r1_pair(), 256, ecdsa(Hash::Sha256), sign_verify());
+    let long = "x".repeat(17);
+    // Creation, use and destruction of a name over the limit: InvalidArgument, nothing stored.
+    assert_eq!(
+        status(f.try_generate(&long, p256())),
+        ResponseStatus::PsaErrorInvalidArgument
+    );
+    assert_eq!(
+        status(f.try_sign(&long, ecdsa(Hash::Sha256), &[0; 32])),
+        ResponseStatus::PsaErrorInvalidArgument
+    );
+    assert_eq!(
+        status(f.try_export_public(&long)),
+        ResponseStatus::PsaErrorInvalidArgument
+    );
+    assert_eq!(
+        status(f.destroy(&long)),
+        ResponseStatus::PsaErrorInvalidArgument
+    );
+    assert!(f.key_names().is_empty());
+    // A name of exactly the limit is a name like any other; the quota counts keys.
+    let longest = "y".repeat(16);
+    f.generate(&longest, p256());
+    f.generate("second", p256());
+    assert_eq!(
+        status(f.try_generate("third", p256())),
+        ResponseStatus::PsaErrorInsufficientStorage
+    );
+    // A taken name is still reported as taken, and a destroyed key frees its place.
+    assert_eq!(
+        status(f.try_generate("second", p256())),
+        ResponseStatus::PsaErrorAlreadyExists
+    );
+    f.destroy(&longest).expect("destroyed");
+    f.generate("third", p256());
+    assert_eq!(f.key_names(), vec!["second".to_owned(), "third".to_owned()]);
     Outcome::Passed
 }
 

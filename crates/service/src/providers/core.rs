@@ -76,6 +76,7 @@ impl CoreProvider {
             version_min: min,
             version_rev: rev,
             id: ProviderId::Core,
+            max_key_name_len: None,
         }
     }
 }
@@ -130,13 +131,19 @@ impl Handles<Ping> for CoreProvider {
 impl Handles<ListProviders> for CoreProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         _: list_providers::Request,
     ) -> Result<list_providers::Response, ProviderError> {
+        // Capability discovery: every crypto provider states the key-name limit, which
+        // `ScopedKeys` enforces for all of them alike.
+        let max_key_name_len = u32::try_from(ctx.settings().max_key_name_len).unwrap_or(u32::MAX);
         let mut providers: Vec<ProviderInfo> = self
             .providers
             .iter()
-            .map(|(info, _)| info.clone())
+            .map(|(info, _)| ProviderInfo {
+                max_key_name_len: Some(max_key_name_len),
+                ..info.clone()
+            })
             .collect();
         providers.push(Self::core_info());
         Ok(list_providers::Response { providers })
@@ -178,19 +185,28 @@ impl Handles<ListKeys> for CoreProvider {
         _: list_keys::Request,
     ) -> Result<list_keys::Response, ProviderError> {
         let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
+        let limit = ctx.settings().buffer_size_limit;
         let mut owned = self.store.list(identity.auth_type, &identity.name);
         let mut keys = Vec::with_capacity(owned.len());
+        let mut size = 0usize;
         // Configuration order first, then name order within a provider.
         for (info, name) in &self.providers {
             for (key, record) in owned
                 .iter_mut()
                 .filter(|(key, _)| &key.provider_name == name)
             {
-                keys.push(KeyInfo {
+                let entry = KeyInfo {
                     provider_id: info.id,
                     name: std::mem::take(&mut key.key_name),
                     attributes: record.attributes,
-                });
+                };
+                // The answer is never built past the limit: refused as soon as it would be
+                // (a client within the default quota and name limit never gets there).
+                size = size.saturating_add(entry.encoded_len());
+                if size > limit {
+                    return Err(ProviderError::ResponseTooLarge);
+                }
+                keys.push(entry);
             }
         }
         Ok(list_keys::Response { keys })
@@ -200,12 +216,18 @@ impl Handles<ListKeys> for CoreProvider {
 impl Handles<ListClients> for CoreProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         _: list_clients::Request,
     ) -> Result<list_clients::Response, ProviderError> {
-        Ok(list_clients::Response {
-            clients: self.store.applications(),
-        })
+        let clients = self.store.applications();
+        let size = clients
+            .iter()
+            .map(|client| list_clients::Response::entry_len(client))
+            .fold(0usize, usize::saturating_add);
+        if size > ctx.settings().buffer_size_limit {
+            return Err(ProviderError::ResponseTooLarge);
+        }
+        Ok(list_clients::Response { clients })
     }
 }
 

@@ -146,15 +146,26 @@ operation_set!(
 pub struct ProviderSettings {
     /// Whether PsaGenerateKey may use deprecated primitives.
     pub allow_deprecated: bool,
-    /// Largest response buffer a provider may produce (PsaGenerateRandom).
+    /// Largest response buffer a provider may produce (PsaGenerateRandom, ListKeys,
+    /// ListClients).
     pub buffer_size_limit: usize,
+    /// Longest key name, in bytes: [`ScopedKeys`] refuses longer ones before the store is
+    /// read, so that no request can make the store hold, or the audit log copy, a name of the
+    /// size of a whole request body.
+    pub max_key_name_len: usize,
+    /// Most keys one owner (authenticator and application) may hold over all providers:
+    /// bounds what one client can make the store (and its in-memory copy) hold, and the size
+    /// of its ListKeys answer.
+    pub max_keys_per_client: usize,
 }
 
 impl Default for ProviderSettings {
     fn default() -> Self {
         ProviderSettings {
             allow_deprecated: false,
-            buffer_size_limit: 1 << 20,
+            buffer_size_limit: crate::config::DEFAULT_SIZE_LIMIT,
+            max_key_name_len: crate::config::DEFAULT_MAX_KEY_NAME_LEN,
+            max_keys_per_client: crate::config::DEFAULT_MAX_KEYS_PER_CLIENT,
         }
     }
 }
@@ -285,6 +296,15 @@ impl ScopedKeys<'_> {
         }
     }
 
+    /// Refuses a key name longer than `max_key_name_len` (InvalidArgument), before anything
+    /// else looks at it.
+    fn check_name(&self, key_name: &str) -> Result<(), ProviderError> {
+        if key_name.len() > self.settings.max_key_name_len {
+            return Err(PsaError::InvalidArgument.into());
+        }
+        Ok(())
+    }
+
     fn identity(&self, key_name: &str) -> KeyIdentity {
         KeyIdentity {
             authenticator: self.authenticator,
@@ -297,9 +317,11 @@ impl ScopedKeys<'_> {
     /// The record of a key of the caller.
     ///
     /// # Errors
-    /// `NotFound` (PsaErrorDoesNotExist) when the caller has no such key, whether or not
-    /// another application has one of that name.
+    /// `InvalidArgument` for a name over `max_key_name_len`; `NotFound`
+    /// (PsaErrorDoesNotExist) when the caller has no such key, whether or not another
+    /// application has one of that name.
     pub fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
+        self.check_name(key_name)?;
         audit::note_key(self.audit_ref(key_name));
         self.store
             .get(&self.identity(key_name))?
@@ -314,8 +336,9 @@ impl ScopedKeys<'_> {
         Ok(self.store.key_id_in_use(self.provider_name, key_id)?)
     }
 
-    /// Creates a key: checks deprecation, reserves the name with the back-end id the key will
-    /// have, runs `create` in the back end, then commits the name.
+    /// Creates a key: checks the name's length and deprecation, reserves the name with the
+    /// back-end id the key will have (within the owner's quota of keys), runs `create` in the
+    /// back end, then commits the name.
     ///
     /// If `create` fails the reservation is dropped and the name stays free. If the commit
     /// fails the back-end key is removed with `discard`. A crash anywhere in between leaves a
@@ -323,7 +346,9 @@ impl ScopedKeys<'_> {
     /// exists, and a half-made key is never visible.
     ///
     /// # Errors
-    /// [`ProviderError::Deprecated`], `AlreadyExists`, a store failure or the back end's error.
+    /// `InvalidArgument` for a name over `max_key_name_len`, [`ProviderError::Deprecated`],
+    /// `AlreadyExists`, `QuotaExceeded` (PsaErrorInsufficientStorage), a store failure or the
+    /// back end's error.
     pub fn create(
         &self,
         key_name: &str,
@@ -333,6 +358,7 @@ impl ScopedKeys<'_> {
         create: impl FnOnce() -> Result<(), ProviderError>,
         discard: impl FnOnce(&[u8]) -> Result<(), ProviderError>,
     ) -> Result<(), ProviderError> {
+        self.check_name(key_name)?;
         audit::note_key(self.audit_ref(key_name));
         if uses_deprecated_primitive(&attributes) {
             match creation {
@@ -348,7 +374,8 @@ impl ScopedKeys<'_> {
             key_id: key_id.into(),
             attributes,
         };
-        self.store.reserve(&identity, &record)?;
+        self.store
+            .reserve_within(&identity, &record, self.settings.max_keys_per_client)?;
         if let Err(error) = create() {
             self.store.abort(&identity)?;
             return Err(error);
@@ -374,12 +401,14 @@ impl ScopedKeys<'_> {
     /// returned); a crash in between is finished by start-up recovery.
     ///
     /// # Errors
-    /// `NotFound`, a store failure or the back end's error.
+    /// `InvalidArgument` for a name over `max_key_name_len`, `NotFound`, a store failure or
+    /// the back end's error.
     pub fn destroy(
         &self,
         key_name: &str,
         destroy: impl FnOnce(&KeyRecord) -> Result<(), ProviderError>,
     ) -> Result<(), ProviderError> {
+        self.check_name(key_name)?;
         audit::note_key(self.audit_ref(key_name));
         let identity = self.identity(key_name);
         let record = self.store.begin_destroy(&identity)?;

@@ -223,6 +223,7 @@ impl Provider for MbedProvider {
             version_min: 1,
             version_rev: 0,
             id: ProviderId::MbedCrypto,
+            max_key_name_len: None,
         }
     }
 

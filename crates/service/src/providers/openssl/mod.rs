@@ -202,6 +202,7 @@ impl Provider for OpenSslProvider {
             version_min: 1,
             version_rev: 0,
             id: ProviderId::MbedCrypto,
+            max_key_name_len: None,
         }
     }
 

@@ -382,6 +382,7 @@ impl Provider for Pkcs11Provider {
             version_min: 1,
             version_rev: 0,
             id: ProviderId::Pkcs11,
+            max_key_name_len: None,
         }
     }
 

@@ -223,6 +223,7 @@ impl Provider for TpmProvider {
             version_min: 1,
             version_rev: 0,
             id: ProviderId::Tpm,
+            max_key_name_len: None,
         }
     }
 
