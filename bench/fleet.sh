@@ -93,7 +93,7 @@ MEMPID=$PID
 "$BENCH" --socket "$WORK/mem/s.sock" --ops ping --threads 1 --duration 0.5 --warmup 0.1 --no-markdown >/dev/null
 sleep 2
 echo "idle resident memory after one short run: $(grep VmRSS /proc/$MEMPID/status)" | tee "$OUT/memory.txt"
-"$BENCH" --socket "$WORK/mem/s.sock" --hold "$CONNS" --duration 5 --daemon-pid "$MEMPID" | tee -a "$OUT/memory.txt"
+"$BENCH" --socket "$WORK/mem/s.sock" --hold "$CONNS" --duration 3 --daemon-pid "$MEMPID" | tee -a "$OUT/memory.txt"
 sleep 2
 echo "after the connections closed: $(grep VmRSS /proc/$MEMPID/status)" | tee -a "$OUT/memory.txt"
 

@@ -19,7 +19,7 @@ use bulwark_client::{attributes, Client, EccFamily};
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::Opcode;
 use bulwark_interface::status::ResponseStatus;
-use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame};
+use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame, FLAG_KEEP_OPEN};
 use zeroize::Zeroizing;
 
 /// Generates keys `{prefix}{i}` for i in 0..count with `threads` threads; returns the seconds
@@ -76,10 +76,13 @@ pub fn populate(
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// A Ping request, as raw bytes.
+/// A Ping request asking to keep its connection open, as raw bytes.
 fn ping_request() -> Result<Zeroizing<Vec<u8>>> {
     let frame = RequestFrame {
-        header: RequestHeader::new(ProviderId::Core, Opcode::Ping, AuthType::NoAuth),
+        header: RequestHeader {
+            flags: FLAG_KEEP_OPEN,
+            ..RequestHeader::new(ProviderId::Core, Opcode::Ping, AuthType::NoAuth)
+        },
         body: Zeroizing::new(Vec::new()),
         auth: Zeroizing::new(Vec::new()),
     };

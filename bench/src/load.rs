@@ -293,12 +293,108 @@ mod upstream {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A raw client that reads until the service closes the connection
+
+mod until_close {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+
+    use anyhow::{bail, ensure, Context};
+    use bulwark_interface::ids::{AuthType, ProviderId};
+    use bulwark_interface::ops::{self, Operation};
+    use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame};
+    use zeroize::Zeroizing;
+
+    use super::{Api, KeyKind, Result, Scheme, REQUEST_TIMEOUT};
+
+    /// Direct authentication as `app_name`; provider 1 for crypto operations.
+    pub struct UntilClose {
+        pub socket: PathBuf,
+        pub app_name: String,
+    }
+
+    impl UntilClose {
+        /// One request on a new connection, written whole; then everything the service sends
+        /// until it closes the connection (our side stays open), which must be one answer.
+        fn call<O: Operation>(&self, provider: ProviderId, request: O::Request) -> Result<O::Response> {
+            let frame = RequestFrame {
+                header: RequestHeader::new(provider, O::OPCODE, AuthType::Direct),
+                body: ops::encode_request::<O>(request)?,
+                auth: Zeroizing::new(self.app_name.as_bytes().to_vec()),
+            };
+            let mut stream = UnixStream::connect(&self.socket).context("connect")?;
+            stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+            stream.write_all(&frame.to_bytes()?)?;
+            let mut received = Zeroizing::new(Vec::new());
+            stream
+                .read_to_end(&mut received)
+                .context("reading until the service closes")?;
+            let (response, used) = ResponseFrame::parse(&received, usize::MAX)?;
+            ensure!(
+                used == received.len(),
+                "{} bytes after the answer",
+                received.len() - used
+            );
+            ensure!(
+                response.header.status.is_success(),
+                "the service answered {:?}",
+                response.header.status
+            );
+            Ok(ops::decode_response::<O>(&response.body)?)
+        }
+    }
+
+    fn unsupported<T>(what: &str) -> Result<T> {
+        bail!("the until-close client does not do {what}")
+    }
+
+    impl Api for UntilClose {
+        fn ping(&self) -> Result<()> {
+            self.call::<ops::Ping>(ProviderId::Core, ops::ping::Request)?;
+            Ok(())
+        }
+        fn list_providers(&self) -> Result<()> {
+            self.call::<ops::ListProviders>(ProviderId::Core, ops::list_providers::Request)?;
+            Ok(())
+        }
+        fn random(&self, size: usize) -> Result<()> {
+            let random = self.call::<ops::PsaGenerateRandom>(
+                ProviderId::MbedCrypto,
+                ops::psa_generate_random::Request { size },
+            )?;
+            ensure!(random.random_bytes.len() == size, "short random answer");
+            Ok(())
+        }
+        fn sha256(&self, _input: &[u8]) -> Result<()> {
+            unsupported("sha256")
+        }
+        fn sign(&self, _key: &str, _s: Scheme, _hash: &[u8]) -> Result<Vec<u8>> {
+            unsupported("signatures")
+        }
+        fn verify(&self, _key: &str, _s: Scheme, _hash: &[u8], _signature: &[u8]) -> Result<()> {
+            unsupported("verification")
+        }
+        fn aes_gcm_encrypt(&self, _key: &str, _nonce: &[u8], _plaintext: &[u8]) -> Result<()> {
+            unsupported("AES-GCM")
+        }
+        fn generate(&self, _key: &str, _kind: KeyKind) -> Result<()> {
+            unsupported("key generation")
+        }
+        fn destroy(&self, _key: &str) -> Result<()> {
+            unsupported("key destruction")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Connections and keys
 
 /// Makes one [`Api`] per thread.
 enum Connector {
     Upstream(upstream::Setup),
     Bulwark(bulwark_client::Client),
+    UntilClose(PathBuf, String),
 }
 
 impl Connector {
@@ -322,6 +418,10 @@ impl Connector {
                     .context("building the client (discovery)")?;
                 Ok(Connector::Bulwark(client))
             }
+            ClientKind::UntilClose => Ok(Connector::UntilClose(
+                plan.socket.clone(),
+                plan.app_name.clone(),
+            )),
         }
     }
 
@@ -332,6 +432,10 @@ impl Connector {
         Ok(match self {
             Connector::Upstream(setup) => Box::new(setup.client()?),
             Connector::Bulwark(client) => Box::new(client.clone()),
+            Connector::UntilClose(socket, app_name) => Box::new(until_close::UntilClose {
+                socket: socket.clone(),
+                app_name: app_name.clone(),
+            }),
         })
     }
 }

@@ -45,6 +45,10 @@ pub enum ClientKind {
     Upstream,
     /// `bulwark-client`: connections kept open and reused.
     Bulwark,
+    /// A raw client that, like the upstream Go client, writes one request on a new connection
+    /// and reads until the service closes it, never closing its own side first. Only `ping`,
+    /// `list-providers` and `random-32`.
+    UntilClose,
 }
 
 impl ClientKind {
@@ -53,6 +57,7 @@ impl ClientKind {
         match self {
             ClientKind::Upstream => "upstream",
             ClientKind::Bulwark => "bulwark",
+            ClientKind::UntilClose => "until-close",
         }
     }
 }

@@ -269,10 +269,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether connections are kept open and reused for further requests. Default `true`;
-    /// `false` opens a connection per request, as upstream clients do. Against a service that
-    /// closes connections after each answer, the client falls back to a connection per
-    /// request by itself.
+    /// Whether connections are kept open and reused for further requests. Default `true`: each
+    /// request asks the service to keep its connection open (header flag `FLAG_KEEP_OPEN`), and
+    /// a connection is reused only when its answer says the service did; an upstream service
+    /// never does, and then every request gets its own connection. `false` opens a connection
+    /// per request and never asks, as upstream clients do.
     ///
     /// ```no_run
     /// let client = bulwark_client::Client::builder()

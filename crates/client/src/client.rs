@@ -322,7 +322,10 @@ impl Client {
     ) -> Result<O::Response> {
         let (auth_type, auth_bytes) = auth.wire();
         let frame = RequestFrame {
-            header: RequestHeader::new(provider, O::OPCODE, auth_type),
+            header: RequestHeader {
+                flags: self.transport.request_flags(),
+                ..RequestHeader::new(provider, O::OPCODE, auth_type)
+            },
             body: ops::encode_request::<O>(request).map_err(Error::from_body)?,
             auth: auth_bytes,
         };

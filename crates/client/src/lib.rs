@@ -11,8 +11,8 @@
 //! - Secrets come back as [`SecretBytes`], wiped from memory when dropped.
 //! - Errors are an opaque [`Error`] with a [`ErrorKind`], the service's status when it
 //!   answered one, and a message that says what to do.
-//! - Connections are reused while the service keeps them open and opened per request when it
-//!   does not; a `Client` is `Send + Sync` and cheap to clone.
+//! - Connections are reused when the service says it keeps them open (a Bulwark extension of
+//!   the header's `flags`) and opened per request when it does not; a `Client` is `Send + Sync` and cheap to clone.
 //!
 //! ```no_run
 //! use bulwark_client::{attributes, Client, EccFamily};
@@ -27,15 +27,20 @@
 //!
 //! # Connections
 //!
-//! `bulwarkd` keeps a connection open after answering; the upstream Parsec service closes it.
-//! The client keeps a few idle connections (a pool behind a mutex, never locked across I/O)
-//! and, before reusing one, checks without blocking that the service has not closed it. A
-//! request is sent a second time only when the reused connection is found closed before the
-//! service could have processed it: the write fails (`EPIPE`, `ECONNRESET`), or the connection
-//! ends before the first byte of the answer. A connection that served a single request and is
-//! found closed right after its answer shows a service that closes after each answer: from then
-//! on the client opens a connection per request. Writes use `MSG_NOSIGNAL`, so a closed
-//! connection never raises `SIGPIPE`. [`Client::connection_stats`] shows what happened.
+//! The Parsec wire protocol answers one request per connection and then closes it. Bulwark
+//! extends it with an opt-in: a request whose header `flags` carry
+//! [`FLAG_KEEP_OPEN`](bulwark_interface::wire::FLAG_KEEP_OPEN) (`0x8000`) asks the service to keep
+//! the connection open, and `bulwarkd` answers with the same bit when it does. The upstream
+//! Parsec service ignores the field and answers 0, so every answer says for certain whether its
+//! connection may carry another request. With reuse on (the default), the client sets the bit,
+//! keeps a few idle connections whose answers carried it (a pool behind a mutex, never locked
+//! across I/O) and, before reusing one, checks without blocking that the service has not closed
+//! it meanwhile (`bulwarkd` closes connections idle for `listener.idle_timeout`). A request is
+//! sent a second time only when a reused connection is found closed before the service could
+//! have processed it: the write fails (`EPIPE`, `ECONNRESET`), or the connection ends before
+//! the first byte of the answer. Against an upstream service every request gets its own
+//! connection. Writes use `MSG_NOSIGNAL`, so a closed connection never raises `SIGPIPE`.
+//! [`Client::connection_stats`] shows what happened.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

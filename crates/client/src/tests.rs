@@ -15,7 +15,7 @@ use bulwark_interface::ops::{self, Opcode, Operation};
 use bulwark_interface::proto;
 use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{
-    Limits, RawHeader, RequestFrame, ResponseFrame, ResponseHeader, HEADER_LEN,
+    Limits, RawHeader, RequestFrame, ResponseFrame, ResponseHeader, FLAG_KEEP_OPEN, HEADER_LEN,
 };
 use nix::sys::socket::{recv, MsgFlags};
 
@@ -52,6 +52,9 @@ struct Script {
     custom: Option<fn(&RequestFrame) -> Vec<u8>>,
     /// The key-name limit ListProviders states for crypto providers (`None`: unstated).
     key_name_limit: Option<u32>,
+    /// Whether answers carry `FLAG_KEEP_OPEN` when the request asked for it and the mode keeps
+    /// connections open (as bulwarkd does); false answers 0 whatever the mode (as upstream).
+    says_keep_open: bool,
 }
 
 impl Script {
@@ -63,6 +66,7 @@ impl Script {
             refuse: None,
             custom: None,
             key_name_limit: None,
+            says_keep_open: true,
         }
     }
 }
@@ -155,10 +159,21 @@ fn serve(mut stream: UnixStream, script: &Script, log: &Mutex<Vec<(Opcode, usize
         };
         log.lock().unwrap().push((frame.header.opcode, tag));
         served += 1;
-        let answer = match script.custom {
+        let mut answer = match script.custom {
             Some(custom) => custom(&frame),
             None => answer(&frame, script),
         };
+        let keeps_open = !matches!(
+            script.mode,
+            Mode::CloseAfterAnswer | Mode::CloseWithoutAnswer | Mode::NeverAnswer
+        );
+        if script.says_keep_open
+            && keeps_open
+            && frame.header.wants_keep_open()
+            && answer.len() >= HEADER_LEN
+        {
+            answer[8..10].copy_from_slice(&FLAG_KEEP_OPEN.to_le_bytes());
+        }
         match script.mode {
             Mode::CloseWithoutAnswer => return,
             Mode::NeverAnswer => {
@@ -343,16 +358,65 @@ fn falls_back_to_a_connection_per_request_when_the_service_closes_after_each_ans
     let stats = client.connection_stats();
     assert!(stats.per_request, "{stats:?}");
     assert_eq!(stats.idle, 0);
-    // At most the second request found the first connection closed; after that the client
-    // knows and opens one per request.
-    assert!(stats.reused <= 1 && stats.retried <= 1, "{stats:?}");
+    // Every answer said the connection closes after it: none was reused, none was sent twice.
+    assert_eq!((stats.reused, stats.retried), (0, 0), "{stats:?}");
     assert_eq!(fake.connections(), 50);
 }
 
 #[test]
+fn a_connection_is_reused_only_when_its_answer_says_it_stays_open() {
+    // A service that keeps connections open but answers flags 0 (as an upstream service that
+    // closes late would): the client never sends a second request on them.
+    let mut script = Script::new(Mode::KeepAlive);
+    script.says_keep_open = false;
+    let fake = Fake::start(script);
+    let client = fake.client();
+    for size in 1..=20 {
+        assert_eq!(client.generate_random(size).unwrap().len(), size);
+    }
+    assert_each_once(&fake, 1..=20);
+    let stats = client.connection_stats();
+    assert_eq!(
+        (stats.opened, stats.reused, stats.idle),
+        (20, 0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.per_request, "{stats:?}");
+    assert_eq!(fake.connections(), 20);
+}
+
+#[test]
+fn requests_ask_to_keep_the_connection_only_when_reuse_is_on() {
+    let mut script = Script::new(Mode::KeepAlive);
+    script.custom = Some(|frame| {
+        // Answer the flags received in the status-free way: a random-bytes body of that size.
+        let size = usize::from(frame.header.flags);
+        encode::<ops::PsaGenerateRandom>(
+            frame,
+            ops::psa_generate_random::Response {
+                random_bytes: vec![0; size].into(),
+            },
+        )
+    });
+    let fake = Fake::start(script);
+    let flags_sent = |client: Client| client.generate_random(1).unwrap().len();
+    assert_eq!(
+        flags_sent(fake.client()),
+        usize::from(FLAG_KEEP_OPEN),
+        "reuse on"
+    );
+    assert_eq!(
+        flags_sent(fake.builder().reuse_connections(false).build().unwrap()),
+        0,
+        "reuse off"
+    );
+}
+
+#[test]
 fn a_request_the_service_never_read_is_sent_again_on_a_fresh_connection() {
-    // The service closes the reused connection only once our next request is in its queue:
-    // the probe sees it open, the write succeeds, the read fails with ECONNRESET.
+    // The service says it keeps each connection open, then closes it only once our next
+    // request is in its queue (an idle timeout striking at that moment): the probe sees it
+    // open, the write succeeds, the read fails with ECONNRESET.
     let fake = Fake::of(Mode::LingerThenClose);
     let client = fake.client();
     for size in 1..=20 {
@@ -360,8 +424,8 @@ fn a_request_the_service_never_read_is_sent_again_on_a_fresh_connection() {
     }
     assert_each_once(&fake, 1..=20);
     let stats = client.connection_stats();
-    assert_eq!(stats.retried, 1, "{stats:?}");
-    assert!(stats.per_request, "{stats:?}");
+    assert_eq!(stats.retried, 19, "{stats:?}");
+    assert_eq!(stats.opened, 20, "{stats:?}");
 }
 
 #[test]
@@ -414,7 +478,8 @@ fn a_timeout_is_reported_and_not_retried() {
 
 #[test]
 fn connections_closed_by_an_idle_timeout_do_not_stop_reuse() {
-    // Two requests per connection, then the service closes it: a keep-alive service.
+    // Two requests per connection, both answered "kept open", then the service closes it: an
+    // idle timeout striking after each second answer.
     let fake = Fake::of(Mode::TwoPerConnection);
     let client = fake.client();
     for size in 1..=30 {
@@ -423,6 +488,7 @@ fn connections_closed_by_an_idle_timeout_do_not_stop_reuse() {
     assert_each_once(&fake, 1..=30);
     let stats = client.connection_stats();
     assert!(!stats.per_request, "{stats:?}");
+    assert_eq!(stats.found_closed + stats.retried, 14, "{stats:?}");
     assert_eq!(fake.connections(), 15);
 }
 

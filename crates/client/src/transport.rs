@@ -1,34 +1,35 @@
-//! Connections to the service: a small pool of idle connections, reused when the service keeps
-//! them open, and a connection per request when it does not.
+//! Connections to the service: a small pool of idle connections, reused when the service says
+//! it keeps them open, and a connection per request when it does not.
 //!
-//! # Reuse and fallback
+//! # Reuse
 //!
-//! `bulwarkd` keeps a connection open after answering; the upstream Parsec service answers one
-//! request per connection and closes it. The client serves both without configuration:
+//! The Parsec wire protocol answers one request per connection and then closes it. Keeping a
+//! connection open is an opt-in, per request, through the header's `flags`
+//! ([`FLAG_KEEP_OPEN`]):
 //!
-//! 1. A request takes the most recently used idle connection, if any, and first *probes* it: a
-//!    non-blocking peek. End of stream means the service closed it while it sat idle; the
-//!    connection is dropped before anything was sent, and the next one is tried.
-//! 2. The request is written with `MSG_NOSIGNAL` (no `SIGPIPE`) and the response read.
-//! 3. Only when the connection had been reused and the service is found to have closed it
-//!    *before it could have processed the request* is the request sent again, on a fresh
-//!    connection. "Before it could have processed" is: the write failed with `EPIPE`,
-//!    `ECONNRESET` or `ENOTCONN` and no answer is waiting; or the read ended (end of stream or
-//!    `ECONNRESET`) before a single byte of the answer arrived. A closed connection with our
-//!    bytes unread in the service's queue is reported as `ECONNRESET`, so an upstream-style
-//!    service that never reads a second request always lands in one of these cases. A failure
-//!    on a fresh connection, a timeout, or a failure after any byte of the answer is never
-//!    retried.
-//! 4. When a connection that served exactly one request is found closed shortly after its
-//!    answer (within [`CLOSE_AFTER_ANSWER_WINDOW`]), the service closes after each answer: the
-//!    client remembers it and from then on opens a fresh connection per request and keeps none
-//!    idle. A connection that served more requests, or that sat idle longer, was closed by an
-//!    idle timeout (`bulwarkd` closes connections idle for 30 s): it is dropped and reuse goes
-//!    on.
+//! 1. With reuse on, every request carries [`FLAG_KEEP_OPEN`]. `bulwarkd` answers with the same
+//!    bit when it keeps the connection open for another request, and without it when it closes
+//!    the connection after the answer (reuse turned off in its configuration, or stopping). The
+//!    upstream Parsec service never reads the field and always answers 0. So each answer says
+//!    for certain whether its connection may be used again: only then does it go back to the
+//!    pool. Against an upstream service every request gets a fresh connection, with no guessing
+//!    and no request sent twice.
+//! 2. A request takes the most recently used idle connection, if any, and first *probes* it: a
+//!    non-blocking peek. End of stream means the service closed it while it sat idle (its idle
+//!    timeout, `listener.idle_timeout` for `bulwarkd`); the connection is dropped before
+//!    anything was sent, and the next one is tried.
+//! 3. The request is written with `MSG_NOSIGNAL` (no `SIGPIPE`) and the answer read.
+//! 4. Only when the connection had been reused and the service is found to have closed it
+//!    *before it could have processed the request* (its idle timeout struck between the probe
+//!    and the write) is the request sent again, on a fresh connection. "Before it could have
+//!    processed" is: the write failed with `EPIPE`, `ECONNRESET` or `ENOTCONN` and no answer is
+//!    waiting; or the read ended (end of stream or `ECONNRESET`) before a single byte of the
+//!    answer arrived. A failure on a fresh connection, a timeout, or a failure after any byte of
+//!    the answer is never retried.
 //!
 //! The one remaining ambiguity is a reused connection on which the service read the whole
 //! request and then closed without answering (it crashed while handling it): the end of
-//! stream looks like case 3, and the request is sent once more on a fresh connection.
+//! stream looks like case 4, and the request is sent once more on a fresh connection.
 //!
 //! The pool is a `Mutex<Vec<_>>` locked only to take or return a connection, never across I/O;
 //! concurrent requests use separate connections.
@@ -42,16 +43,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bulwark_interface::ops::Opcode;
-use bulwark_interface::wire::{RawHeader, ResponseFrame, WireError, HEADER_LEN};
+use bulwark_interface::wire::{RawHeader, ResponseFrame, WireError, FLAG_KEEP_OPEN, HEADER_LEN};
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
-
-/// A connection that served exactly one request and is found closed within this long after
-/// its answer marks the service as one that closes after each answer.
-pub(crate) const CLOSE_AFTER_ANSWER_WINDOW: Duration = Duration::from_secs(1);
 
 /// Socket timeouts are re-armed only when they differ from the time left by more than this.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(10);
@@ -95,7 +92,7 @@ pub struct ConnectionStats {
     /// Idle connections in the pool now.
     pub idle: usize,
     /// Whether the client opens a connection per request: reuse was turned off, or the
-    /// service was seen closing connections after each answer.
+    /// service's last answer said it closes the connection after it.
     pub per_request: bool,
 }
 
@@ -111,7 +108,7 @@ struct Counters {
 #[derive(Debug)]
 pub(crate) struct Transport {
     config: TransportConfig,
-    /// Set once the service is seen closing connections after each answer.
+    /// Whether the service's last answer said it closes its connection after it.
     closes_after_answer: AtomicBool,
     idle: Mutex<Vec<Conn>>,
     counters: Counters,
@@ -120,10 +117,6 @@ pub(crate) struct Transport {
 #[derive(Debug)]
 struct Conn {
     stream: UnixStream,
-    /// Answers received on this connection.
-    served: u64,
-    /// When the last answer was received.
-    last_answer: Option<Instant>,
     /// The read/write timeout currently set on the socket.
     armed: Option<Duration>,
 }
@@ -160,10 +153,21 @@ impl Transport {
         self.config.timeout
     }
 
+    fn reuse(&self) -> bool {
+        self.config.reuse && self.config.max_idle > 0
+    }
+
     fn per_request(&self) -> bool {
-        !self.config.reuse
-            || self.config.max_idle == 0
-            || self.closes_after_answer.load(Ordering::Relaxed)
+        !self.reuse() || self.closes_after_answer.load(Ordering::Relaxed)
+    }
+
+    /// The header `flags` of every request: [`FLAG_KEEP_OPEN`] when connections are reused.
+    pub(crate) fn request_flags(&self) -> u16 {
+        if self.reuse() {
+            FLAG_KEEP_OPEN
+        } else {
+            0
+        }
     }
 
     pub(crate) fn stats(&self) -> ConnectionStats {
@@ -186,8 +190,8 @@ impl Transport {
 
     /// Sends one request and returns the answer, reusing a connection when possible.
     ///
-    /// `opcode` is the request's: an answer echoing it leaves the connection reusable; a bare
-    /// answer (the service refused the frame itself) is followed by a close.
+    /// The connection goes back to the pool only when the answer carries [`FLAG_KEEP_OPEN`],
+    /// echoes `opcode` (the request's) and is all the stream held.
     pub(crate) fn exchange(&self, request: &[u8], opcode: Opcode) -> Result<ResponseFrame, Error> {
         let deadline = self.config.timeout.map(|t| Instant::now() + t);
         loop {
@@ -200,16 +204,16 @@ impl Transport {
             }
             match conn.exchange(request, deadline, &self.config) {
                 Ok((response, clean)) => {
-                    conn.served += 1;
-                    conn.last_answer = Some(Instant::now());
-                    if clean && response.header.opcode == opcode {
+                    let keeps_open = response.header.keeps_open();
+                    self.closes_after_answer
+                        .store(!keeps_open, Ordering::Relaxed);
+                    if keeps_open && clean && response.header.opcode == opcode {
                         self.put_idle(conn);
                     }
                     return Ok(response);
                 }
                 Err(Failure::ClosedBeforeProcessing) if reused => {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
-                    self.note_closed(&conn);
                 }
                 Err(Failure::ClosedBeforeProcessing) => {
                     return Err(Error::new(ErrorKind::ConnectionLost)
@@ -233,7 +237,6 @@ impl Transport {
                 Probe::Open => return Some(conn),
                 Probe::Closed => {
                     self.counters.found_closed.fetch_add(1, Ordering::Relaxed);
-                    self.note_closed(&conn);
                 }
                 Probe::Unusable => {}
             }
@@ -247,17 +250,6 @@ impl Transport {
         let mut idle = self.lock_idle();
         if idle.len() < self.config.max_idle {
             idle.push(conn);
-        }
-    }
-
-    /// Records that the service closed `conn`; decides whether it closes after every answer.
-    fn note_closed(&self, conn: &Conn) {
-        let soon_after_answer = conn
-            .last_answer
-            .is_some_and(|t| t.elapsed() < CLOSE_AFTER_ANSWER_WINDOW);
-        if conn.served == 1 && soon_after_answer {
-            self.closes_after_answer.store(true, Ordering::Relaxed);
-            self.lock_idle().clear();
         }
     }
 
@@ -285,8 +277,6 @@ impl Transport {
         let stream = UnixStream::from(fd);
         let mut conn = Conn {
             stream,
-            served: 0,
-            last_answer: None,
             armed: None,
         };
         // The send timeout also bounds `connect` when the service's backlog is full.

@@ -423,6 +423,7 @@ fn their_response_body(opcode: Opcode, body: &[u8]) -> up_req::response::Respons
             content_type: BodyType::Protobuf,
             opcode,
             status: ResponseStatus::Success,
+            flags: 0,
         },
         body: Zeroizing::new(body.to_vec()),
     };

@@ -105,6 +105,9 @@ pub struct RequestHeader {
     pub auth_type: AuthType,
     /// The operation.
     pub opcode: Opcode,
+    /// The header's flags, as received ([`FLAG_KEEP_OPEN`](super::FLAG_KEEP_OPEN) is the one
+    /// with a meaning).
+    pub flags: u16,
 }
 
 impl RequestHeader {
@@ -117,7 +120,13 @@ impl RequestHeader {
             accept_type: BodyType::Protobuf,
             auth_type,
             opcode,
+            flags: 0,
         }
+    }
+
+    /// Whether the request asks for the connection to stay open after its answer.
+    pub fn wants_keep_open(&self) -> bool {
+        self.flags & super::FLAG_KEEP_OPEN != 0
     }
 
     /// Step A7: interprets the fields in the order content type, accept type, auth type,
@@ -138,6 +147,7 @@ impl RequestHeader {
             accept_type,
             auth_type,
             opcode,
+            flags: raw.flags,
         })
     }
 }
@@ -191,7 +201,7 @@ impl RequestFrame {
     pub fn raw_header(&self) -> Result<RawHeader, WireError> {
         let h = &self.header;
         Ok(RawHeader {
-            flags: 0,
+            flags: h.flags,
             provider: h.provider.value(),
             session: h.session,
             content_type: h.content_type.value(),
@@ -245,6 +255,9 @@ pub struct ResponseHeader {
     pub opcode: Opcode,
     /// The outcome.
     pub status: ResponseStatus,
+    /// The header's flags: [`FLAG_KEEP_OPEN`](super::FLAG_KEEP_OPEN) when the service keeps
+    /// the connection open after this answer, 0 otherwise (and always, from an upstream service).
+    pub flags: u16,
 }
 
 impl ResponseHeader {
@@ -257,6 +270,7 @@ impl ResponseHeader {
             content_type: BodyType::Protobuf,
             opcode: Opcode::Ping,
             status,
+            flags: 0,
         }
     }
 
@@ -268,6 +282,7 @@ impl ResponseHeader {
             content_type: request.accept_type,
             opcode: request.opcode,
             status,
+            flags: 0,
         }
     }
 
@@ -286,7 +301,13 @@ impl ResponseHeader {
             content_type,
             opcode,
             status,
+            flags: raw.flags,
         })
+    }
+
+    /// Whether the service keeps the connection open after this answer.
+    pub fn keeps_open(&self) -> bool {
+        self.flags & super::FLAG_KEEP_OPEN != 0
     }
 }
 
@@ -348,7 +369,7 @@ impl ResponseFrame {
     pub fn raw_header(&self) -> Result<RawHeader, WireError> {
         let h = &self.header;
         Ok(RawHeader {
-            flags: 0,
+            flags: h.flags,
             provider: h.provider.value(),
             session: h.session,
             content_type: h.content_type.value(),

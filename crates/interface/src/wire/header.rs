@@ -13,13 +13,24 @@ pub const VERSION_MAJOR: u8 = 1;
 /// The only wire protocol minor version.
 pub const VERSION_MINOR: u8 = 0;
 
+/// Header `flags` bit asking the service to keep the connection open for further requests
+/// (in a request), and saying it will (in the response).
+///
+/// The Parsec wire protocol answers one request per connection and then closes it; upstream
+/// clients send `flags` 0 and upstream services never read the field and always answer 0. So
+/// the bit is an opt-in no upstream client sends by accident, and an answer without it tells a
+/// client, for that very answer, that the service closes the connection after it: against an
+/// upstream service a client setting the bit simply gets a connection per request.
+/// The top bit is used so that the low bits stay free for any flag the protocol may define.
+pub const FLAG_KEEP_OPEN: u16 = 0x8000;
+
 /// The header fields as numbers, before any of them is interpreted.
 ///
 /// Magic, size, version and reserved bytes are implied: a `RawHeader` only exists once they
 /// were checked, and they are written back as constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RawHeader {
-    /// Flags; ignored on receipt.
+    /// Flags: only [`FLAG_KEEP_OPEN`] has a meaning; every other bit is ignored.
     pub flags: u16,
     /// Provider id.
     pub provider: u8,

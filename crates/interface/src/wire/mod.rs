@@ -12,4 +12,6 @@ mod header;
 
 pub use error::WireError;
 pub use frame::{Limits, RawRequest, RequestFrame, RequestHeader, ResponseFrame, ResponseHeader};
-pub use header::{RawHeader, HDR_SIZE, HEADER_LEN, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+pub use header::{
+    RawHeader, FLAG_KEEP_OPEN, HDR_SIZE, HEADER_LEN, MAGIC, VERSION_MAJOR, VERSION_MINOR,
+};

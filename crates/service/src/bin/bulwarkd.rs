@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bulwark_service::builder::{self, Resources};
@@ -113,7 +112,7 @@ async fn serve(args: Args, config: Config) -> Result<()> {
         max_in_flight_per_client: config.core_settings.requests_in_flight_per_client(),
         connection: ConnectionLimits {
             io_timeout: config.listener.timeout_duration(),
-            idle_timeout: Duration::from_secs(30),
+            idle_timeout: config.listener.idle_timeout_duration(),
         },
     };
 

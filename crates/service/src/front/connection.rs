@@ -1,10 +1,12 @@
-//! One connection: read a frame, answer it, repeat until the peer closes or fails.
+//! One connection: read a frame, answer it, and close, or wait for the next one when the
+//! client asked to keep the connection open.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_interface::wire::{
-    RawHeader, RawRequest, RequestFrame, ResponseFrame, ResponseHeader, WireError, HEADER_LEN,
+    RawHeader, RawRequest, RequestFrame, ResponseFrame, ResponseHeader, WireError, FLAG_KEEP_OPEN,
+    HEADER_LEN,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -22,7 +24,8 @@ pub struct ConnectionLimits {
     /// `listener.timeout`: longest time a whole request may take to arrive (from the connection,
     /// or from its first byte on a kept-open connection), and a whole response to be written.
     pub io_timeout: Duration,
-    /// Longest wait for the first byte of a further request on a kept-open connection.
+    /// `listener.idle_timeout`: longest wait for the first byte of a further request on a
+    /// connection kept open at its client's request; zero never keeps a connection open.
     pub idle_timeout: Duration,
 }
 
@@ -38,8 +41,11 @@ pub(crate) fn peer_credentials(stream: &UnixStream) -> std::io::Result<PeerCrede
 
 /// Serves one connection of the client `client` (whose credentials are `peer`) to its end.
 ///
-/// Each request takes a slot of the client's share of requests in flight, then one of the
-/// daemon's (`in_flight`), waiting for them without blocking anything else.
+/// The connection is closed right after its answer unless the request carried
+/// [`FLAG_KEEP_OPEN`] and the daemon keeps connections open (`idle_timeout` > 0, not stopping):
+/// then the answer carries the flag too, and the next request is awaited. Each request takes a
+/// slot of the client's share of requests in flight, then one of the daemon's (`in_flight`),
+/// waiting for them without blocking anything else.
 pub(crate) async fn serve_connection(
     mut stream: UnixStream,
     peer: PeerCredentials,
@@ -76,8 +82,11 @@ pub(crate) async fn serve_connection(
             filled,
         )
         .await;
-        let (response, keep_open) = match frame {
+        let (mut response, keep_open) = match frame {
             Ok(frame) => {
+                let keep_open = frame.header.wants_keep_open()
+                    && !limits.idle_timeout.is_zero()
+                    && !*stop.borrow();
                 // The client's own share first: a client waiting for its share holds none of
                 // the daemon's slots, so it cannot keep other clients waiting.
                 let Ok(own) = client.in_flight().acquire_owned().await else {
@@ -87,11 +96,16 @@ pub(crate) async fn serve_connection(
                     return;
                 };
                 let answer = if service_now.runs_inline(&frame.header) {
-                    // Shorter than the two thread wake-ups of the blocking pool. Let the
-                    // other ready connections run first: a client whose requests follow one
-                    // another would otherwise keep the worker (tokio runs the task a release
-                    // wakes next), and another client's request would wait behind many of them.
-                    tokio::task::yield_now().await;
+                    // Shorter than the two thread wake-ups of the blocking pool. A request
+                    // that follows another on a kept-open connection lets the other ready
+                    // connections run first: a client whose requests follow one another would
+                    // otherwise keep the worker (tokio runs the task a release wakes next), and
+                    // another client's request would wait behind many of them. The first
+                    // request of a connection has just been accepted and queued like any other:
+                    // yielding there would only cost a wake-up.
+                    if !first {
+                        tokio::task::yield_now().await;
+                    }
                     let response = service_now.handle_frame(&frame, Some(&peer));
                     drop((global, own));
                     Ok(response)
@@ -104,15 +118,13 @@ pub(crate) async fn serve_connection(
                     })
                     .await
                 };
-                first = false;
                 match answer {
-                    Ok(response) => (response, true),
+                    Ok(response) => (response, keep_open),
                     Err(_) => return,
                 }
             }
             Err(WireError::Closed) => return,
             Err(error) => {
-                first = false;
                 tracing::debug!(%error, "malformed or interrupted request");
                 (
                     ResponseFrame::error(ResponseHeader::bare(error.into())),
@@ -120,12 +132,18 @@ pub(crate) async fn serve_connection(
                 )
             }
         };
+        // The answer says whether the connection stays open; without the flag the client knows
+        // it is closed right after the answer (an upstream service always answers 0 here).
+        response.header.flags = if keep_open { FLAG_KEEP_OPEN } else { 0 };
         let Ok(bytes) = response.to_bytes() else {
             return;
         };
         if !write_all(&mut stream, &bytes, limits.io_timeout).await || !keep_open {
+            // Dropping the stream closes it: a client reading until the end of the stream
+            // gets it now.
             return;
         }
+        first = false;
     }
 }
 

@@ -4,8 +4,11 @@
 //! once, so an idle daemon uses no CPU and a new connection is served at once. Each connection
 //! is a task that reads frames with the sans-IO header checks of `bulwark_interface::wire`,
 //! hands each complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the blocking pool (providers may
-//! block: key generation, hardware tokens) and writes the response. Connections may carry
-//! several requests in turn; upstream clients send one and close, which ends the task.
+//! block: key generation, hardware tokens) and writes the response. A connection carries one
+//! request and is closed right after its answer, as the wire protocol says (clients such as the
+//! upstream Go client read until that close); only a request with
+//! [`FLAG_KEEP_OPEN`](bulwark_interface::wire::FLAG_KEEP_OPEN) in its header `flags` keeps the
+//! connection for another request, and its answer then carries the flag too.
 //!
 //! # Limits
 //!
@@ -29,14 +32,16 @@
 //! One client therefore never has more than its share of requests queued on or running in the
 //! blocking pool (whose queue is first come, first served), so another client's request waits
 //! for at most that many of its requests, not for all it sent. Idle kept-open connections
-//! count towards the connection share until they are closed (30 s at most).
+//! count towards the connection share until they are closed (`listener.idle_timeout`, 5 s by
+//! default).
 //!
-//! Time limits (`listener.timeout`, and 30 s idle): a request must arrive whole within
+//! Time limits (`listener.timeout` and `listener.idle_timeout`): a request must arrive whole within
 //! `listener.timeout` of its connection (of its first byte, on a kept-open connection), else
 //! ConnectionError and close, so a client trickling bytes cannot hold its slot; a response must
 //! be written whole within `listener.timeout`, else the connection is closed (a client that
-//! does not read holds nothing else); a kept-open connection with no new request for 30 s is
-//! closed. None of these waits occupies a thread: they are tasks on the two socket workers.
+//! does not read holds nothing else); a kept-open connection with no new request for
+//! `listener.idle_timeout` is closed. None of these waits occupies a thread: they are tasks on
+//! the two socket workers.
 //! A failed `accept` (out of file descriptors) is retried after 100 ms, not in a loop.
 
 mod clients;

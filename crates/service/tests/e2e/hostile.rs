@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bulwark_client::{attributes, AsymmetricSignature, Auth, Client, EccFamily, Hash};
 use bulwark_interface::ops::{self, Opcode};
 use bulwark_interface::status::ResponseStatus as S;
-use bulwark_interface::wire::{RawHeader, ResponseFrame, HEADER_LEN};
+use bulwark_interface::wire::{RawHeader, ResponseFrame, FLAG_KEEP_OPEN, HEADER_LEN};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -160,8 +160,11 @@ impl Normal {
 // ---------------------------------------------------------------------------------------------
 // Raw frames.
 
+/// A request header asking to keep the connection open, so that the cases below can also
+/// follow one request with another on the same connection.
 fn header(opcode: u32, provider: u8, auth_type: u8, body_len: u32, auth_len: u16) -> RawHeader {
     RawHeader {
+        flags: FLAG_KEEP_OPEN,
         provider,
         session: SESSION,
         auth_type,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod client_ops;
+mod connections;
 mod crosscheck;
 mod flood;
 mod harness;

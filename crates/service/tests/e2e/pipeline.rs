@@ -282,32 +282,6 @@ fn each_pipeline_step_answers_with_its_status() {
 }
 
 #[test]
-fn one_connection_serves_several_requests_in_turn() {
-    use std::io::{Read, Write};
-    let daemon = Daemon::start(Auth::direct());
-    let ping = RequestFrame {
-        header: RequestHeader::new(ProviderId::Core, Opcode::Ping, AuthType::NoAuth),
-        body: Default::default(),
-        auth: Default::default(),
-    }
-    .to_bytes()
-    .unwrap();
-    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
-    for _ in 0..100 {
-        stream.write_all(&ping).unwrap();
-        let response = ResponseFrame::read_from(&mut stream, usize::MAX).unwrap();
-        assert_eq!(response.header.status, S::Success);
-        assert_eq!(response.body.as_slice(), [0x08, 0x01]);
-    }
-    // A framing error is answered, then the connection is closed.
-    stream.write_all(&[0u8; 36]).unwrap();
-    let response = ResponseFrame::read_from(&mut stream, usize::MAX).unwrap();
-    assert_eq!(response.header.status, S::InvalidHeader);
-    let mut rest = Vec::new();
-    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
-}
-
-#[test]
 fn readiness_is_notified_to_systemd() {
     use std::os::unix::net::UnixDatagram;
     let dir = tempfile::tempdir().unwrap();
