@@ -308,7 +308,8 @@ impl Error {
             (S::PsaErrorInvalidArgument, _) => write!(
                 f,
                 "{op}: the service rejected an argument as invalid (for example a hash, nonce \
-                 or key size of the wrong length for the algorithm)"
+                 or key size of the wrong length for the algorithm, or a key name longer than \
+                 the service accepts)"
             ),
             (S::NotAuthenticated, _) => write!(
                 f,

@@ -983,7 +983,8 @@ fn key_names() {
     let app = "names-app";
     let names = client(&daemon, Auth::Direct(app.into()));
     let p256 = || attributes::ecc_signing_key(EccFamily::SecpR1, 256);
-    let huge = "k".repeat(64 << 10);
+    // The longest name the default `max_key_name_len` accepts.
+    let huge = "k".repeat(1024);
     let created: Vec<String> = [
         "",
         "../../etc/passwd",
@@ -1060,6 +1061,24 @@ fn key_names() {
         );
         group.pass();
     }
+    // One byte more is refused, whatever the operation, before any lookup.
+    let too_long = format!("{huge}k");
+    for (what, error) in [
+        (
+            "generate",
+            names.generate_key(&too_long, p256()).unwrap_err(),
+        ),
+        ("export", names.export_public_key(&too_long).unwrap_err()),
+        ("destroy", names.destroy_key(&too_long).unwrap_err()),
+    ] {
+        assert_eq!(
+            error.status(),
+            Some(S::PsaErrorInvalidArgument),
+            "{what} with a {}-byte name: {error:?}",
+            too_long.len()
+        );
+        group.pass();
+    }
     // Destroying a wildcard name destroys only that key.
     names.destroy_key("%").unwrap();
     names.destroy_key("_").unwrap();
@@ -1127,7 +1146,8 @@ fn key_names() {
             group.pass();
         }
     }
-    // A name as long as the body limit allows, and one byte longer.
+    // A name as long as the body limit allows (refused: far over `max_key_name_len`, and
+    // nothing stored), and one byte longer (refused before it is read).
     let generate_body = |len: usize| {
         ops::encode_request::<ops::PsaGenerateKey>(ops::psa_generate_key::Request {
             key_name: "L".repeat(len),
@@ -1147,11 +1167,13 @@ fn key_names() {
         &daemon,
         &frame(generate_op, MBED, DIRECT, &at_limit, app.as_bytes()),
     );
-    assert_echo(&response, generate_op, MBED, S::Success);
+    assert_echo(&response, generate_op, MBED, S::PsaErrorInvalidArgument);
     group.pass();
     let longest = "L".repeat(len);
-    assert!(names.export_public_key(&longest).is_ok());
-    names.destroy_key(&longest).unwrap();
+    assert_eq!(
+        names.export_public_key(&longest).unwrap_err().status(),
+        Some(S::PsaErrorInvalidArgument)
+    );
     group.pass();
     bare_then_closed(
         &daemon,
