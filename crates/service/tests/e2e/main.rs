@@ -17,5 +17,6 @@ mod persistence;
 mod pipeline;
 mod storage;
 mod unix_tenancy;
+mod upstream_behaviours;
 mod upstream_service;
 mod vectors;
