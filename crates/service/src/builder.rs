@@ -3,6 +3,10 @@
 //!
 //! Stores are kept across reloads ([`Resources`]): a reload must not open a second connection
 //! with its own cache on a database the running service still writes.
+//!
+//! Recovery of interrupted key operations runs once per provider and process, when the
+//! provider is first built (at start-up, or at the reload that adds it): on a later reload the
+//! unfinished rows are the operations in flight, not leftovers of a crash.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -44,6 +48,8 @@ fn fail(key: impl Into<String>, reason: impl ToString) -> BuildError {
 #[derive(Debug, Default)]
 pub struct Resources {
     stores: HashMap<PathBuf, Arc<KeyStore>>,
+    /// Providers (by name) whose interrupted operations were already recovered.
+    recovered: BTreeSet<String>,
 }
 
 impl Resources {
@@ -179,12 +185,18 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 ));
             }
         };
-        recover(&*provider, &store).map_err(|e| fail(&key, e))?;
+        if !resources.recovered.contains(provider.name()) {
+            recover(&*provider, &store).map_err(|e| fail(&key, e))?;
+        }
         let id = provider_config.provider_id();
         Arc::clone(&provider).register(&mut crypto.registrar(id));
         configured.insert(id);
         providers.push(provider);
     }
+
+    resources
+        .recovered
+        .extend(providers.iter().map(|p| p.name().to_owned()));
 
     let crypto = Arc::new(crypto);
     let auth_info = AuthenticatorInfo {
