@@ -25,7 +25,8 @@ struct Args {
     #[arg(long)]
     print_default_config: bool,
 
-    /// Check the configuration and exit.
+    /// Check the configuration as start-up does (key store, providers, devices, files), without
+    /// binding the socket or creating or changing any file, and exit.
     #[arg(long)]
     check: bool,
 }
@@ -64,15 +65,18 @@ fn run(args: Args) -> Result<()> {
     for key in &config.unknown_keys {
         tracing::warn!("ignoring unknown configuration key {key}");
     }
-    if args.check {
-        println!("configuration is valid");
-        return Ok(());
-    }
     if nix::unistd::getuid().is_root() && !config.core_settings.allow_root {
         bail!(
             "refusing to run as root: run as a dedicated user, or set \
              core_settings.allow_root = true"
         );
+    }
+    if args.check {
+        // The builder start-up runs, on resources that change no file: every check of
+        // start-up but binding the socket.
+        builder::build(&config, &mut Resources::for_check()?)?;
+        println!("configuration is valid");
+        return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
