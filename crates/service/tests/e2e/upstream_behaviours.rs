@@ -1,6 +1,10 @@
 //! Behaviours upstream Parsec's own end-to-end suite checks (its suite is not a published
 //! crate), written for Bulwark: each test names the upstream test it mirrors.
 
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 use parsec_client::core::interface::operations::psa_algorithm::Hash;
 use parsec_client::core::interface::operations::psa_key_attributes::{EccFamily, Type};
 use parsec_client::core::interface::requests::ResponseStatus;
@@ -66,4 +70,73 @@ fn export_key_import_and_export_rsa_public_key() {
             ResponseStatus::PsaErrorNotPermitted,
         );
     }
+}
+
+/// Upstream `config::various_fields`: a reload applies a changed `listener.socket_path`. The
+/// service answers on the new socket, the old socket file is gone and nothing answers there,
+/// and a request in flight on the old socket when the reload came is answered.
+#[test]
+fn config_various_fields_socket_path_moves_on_reload() {
+    let mut daemon = Daemon::start(Auth::direct());
+    let old = daemon.socket.clone();
+    let new = daemon.dir().join("moved/parsec.sock");
+
+    // RSA-4096 generation takes long enough to be in flight during the reload.
+    let in_flight = {
+        let client = daemon.parsec_client("mover");
+        std::thread::spawn(move || {
+            client.psa_generate_key(
+                "generated during the move",
+                attrs(
+                    Type::RsaKeyPair,
+                    4096,
+                    pkcs1v15_sign(Hash::Sha256),
+                    "sign verify",
+                ),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+
+    let text = std::fs::read_to_string(&daemon.config).unwrap();
+    let moved = text.replace(
+        &format!("socket_path = \"{}\"", old.display()),
+        &format!("socket_path = \"{}\"", new.display()),
+    );
+    assert_ne!(moved, text, "config template changed: {text}");
+    std::fs::write(&daemon.config, moved).unwrap();
+    daemon.signal(Signal::SIGHUP);
+
+    // A guard only: a reload takes milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while UnixStream::connect(&new).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no service on the new socket:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.socket = new.clone();
+    let client = daemon.parsec_client("mover");
+    assert_eq!(client.ping().unwrap(), (1, 0));
+    assert!(!old.exists(), "the old socket file is left behind");
+    assert!(UnixStream::connect(&old).is_err());
+
+    in_flight
+        .join()
+        .unwrap()
+        .expect("the generation in flight during the move");
+    let names: Vec<String> = client
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["generated during the move"]);
+    assert!(daemon.log().contains("listening on the new socket"));
+
+    // The moved daemon stops cleanly and removes its new socket.
+    daemon.stop();
+    assert!(!new.exists(), "the new socket file is left behind");
 }
