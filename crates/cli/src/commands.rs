@@ -119,8 +119,11 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-fn provider_json(id: ProviderId) -> (Value, Value) {
-    (json!(id.value()), json!(id.to_string()))
+fn provider_json(id: ProviderId, providers: &[bulwark_client::ProviderInfo]) -> (Value, Value) {
+    (
+        json!(id.value()),
+        json!(describe::provider_name_of(id, providers)),
+    )
 }
 
 fn ping(s: &Session) -> Result<(), Failure> {
@@ -165,7 +168,7 @@ fn list_providers(s: &Session) -> Result<(), Failure> {
                 .map(|p| {
                     vec![
                         format!("0x{:02x}", p.id.value()),
-                        p.id.to_string(),
+                        describe::provider_name(p),
                         version(p),
                         p.vendor.clone(),
                         p.uuid.to_string(),
@@ -181,7 +184,7 @@ fn list_providers(s: &Session) -> Result<(), Failure> {
         OutputFormat::Json => output::json(&json!({
             "providers": providers.iter().map(|p| json!({
                 "id": p.id.value(),
-                "name": p.id.to_string(),
+                "name": describe::provider_name(p),
                 "description": p.description,
                 "version": version(p),
                 "vendor": p.vendor,
@@ -266,7 +269,8 @@ fn list_opcodes(s: &Session, provider: Option<u8>) -> Result<(), Failure> {
             print(&output::table(&["ID", "NAME"], &rows))
         }
         OutputFormat::Json => {
-            let (id, name) = provider_json(provider);
+            let providers = s.call(Client::list_providers)?;
+            let (id, name) = provider_json(provider, &providers);
             output::json(&json!({
                 "provider_id": id,
                 "provider": name,
@@ -279,9 +283,9 @@ fn list_opcodes(s: &Session, provider: Option<u8>) -> Result<(), Failure> {
     }
 }
 
-fn key_json(key: &KeyInfo) -> Value {
+fn key_json(key: &KeyInfo, providers: &[bulwark_client::ProviderInfo]) -> Value {
     let a = &key.attributes;
-    let (provider_id, provider) = provider_json(key.provider_id);
+    let (provider_id, provider) = provider_json(key.provider_id, providers);
     let mut object = Map::new();
     object.insert("name".into(), json!(key.name));
     object.insert("provider_id".into(), provider_id);
@@ -331,12 +335,13 @@ fn list_keys(s: &Session) -> Result<(), Failure> {
         ),
         OutputFormat::Table if keys.is_empty() => Ok(()),
         OutputFormat::Table => {
+            let providers = s.call(Client::list_providers)?;
             let rows: Vec<Vec<String>> = keys
                 .iter()
                 .map(|k| {
                     vec![
                         k.name.clone(),
-                        k.provider_id.to_string(),
+                        describe::provider_name_of(k.provider_id, &providers),
                         describe::key_type(k.attributes.key_type),
                         k.attributes.bits.to_string(),
                         describe::algorithm(k.attributes.policy.permitted_algorithms),
@@ -348,9 +353,12 @@ fn list_keys(s: &Session) -> Result<(), Failure> {
                 &rows,
             ))
         }
-        OutputFormat::Json => output::json(&json!({
-            "keys": keys.iter().map(key_json).collect::<Vec<_>>()
-        })),
+        OutputFormat::Json => {
+            let providers = s.call(Client::list_providers)?;
+            output::json(&json!({
+                "keys": keys.iter().map(|k| key_json(k, &providers)).collect::<Vec<_>>()
+            }))
+        }
     }
 }
 

@@ -1,10 +1,35 @@
-//! Names of keys, algorithms and authenticators for tables and JSON.
+//! Names of keys, algorithms, providers and authenticators for tables and JSON.
 
 use bulwark_client::psa::key::Type;
 use bulwark_client::{
-    Algorithm, AsymmetricEncryption, AsymmetricSignature, AuthType, Hash, SignHash, UsageFlags,
+    Algorithm, AsymmetricEncryption, AsymmetricSignature, AuthType, Hash, ProviderId, ProviderInfo,
+    SignHash, UsageFlags,
 };
 use serde_json::{json, Value};
+
+/// The UUID bulwarkd's OpenSSL provider reports in ListProviders (it answers as provider 1,
+/// the id of upstream's Mbed Crypto provider).
+const OPENSSL_PROVIDER_UUID: &str = "9037cba9-4ba6-4809-8c49-d946ef684d7d";
+
+/// The name of the provider the service describes in `info`: a provider is known by its UUID,
+/// since two providers may answer under the same id (bulwarkd's OpenSSL and Mbed Crypto
+/// providers are both provider 1). parsec-tool's output names the id instead.
+pub fn provider_name(info: &ProviderInfo) -> String {
+    if info.uuid.to_string() == OPENSSL_PROVIDER_UUID {
+        "OpenSSL provider".to_owned()
+    } else {
+        info.id.to_string()
+    }
+}
+
+/// The name of provider `id` among `providers` (a ListProviders answer); the id's name if the
+/// service did not list it.
+pub fn provider_name_of(id: ProviderId, providers: &[ProviderInfo]) -> String {
+    providers
+        .iter()
+        .find(|p| p.id == id)
+        .map_or_else(|| id.to_string(), provider_name)
+}
 
 /// The authenticator's name as upstream parsec-tool prints it.
 pub fn auth_type(auth: AuthType) -> &'static str {

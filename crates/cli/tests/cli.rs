@@ -61,6 +61,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(auth: Auth) -> Daemon {
+        Daemon::start_on(auth, "MbedCrypto")
+    }
+
+    /// A daemon whose provider 1 is `provider_type` (`MbedCrypto` or `OpenSsl`).
+    fn start_on(auth: Auth, provider_type: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-cli")
             .tempdir()
@@ -94,7 +99,7 @@ manager_type = "SQLite"
 sqlite_db_path = "{db}"
 
 [[provider]]
-provider_type = "MbedCrypto"
+provider_type = "{provider_type}"
 key_info_manager = "sqlite-manager"
 "#,
                 socket = socket.display(),
@@ -263,6 +268,55 @@ fn ping_prints_the_wire_protocol_version() {
         .output()
         .unwrap();
     assert!(output.stderr.is_empty());
+}
+
+/// Table and JSON name the provider the service describes (the OpenSSL provider answers as
+/// provider 1, like upstream's Mbed Crypto provider); the default output keeps parsec-tool's
+/// text, which names the id.
+#[test]
+fn the_openssl_provider_is_named_as_the_service_describes_it() {
+    let d = Daemon::start_on(Auth::Direct, "OpenSsl");
+    d.ok(&["create-ecc-key", "-k", "k"]);
+
+    let providers = d.ok(&["list-providers"]);
+    assert!(
+        providers.starts_with("ID: 0x01 (Mbed Crypto provider)\n"),
+        "{providers}"
+    );
+    let table = d.ok(&["list-providers", "--output", "table"]);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("0x01  OpenSSL provider  "),
+        "{table}"
+    );
+    let json = d.json(&["list-providers"]);
+    assert_eq!(json["providers"][0]["name"], "OpenSSL provider");
+    assert_eq!(json["providers"][0]["vendor"], "OpenSSL");
+
+    let keys = d.ok(&["list-keys"]);
+    assert!(keys.starts_with("* k (Mbed Crypto provider, "), "{keys}");
+    let table = d.ok(&["list-keys", "--output", "table"]);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("k     OpenSSL provider  "),
+        "{table}"
+    );
+    let json = d.json(&["list-keys"]);
+    assert_eq!(json["keys"][0]["provider"], "OpenSSL provider");
+    assert_eq!(json["keys"][0]["provider_id"], 1);
+    let json = d.json(&["list-opcodes", "--provider", "1"]);
+    assert_eq!(json["provider"], "OpenSSL provider");
+
+    // parsec-tool prints the same default output.
+    for args in [&["list-providers"][..], &["list-keys"][..]] {
+        assert_eq!(parsec_tool(&d, args), d.ok(args), "{args:?}");
+    }
 }
 
 #[test]

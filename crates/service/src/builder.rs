@@ -3,9 +3,20 @@
 //!
 //! Stores are kept across reloads ([`Resources`]): a reload must not open a second connection
 //! with its own cache on a database the running service still writes.
+//!
+//! Recovery of interrupted key operations runs once per provider and process, when the
+//! provider is first built (at start-up, or at the reload that adds it): on a later reload the
+//! unfinished rows are the operations in flight, not leftovers of a crash.
+//!
+//! `bulwarkd --check` runs this same builder on [`Resources::for_check`], so every check of
+//! start-up (but binding the socket) is a check of `--check` too. Nothing is created or changed
+//! then: the key store is checked on a copy ([`KeyStore::open_copy`]), a missing
+//! key-encryption key or audit log is made in a scratch directory after checking that its
+//! directory exists or can be created, and recovery only counts the unfinished operations it
+//! would finish.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bulwark_interface::ids::ProviderId;
@@ -44,6 +55,10 @@ fn fail(key: impl Into<String>, reason: impl ToString) -> BuildError {
 #[derive(Debug, Default)]
 pub struct Resources {
     stores: HashMap<PathBuf, Arc<KeyStore>>,
+    /// Providers (by name) whose interrupted operations were already recovered.
+    recovered: BTreeSet<String>,
+    /// Set for a check (`--check`): the scratch directory that stands in for the state files.
+    check: Option<Scratch>,
 }
 
 impl Resources {
@@ -52,11 +67,31 @@ impl Resources {
         Resources::default()
     }
 
+    /// Resources for checking a configuration: [`build`] then runs every check of start-up
+    /// and creates or changes no file of the configuration (see the [module
+    /// documentation](self)).
+    ///
+    /// # Errors
+    /// The scratch directory cannot be made in the temporary directory.
+    pub fn for_check() -> Result<Self, BuildError> {
+        let template = std::env::temp_dir().join("bulwarkd-check.XXXXXX");
+        let path = nix::unistd::mkdtemp(&template)
+            .map_err(|e| fail("--check", format!("{}: {e}", template.display())))?;
+        Ok(Resources {
+            check: Some(Scratch(path)),
+            ..Resources::default()
+        })
+    }
+
     fn store(&mut self, path: PathBuf) -> Result<Arc<KeyStore>, BuildError> {
         if let Some(store) = self.stores.get(&path) {
             return Ok(Arc::clone(store));
         }
-        let store = Arc::new(KeyStore::open(&path).map_err(|e| {
+        let opened = match &self.check {
+            None => KeyStore::open(&path),
+            Some(scratch) => KeyStore::open_copy(&path, &scratch.0),
+        };
+        let store = Arc::new(opened.map_err(|e| {
             fail(
                 "key_manager.sqlite_db_path",
                 format!("{}: {e}", path.display()),
@@ -64,6 +99,63 @@ impl Resources {
         })?);
         self.stores.insert(path, Arc::clone(&store));
         Ok(store)
+    }
+}
+
+/// The scratch directory of a check, removed when dropped.
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Where a check puts a state file that does not exist yet at `path` (named `name` in the
+    /// scratch directory); `path` itself when it exists. `path`'s directory must exist, or be
+    /// one of `created` (directories start-up creates, with their ancestors), else the nearest
+    /// existing ancestor of `created` must be a directory.
+    fn stand_in(
+        &self,
+        path: &Path,
+        name: &str,
+        key: &str,
+        created: &Path,
+    ) -> Result<PathBuf, BuildError> {
+        if path.exists() {
+            return Ok(path.to_owned());
+        }
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        if parent.is_dir() {
+            return Ok(self.0.join(name));
+        }
+        if parent.exists() || !created.starts_with(parent) {
+            return Err(fail(
+                key,
+                format!(
+                    "{}: the directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                ),
+            ));
+        }
+        for ancestor in parent.ancestors().skip(1) {
+            if ancestor.is_dir() {
+                break;
+            }
+            if ancestor.exists() {
+                return Err(fail(
+                    key,
+                    format!("{}: not a directory", ancestor.display()),
+                ));
+            }
+        }
+        Ok(self.0.join(name))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -157,7 +249,13 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 Arc::new(MbedProvider::new(name).map_err(|e| fail(&key, e))?)
             }
             ProviderKind::OpenSsl(openssl) => {
-                let kek_path = openssl.kek_path_or_default(manager);
+                let mut kek_path = openssl.kek_path_or_default(manager);
+                if let Some(scratch) = &resources.check {
+                    // The key-encryption key's directory is created as needed.
+                    let created = kek_path.parent().unwrap_or(Path::new("."));
+                    kek_path =
+                        scratch.stand_in(&kek_path, "kek", &format!("{key}.kek_path"), created)?;
+                }
                 Arc::new(
                     OpenSslProvider::new(name, &kek_path, &store)
                         .map_err(|e| fail(format!("{key}.kek_path"), e))?,
@@ -193,12 +291,29 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 ));
             }
         };
-        recover(&*provider, &store).map_err(|e| fail(&key, e))?;
+        if resources.check.is_some() {
+            let unfinished = store
+                .unfinished(provider.name())
+                .map_err(|e| fail(&key, e))?;
+            if !unfinished.is_empty() {
+                tracing::info!(
+                    provider = provider.name(),
+                    count = unfinished.len(),
+                    "key operations interrupted by a crash: start-up will finish them"
+                );
+            }
+        } else if !resources.recovered.contains(provider.name()) {
+            recover(&*provider, &store).map_err(|e| fail(&key, e))?;
+        }
         let id = provider_config.provider_id();
         Arc::clone(&provider).register(&mut crypto.registrar(id));
         configured.insert(id);
         providers.push(provider);
     }
+
+    resources
+        .recovered
+        .extend(providers.iter().map(|p| p.name().to_owned()));
 
     let crypto = Arc::new(crypto);
     let auth_info = AuthenticatorInfo {
@@ -244,7 +359,16 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
     let audit = match config.core_settings.audit_log_or_default(manager) {
         AuditLogSetting::Off => return Ok(service),
         AuditLogSetting::Journal => AuditLog::journal(),
-        AuditLogSetting::File(path) => {
+        AuditLogSetting::File(mut path) => {
+            if let Some(scratch) = &resources.check {
+                // Start-up creates the key store's directory, not the audit log's.
+                path = scratch.stand_in(
+                    &path,
+                    "audit.log",
+                    "core_settings.audit_log",
+                    &manager.store_dir(),
+                )?;
+            }
             AuditLog::file(&path).map_err(|e| fail("core_settings.audit_log", e))?
         }
     };

@@ -1,4 +1,5 @@
-//! PsaExportKey (0x000C): the key material of a named key whose policy allows export.
+//! PsaExportKey (0x000C): the key material of a named key: a public key always, a key pair or
+//! secret key when its policy allows export.
 
 use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
@@ -24,9 +25,16 @@ pub struct Response {
 impl Request {
     /// The policy check that needs the key's attributes (operations.md §2).
     ///
+    /// A public key's data is never secret: exporting it needs no usage flag (the PSA rule).
+    /// Key pairs and secret keys need the `export` flag.
+    ///
     /// # Errors
-    /// `NotPermitted` when the key's usage flags do not include `export`.
+    /// `NotPermitted` when the key is not a public key and its usage flags do not include
+    /// `export`.
     pub fn validate(&self, attributes: Attributes) -> Result<(), PsaError> {
+        if attributes.key_type.is_public_key() {
+            return Ok(());
+        }
         attributes.can_export()
     }
 }

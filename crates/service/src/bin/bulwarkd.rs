@@ -24,7 +24,8 @@ struct Args {
     #[arg(long)]
     print_default_config: bool,
 
-    /// Check the configuration and exit.
+    /// Check the configuration as start-up does (key store, providers, devices, files), without
+    /// binding the socket or creating or changing any file, and exit.
     #[arg(long)]
     check: bool,
 }
@@ -63,15 +64,18 @@ fn run(args: Args) -> Result<()> {
     for key in &config.unknown_keys {
         tracing::warn!("ignoring unknown configuration key {key}");
     }
-    if args.check {
-        println!("configuration is valid");
-        return Ok(());
-    }
     if nix::unistd::getuid().is_root() && !config.core_settings.allow_root {
         bail!(
             "refusing to run as root: run as a dedicated user, or set \
              core_settings.allow_root = true"
         );
+    }
+    if args.check {
+        // The builder start-up runs, on resources that change no file: every check of
+        // start-up but binding the socket.
+        builder::build(&config, &mut Resources::for_check()?)?;
+        println!("configuration is valid");
+        return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,13 +102,9 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     let mut resources = Resources::new();
     let service = builder::build(&config, &mut resources)?;
     let handle = ServiceHandle::new(service);
-    let socket_path = config.listener.socket_path.clone();
-    let (listener, _socket_guard) = front::bind(&socket_path).with_context(|| {
-        format!(
-            "listener.socket_path: cannot listen on {}",
-            socket_path.display()
-        )
-    })?;
+    let mut socket_path = config.listener.socket_path.clone();
+    let (listener, mut socket_guard) = bind(&socket_path)?;
+    let (move_listener, moves) = tokio::sync::mpsc::unbounded_channel();
     let limits = ServeLimits {
         max_connections: config.core_settings.max_connections,
         max_in_flight: config.core_settings.max_requests_in_flight,
@@ -122,13 +122,30 @@ async fn serve(args: Args, config: Config) -> Result<()> {
             hangup.recv().await;
             notify(&[sd_notify::NotifyState::Reloading]);
             match load(args.config.as_ref()).and_then(|c| {
-                if c.listener.socket_path != socket_path {
-                    tracing::warn!("listener.socket_path changed: takes effect at restart");
-                }
-                Ok(builder::build(&c, &mut resources)?)
+                // A moved socket is bound before the service is built, so a failure of either
+                // keeps everything as it was (a new socket bound in vain is removed).
+                let moved = if c.listener.socket_path == socket_path {
+                    None
+                } else {
+                    let path = c.listener.socket_path.clone();
+                    Some((bind(&path)?, path))
+                };
+                Ok((builder::build(&c, &mut resources)?, moved))
             }) {
-                Ok(service) => {
+                Ok((service, moved)) => {
                     reload_handle.replace(service);
+                    if let Some(((listener, guard), path)) = moved {
+                        // The old listener closes once serve takes the new one; replacing
+                        // the guard removes the old socket file.
+                        let _ = move_listener.send(listener);
+                        drop(std::mem::replace(&mut socket_guard, guard));
+                        tracing::info!(
+                            from = %socket_path.display(),
+                            to = %path.display(),
+                            "listening on the new socket"
+                        );
+                        socket_path = path;
+                    }
                     tracing::info!("configuration reloaded");
                 }
                 Err(error) => {
@@ -150,11 +167,16 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %config.listener.socket_path.display(), "bulwarkd is ready");
     tokio::select! {
-        () = front::serve(listener, handle, limits, shutdown) => {}
+        () = front::serve(listener, moves, handle, limits, shutdown) => {}
         () = reload => {}
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn bind(path: &std::path::Path) -> Result<(tokio::net::UnixListener, front::SocketGuard)> {
+    front::bind(path)
+        .with_context(|| format!("listener.socket_path: cannot listen on {}", path.display()))
 }
 
 fn notify(state: &[sd_notify::NotifyState<'_>]) {

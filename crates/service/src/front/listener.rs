@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::clients::Clients;
@@ -131,8 +131,13 @@ pub struct ServeLimits {
 /// Accepts and serves connections until `shutdown` completes, then waits for the
 /// connections in progress to finish their current request; connections waiting between
 /// requests are closed.
+///
+/// A listener received on `moves` replaces the current one (a reload that moved the socket):
+/// the old listener is closed, so its socket accepts no more connections, and the connections
+/// it accepted go on as before.
 pub async fn serve(
-    listener: UnixListener,
+    mut listener: UnixListener,
+    mut moves: mpsc::UnboundedReceiver<UnixListener>,
     service: ServiceHandle,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
@@ -159,6 +164,10 @@ pub async fn serve(
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
+            Some(moved) = moves.recv() => {
+                listener = moved;
+                continue;
+            }
             () = &mut shutdown => break,
         };
         let stream = match accepted {

@@ -157,6 +157,29 @@ pub(super) fn open_file(path: &Path) -> Result<Connection, KeyStoreError> {
     Ok(connection)
 }
 
+/// Copies the database at `path` to the new file `copy`, changing nothing at `path`.
+///
+/// Without a `-wal` file (a store closed cleanly) the file holds every commit and is copied as
+/// it is: a SQLite connection would create the side files and leave them behind. With one (a
+/// service runs, or stopped without closing), a read-only connection copies a consistent state.
+pub(super) fn copy_read_only(path: &Path, wal: &Path, copy: &Path) -> Result<(), KeyStoreError> {
+    if !wal.exists() {
+        std::fs::copy(path, copy).map_err(super::fs::io_error)?;
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let copy = copy.to_str().ok_or_else(|| {
+        KeyStoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a UTF-8 path", copy.display()),
+        ))
+    })?;
+    connection.execute("VACUUM INTO ?1", [copy])?;
+    Ok(())
+}
+
 /// Sets the per-connection options, creates the schema if absent and checks its version.
 pub(super) fn init_schema(connection: &mut Connection) -> Result<(), KeyStoreError> {
     // FULL: with WAL, NORMAL may lose the last commits on power loss; FULL syncs the WAL at each

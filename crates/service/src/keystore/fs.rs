@@ -65,6 +65,73 @@ pub(super) fn prepare(path: &Path) -> Result<(), KeyStoreError> {
     Ok(())
 }
 
+/// The checks of [`prepare`] without creating anything: whether the store file exists.
+///
+/// A missing directory is acceptable when its nearest existing ancestor is a directory
+/// (`prepare` would create the rest).
+pub(super) fn inspect(path: &Path) -> Result<bool, KeyStoreError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(directory) if directory.is_dir() => check(parent, &directory)?,
+        Ok(_) => return Err(not_a_directory(parent)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            creatable(parent)?;
+            return Ok(false);
+        }
+        Err(error) => return Err(io_error(error)),
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(io_error(error)),
+    };
+    if !metadata.is_file() {
+        return Err(KeyStoreError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        )));
+    }
+    check(path, &metadata)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = side_file(path, suffix);
+        match std::fs::metadata(&side) {
+            Ok(metadata) => check(&side, &metadata)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    Ok(true)
+}
+
+/// Whether the missing directory `path` could be created: its nearest existing ancestor must
+/// be a directory.
+fn creatable(path: &Path) -> Result<(), KeyStoreError> {
+    for ancestor in path.ancestors().skip(1) {
+        let ancestor = if ancestor.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            ancestor
+        };
+        match std::fs::metadata(ancestor) {
+            Ok(metadata) if metadata.is_dir() => return Ok(()),
+            Ok(_) => return Err(not_a_directory(ancestor)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    Ok(())
+}
+
+fn not_a_directory(path: &Path) -> KeyStoreError {
+    KeyStoreError::Io(io::Error::new(
+        io::ErrorKind::NotADirectory,
+        format!("{} is not a directory", path.display()),
+    ))
+}
+
 /// Maps file-system errors that mean "full" or "read-only" to their own variants.
 pub(super) fn io_error(error: io::Error) -> KeyStoreError {
     match error.kind() {
@@ -93,7 +160,7 @@ fn check(path: &Path, metadata: &Metadata) -> Result<(), KeyStoreError> {
     Ok(())
 }
 
-fn side_file(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn side_file(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

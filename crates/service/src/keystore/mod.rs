@@ -186,6 +186,27 @@ impl KeyStore {
         Self::with_connection(connection, Some(path.to_owned()))
     }
 
+    /// Opens a copy of the store at `path`, made in the directory `scratch`, for checking a
+    /// configuration without changing anything (`bulwarkd --check`).
+    ///
+    /// `path` and its directory get the checks of [`open`](Self::open), without creating
+    /// either. An existing store is copied (by SQLite from a read-only connection while it has
+    /// a write-ahead log, consistent even while a running service writes it), and the copy is
+    /// opened as [`open`](Self::open) opens a store, schema checks and all. A store that does
+    /// not exist yet is valid when it could be created (its nearest existing ancestor is a
+    /// directory); a fresh store in `scratch` stands in for it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_copy(path: &Path, scratch: &Path) -> Result<Self, KeyStoreError> {
+        let copy = scratch.join("key-store-copy.sqlite3");
+        if fs::inspect(path)? {
+            db::copy_read_only(path, &fs::side_file(path, "-wal"), &copy)?;
+        }
+        Self::open(&copy)
+    }
+
     /// Opens an empty store that lives in memory only (for tests).
     ///
     /// # Errors

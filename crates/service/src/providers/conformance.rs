@@ -254,6 +254,7 @@ macro_rules! conformance_tests {
             ecdh_gives_both_sides_the_same_secret,
             public_keys_export_in_psa_format,
             export_needs_the_export_flag,
+            public_keys_export_without_the_export_flag,
             imported_keys_work_and_keep_the_attributes_as_sent,
             provider_size_and_type_checks,
             a_name_can_only_be_used_once,
@@ -1582,6 +1583,66 @@ pub(crate) fn export_needs_the_export_flag<P: Subject>() -> Outcome {
     f.generate("open", attrs(secp_r1_pair(), 256, alg, usage));
     assert_eq!(f.try_export("open").expect("exported").len(), 32);
     Outcome::Passed
+}
+
+/// A public key's data is never secret (the PSA rule): PsaExportKey answers an RSA or ECC public
+/// key whose policy lacks the export flag, with the data PsaExportPublicKey gives, while the key
+/// pair it comes from still needs the flag. A provider that does not serve PsaExportKey refuses
+/// it as NotSupported and still exports the public keys with PsaExportPublicKey.
+pub(crate) fn public_keys_export_without_the_export_flag<P: Subject>() -> Outcome {
+    let f = Fixture::<P>::new();
+    let v15 = AsymmetricSignature::RsaPkcs1v15Sign {
+        hash_alg: Hash::Sha256.into(),
+    };
+    let cases = [
+        (
+            "rsa pair",
+            Type::RsaKeyPair,
+            2048,
+            "rsa public",
+            Type::RsaPublicKey,
+            v15,
+        ),
+        (
+            "ecc pair",
+            secp_r1_pair(),
+            256,
+            "ecc public",
+            secp_r1_public(),
+            ecdsa(Hash::Sha256),
+        ),
+    ];
+    let serves_export = P::EXPECTED.serves(Opcode::PsaExportKey);
+    for (pair, pair_type, bits, public, public_type, alg) in cases {
+        f.generate(pair, attrs(pair_type, bits, alg, sign_verify()));
+        let data = f.export_public(pair);
+        let policy = attrs(public_type, 0, alg, verify_only());
+        assert!(!policy.policy.usage_flags.export());
+        f.try_import(public, policy, &data)
+            .expect("public key imported");
+        assert_eq!(f.export_public(public), data, "{public}");
+        if serves_export {
+            assert_eq!(
+                f.try_export(public).expect("public key exported"),
+                data,
+                "{public}"
+            );
+            assert_eq!(
+                status(f.try_export(pair)),
+                ResponseStatus::PsaErrorNotPermitted,
+                "{pair}"
+            );
+        } else {
+            f.assert_not_served::<PsaExportKey>(psa_export_key::Request {
+                key_name: public.into(),
+            });
+        }
+    }
+    if serves_export {
+        Outcome::Passed
+    } else {
+        Outcome::Passed.except("PsaExportKey")
+    }
 }
 
 /// Imports the fixed SECP-R1 key of `bits` with and without its size, and checks what the

@@ -56,50 +56,27 @@ impl Auth {
     }
 }
 
-/// A running daemon in its own temporary directory; killed when dropped.
-pub struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    pub socket: PathBuf,
-    pub config: PathBuf,
-    /// Extra environment variables of the daemon process.
-    pub env: Vec<(String, String)>,
+/// The `[[provider]]` table of `provider` on the harness's key manager.
+pub fn provider_table(provider: Provider) -> String {
+    format!(
+        "[[provider]]\nprovider_type = \"{}\"\nkey_info_manager = \"sqlite-manager\"\n",
+        provider.config_name()
+    )
 }
 
-impl Daemon {
-    /// Starts a daemon with the given authenticator and extra `[core_settings]` lines.
-    pub fn start(auth: Auth) -> Daemon {
-        Daemon::start_with(auth, "")
-    }
-
-    /// Starts a daemon whose `[core_settings]` also holds `core_extra` (TOML lines).
-    pub fn start_with(auth: Auth, core_extra: &str) -> Daemon {
-        let provider = format!(
-            "[[provider]]\nprovider_type = \"{}\"\nkey_info_manager = \"sqlite-manager\"\n",
-            provider().config_name()
-        );
-        Daemon::start_with_providers(auth, core_extra, &provider)
-    }
-
-    /// Starts a daemon whose providers are the `[[provider]]` tables of `providers` (TOML), each
-    /// with `key_info_manager = "sqlite-manager"`; `core_extra` as in [`Daemon::start_with`].
-    pub fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("bulwark-e2e")
-            .tempdir()
-            .unwrap();
-        let socket = dir.path().join("s.sock");
-        let config = dir.path().join("config.toml");
-        let (auth_type, admins) = match &auth {
-            Auth::Direct { admins } => ("Direct", admins),
-            Auth::UnixPeer { admins } => ("UnixPeerCredentials", admins),
-        };
-        let admins: Vec<String> = admins
-            .iter()
-            .map(|a| format!("{{ name = {a:?} }}"))
-            .collect();
-        let text = format!(
-            r#"
+/// The configuration file of a harness daemon in `dir` (socket `s.sock`, key store under
+/// `kim/`): `auth`, `core_extra` lines in `[core_settings]`, and the `providers` tables.
+pub fn config_text(dir: &Path, auth: &Auth, core_extra: &str, providers: &str) -> String {
+    let (auth_type, admins) = match auth {
+        Auth::Direct { admins } => ("Direct", admins),
+        Auth::UnixPeer { admins } => ("UnixPeerCredentials", admins),
+    };
+    let admins: Vec<String> = admins
+        .iter()
+        .map(|a| format!("{{ name = {a:?} }}"))
+        .collect();
+    format!(
+        r#"
 [core_settings]
 allow_root = true
 log_level = "debug"
@@ -121,11 +98,47 @@ sqlite_db_path = "{db}"
 
 {providers}
 "#,
-            socket = socket.display(),
-            admins = admins.join(", "),
-            db = dir.path().join("kim/keys.sqlite3").display(),
-        );
-        std::fs::write(&config, text).unwrap();
+        socket = dir.join("s.sock").display(),
+        admins = admins.join(", "),
+        db = dir.join("kim/keys.sqlite3").display(),
+    )
+}
+
+/// A running daemon in its own temporary directory; killed when dropped.
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    /// Extra environment variables of the daemon process.
+    pub env: Vec<(String, String)>,
+}
+
+impl Daemon {
+    /// Starts a daemon with the given authenticator and extra `[core_settings]` lines.
+    pub fn start(auth: Auth) -> Daemon {
+        Daemon::start_with(auth, "")
+    }
+
+    /// Starts a daemon whose `[core_settings]` also holds `core_extra` (TOML lines).
+    pub fn start_with(auth: Auth, core_extra: &str) -> Daemon {
+        Daemon::start_with_providers(auth, core_extra, &provider_table(provider()))
+    }
+
+    /// Starts a daemon whose providers are the `[[provider]]` tables of `providers` (TOML), each
+    /// with `key_info_manager = "sqlite-manager"`; `core_extra` as in [`Daemon::start_with`].
+    pub fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-e2e")
+            .tempdir()
+            .unwrap();
+        let socket = dir.path().join("s.sock");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            config_text(dir.path(), &auth, core_extra, providers),
+        )
+        .unwrap();
         let mut daemon = Daemon {
             dir,
             child: None,

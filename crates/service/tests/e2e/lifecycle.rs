@@ -163,6 +163,91 @@ fn sighup_reloads_the_configuration_without_dropping_requests() {
     assert!(daemon.log().contains("configuration reloaded"));
 }
 
+/// Recovery of interrupted key operations belongs to start-up: run on a reload, it takes the
+/// generations in flight for leftovers of a crash and removes their keys. Several RSA-4096
+/// generations (long enough to be in flight) run from several clients while the daemon is
+/// reloaded again and again: every generation must succeed, and every key acknowledged must
+/// be listed and work afterwards.
+#[test]
+fn reloads_during_key_generations_keep_every_acknowledged_key() {
+    const THREADS: usize = 3;
+    const KEYS_PER_THREAD: usize = 2;
+    let daemon = Daemon::start(Auth::direct());
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let client = daemon.parsec_client(&format!("generator-{thread}"));
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let results: Vec<_> = (0..KEYS_PER_THREAD)
+                    .map(|n| {
+                        let name = format!("rsa-{n}");
+                        let result = client.psa_generate_key(&name, rsa_attributes(4096));
+                        (name, result)
+                    })
+                    .collect();
+                done.fetch_add(1, Ordering::Relaxed);
+                (client, results)
+            })
+        })
+        .collect();
+    let mut reloads = 0;
+    while done.load(Ordering::Relaxed) < THREADS {
+        daemon.signal(Signal::SIGHUP);
+        reloads += 1;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let mut failures = Vec::new();
+    for (thread, worker) in workers.into_iter().enumerate() {
+        let (client, results) = worker.join().unwrap();
+        for (name, result) in results {
+            if let Err(error) = result {
+                failures.push(format!(
+                    "generator-{thread} {name}: generation answered {error:?}"
+                ));
+                continue;
+            }
+            let listed = client.list_keys().unwrap();
+            if !listed.iter().any(|key| key.name == name) {
+                failures.push(format!(
+                    "generator-{thread} {name}: acknowledged, not listed"
+                ));
+                continue;
+            }
+            let plaintext = format!("{thread} {name}").into_bytes();
+            let used = client
+                .psa_asymmetric_encrypt(
+                    &name,
+                    AsymmetricEncryption::RsaPkcs1v15Crypt,
+                    &plaintext,
+                    None,
+                )
+                .and_then(|ciphertext| {
+                    client.psa_asymmetric_decrypt(
+                        &name,
+                        AsymmetricEncryption::RsaPkcs1v15Crypt,
+                        &ciphertext,
+                        None,
+                    )
+                });
+            match used {
+                Ok(decrypted) if decrypted == plaintext => {}
+                other => failures.push(format!(
+                    "generator-{thread} {name}: acknowledged, then unusable: {other:?}"
+                )),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} reloads during the generations: {failures:#?}\n{}",
+        reloads,
+        daemon.log()
+    );
+    assert!(reloads > 1, "the generations ended before a reload");
+    assert!(daemon.log().contains("configuration reloaded"));
+}
+
 #[test]
 fn a_stale_socket_is_replaced_and_a_live_one_is_refused() {
     let mut daemon = Daemon::start(Auth::direct());

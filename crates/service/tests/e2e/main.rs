@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod check;
 mod client_ops;
 mod connections;
 mod crosscheck;
@@ -19,5 +20,6 @@ mod persistence;
 mod pipeline;
 mod storage;
 mod unix_tenancy;
+mod upstream_behaviours;
 mod upstream_service;
 mod vectors;

@@ -29,7 +29,9 @@
 //! compares statuses and outputs. The differences, all where one of the two lacks a feature:
 //!
 //! - only in Mbed Crypto: deterministic ECDSA (OpenSSL 3.0 cannot make RFC 6979 nonces:
-//!   `NotSupported` here), DH keys, DES, Camellia-GCM and Camellia-CCM, RSA keys under 1024 bits;
+//!   `NotSupported` here), DH keys, DES, Camellia-GCM and Camellia-CCM, RSA keys under 1024 bits,
+//!   and a CanDoCrypto yes to generating keys on the SECT curves (SectK1 409, say), which this
+//!   provider has none of (`NotSupported`);
 //! - only here: SHA-512/224 and SHA-512/256, brainpoolP192r1, P224r1 and P320r1, Camellia-OFB,
 //!   Camellia-CMAC, ChaCha20-Poly1305 with a shortened tag (4 to 16 bytes), imported RSA keys
 //!   over 4096 bits; CanDoCrypto also says whether the algorithm itself is implemented, and that

@@ -2270,6 +2270,20 @@ mod against_mbed {
             attrs(Type::Chacha20, 256, Cipher::StreamCipher, usage("encrypt")),
             attrs(Type::RawData, 256, Algorithm::None, UsageFlags::default()),
         ];
+        // A known difference (README, "Choosing a software provider"): Mbed's CanDoCrypto
+        // accepts generating a key on a SECT curve, this provider has none of them.
+        for family in [EccFamily::SectK1, EccFamily::SectR1] {
+            let (mbed, ossl) = p.both::<CanDoCrypto>(can_do_crypto::Request {
+                check_type: CheckType::Generate,
+                attributes: attrs(ecc_pair(family), 409, es, usage("sign verify")),
+            });
+            assert!(mbed.is_ok(), "Mbed, {family:?} 409: {:?}", mbed.err());
+            assert_eq!(
+                ossl.err(),
+                Some(ResponseStatus::PsaErrorNotSupported),
+                "{family:?} 409"
+            );
+        }
         for attributes in cases {
             for check_type in [
                 CheckType::Use,
