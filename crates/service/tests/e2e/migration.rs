@@ -456,3 +456,34 @@ fn an_upstream_mbed_store_is_refused_with_the_openssl_provider() {
         "{message}"
     );
 }
+
+/// Upstream's `key_mappings` behaviour, for a key bulwarkd made itself: a key whose Mbed TLS
+/// file is gone is dropped at the next start, with a warning, instead of being listed and
+/// answering DoesNotExist.
+#[test]
+fn a_bulwarkd_key_whose_mbed_file_is_gone_is_dropped_at_start_up() {
+    let mut deployment = Deployment::new(Manager::Sqlite, MBED);
+    deployment.start(Service::Bulwarkd);
+    deployment.tool(&["create-ecc-key", "-k", "kept"]);
+    let before = deployment.key_files();
+    deployment.tool(&["create-ecc-key", "-k", "lost"]);
+    let lost: Vec<String> = deployment
+        .key_files()
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert_eq!(lost.len(), 1);
+    deployment.stop();
+    std::fs::remove_file(deployment.dir.path().join(&lost[0])).unwrap();
+
+    deployment.start(Service::Bulwarkd);
+    assert_eq!(deployment.key_names(), ["kept".to_owned()].into());
+    let log = deployment.log(Service::Bulwarkd);
+    assert!(
+        log.contains("key no longer in Mbed TLS's storage: its name was dropped"),
+        "{log}"
+    );
+    // The name is free again.
+    deployment.tool(&["create-ecc-key", "-k", "lost"]);
+    deployment.stop();
+}
