@@ -22,9 +22,11 @@
 //! Mbed Crypto keys (the PSA key id is the same in both; the key material stays in Mbed TLS's
 //! files in the working directory) and PKCS #11 keys (upstream's `u32` id is the object's
 //! `CKA_ID`, big-endian) become keys of the configured provider of that kind, under the same
-//! authenticator, application and name. TPM keys are not: upstream's key id is a context saved
-//! by the TPM under upstream's own primary key, which cannot be re-wrapped under Bulwark's; each
-//! is named in an error line at every start, and stays upstream's. A mapping whose key no longer
+//! authenticator, application and name. TPM keys are not: upstream's key id holds the public
+//! key, the auth value and the private part wrapped by the TPM under upstream's own primary key
+//! (the one `tss-esapi`'s transient key context creates), which Bulwark's TPM provider does not
+//! load keys under, and a wrapped key cannot be moved to another parent; each is named in an
+//! error line at every start, and stays upstream's. A mapping whose key no longer
 //! exists in its provider is imported and then dropped by the provider's start-up check (logged),
 //! and, its marker recorded, never comes back. With the OpenSsl provider as provider 1,
 //! upstream Mbed Crypto mappings not taken over yet stop the start: OpenSSL cannot use Mbed TLS
@@ -177,10 +179,10 @@ pub fn take_over(
                     application = %mapping.application,
                     key = %mapping.key_name,
                     provider = %mapping.provider_id,
-                    "upstream key not carried over: its key id is a context the TPM saved under \
-                     upstream's own primary key, which cannot be re-wrapped under Bulwark's; \
-                     it stays usable with upstream parsec only (export what you need from it \
-                     there, or create the key again)"
+                    "upstream TPM key not carried over: it is wrapped by the TPM under \
+                     upstream's own primary key, which Bulwark's TPM provider does not use, and \
+                     cannot be moved to another parent; it stays usable with upstream parsec \
+                     only (create the key again in bulwarkd)"
                 );
                 continue;
             }
@@ -268,6 +270,111 @@ mod tests {
             sqlite_db_path: dir.join("kim/db.sqlite3"),
             store_path: dir.join("mappings"),
         }
+    }
+
+    use psa_crypto::types::algorithm::{Algorithm, AsymmetricSignature, Hash};
+    use psa_crypto::types::key::{Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags};
+    use zeroize::Zeroizing;
+
+    fn config(providers: &str) -> Config {
+        Config::parse(&format!(
+            "[core_settings]\n[listener]\nlistener_type = \"DomainSocket\"\ntimeout = 200\n[authenticator]\nauth_type = \"Direct\"\n[[key_manager]]\nname = \"m\"\nmanager_type = \"SQLite\"\n{providers}"
+        ))
+        .unwrap()
+    }
+
+    fn mapping(provider_id: ProviderId, name: &str, key_id: &[u8]) -> UpstreamMapping {
+        let mut usage_flags = UsageFlags::default();
+        usage_flags.set_sign_hash().set_verify_hash();
+        UpstreamMapping {
+            authenticator: AuthType::Direct,
+            application: "app".to_owned(),
+            provider_id,
+            provider_name: None,
+            key_name: name.to_owned(),
+            key_id: Zeroizing::new(key_id.to_vec()),
+            attributes: Attributes {
+                lifetime: Lifetime::Persistent,
+                key_type: Type::EccKeyPair {
+                    curve_family: EccFamily::SecpR1,
+                },
+                bits: 256,
+                policy: Policy {
+                    usage_flags,
+                    permitted_algorithms: Algorithm::AsymmetricSignature(
+                        AsymmetricSignature::Ecdsa {
+                            hash_alg: Hash::Sha256.into(),
+                        },
+                    ),
+                },
+            },
+        }
+    }
+
+    fn identity(provider_name: &str, key_name: &str) -> KeyIdentity {
+        KeyIdentity {
+            authenticator: AuthType::Direct,
+            application: "app".to_owned(),
+            provider_name: provider_name.to_owned(),
+            key_name: key_name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn pkcs11_ids_become_big_endian_and_tpm_keys_stay_upstreams() {
+        let config = config(
+            "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"m\"\n\
+             library_path = \"/nonexistent.so\"\n\
+             [[provider]]\nprovider_type = \"Tpm\"\nkey_info_manager = \"m\"\n\
+             tcti = \"mssim\"\nowner_hierarchy_auth = \"\"\n",
+        );
+        let store = KeyStore::open_in_memory().unwrap();
+        let mappings = vec![
+            mapping(ProviderId::Pkcs11, "token-key", &5u32.to_le_bytes()),
+            mapping(ProviderId::Tpm, "tpm-key", &[7; 40]),
+        ];
+        take_over(&config, Path::new("upstream"), mappings, &store).unwrap();
+        let record = store
+            .get(&identity("pkcs11-provider", "token-key"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.key_id.as_slice(), [0, 0, 0, 5]);
+        assert_eq!(record.provider_id, ProviderId::Pkcs11);
+        assert_eq!(
+            store.get(&identity("tpm-provider", "tpm-key")).unwrap(),
+            None
+        );
+        assert_eq!(store.list(AuthType::Direct, "app").len(), 1);
+    }
+
+    #[test]
+    fn upstream_mbed_keys_stop_an_openssl_start_until_taken_over() {
+        let store = KeyStore::open_in_memory().unwrap();
+        let mbed =
+            config("[[provider]]\nprovider_type = \"MbedCrypto\"\nkey_info_manager = \"m\"\n");
+        let openssl =
+            config("[[provider]]\nprovider_type = \"OpenSsl\"\nkey_info_manager = \"m\"\n");
+        let upstream = || vec![mapping(ProviderId::MbedCrypto, "k", &2u32.to_le_bytes())];
+
+        let (key, reason) =
+            take_over(&openssl, Path::new("/up/store"), upstream(), &store).unwrap_err();
+        assert_eq!(key, "provider");
+        assert!(reason.contains("/up/store holds 1 key(s)"), "{reason}");
+        assert!(reason.contains("\"app\"/\"k\""), "{reason}");
+        assert!(store.list(AuthType::Direct, "app").is_empty());
+
+        // Taken over by the Mbed Crypto provider, the key is no longer a reason to refuse.
+        take_over(&mbed, Path::new("/up/store"), upstream(), &store).unwrap();
+        assert_eq!(
+            store
+                .get(&identity("mbed-crypto-provider", "k"))
+                .unwrap()
+                .unwrap()
+                .key_id
+                .as_slice(),
+            2u32.to_le_bytes()
+        );
+        take_over(&openssl, Path::new("/up/store"), upstream(), &store).unwrap();
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! holds the service's internal keys, as files.
 //!
 //! In both, the key id is itself the bincode encoding of the provider's id: for Mbed Crypto and
-//! PKCS #11 a `u32` (4 little-endian bytes), for the TPM a saved context and an auth value.
+//! PKCS #11 a `u32` (4 little-endian bytes), for the TPM a (legacy, empty) saved context, the
+//! key's auth value and its public and TPM-wrapped private parts.
 
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
