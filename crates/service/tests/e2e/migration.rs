@@ -487,3 +487,53 @@ fn a_bulwarkd_key_whose_mbed_file_is_gone_is_dropped_at_start_up() {
     deployment.tool(&["create-ecc-key", "-k", "lost"]);
     deployment.stop();
 }
+
+#[test]
+fn upstream_pkcs11_keys_are_found_on_the_token_by_bulwarkd_and_back() {
+    let token = crate::hw_pkcs11::root().another("migration");
+    let providers = format!(
+        "[[provider]]\nprovider_type = \"Pkcs11\"\nkey_info_manager = \"manager\"\n\
+         library_path = \"{}\"\nserial_number = \"{}\"\nuser_pin = \"{}\"\n",
+        token.library_path().display(),
+        token.serial,
+        token.user_pin()
+    );
+    let mut deployment = Deployment::new(Manager::Sqlite, &providers);
+    deployment.env.push((
+        bulwark_testenv::softhsm::CONF_VARIABLE.to_owned(),
+        token.conf_path().display().to_string(),
+    ));
+    deployment.start(Service::Upstream);
+    let exported = create_keys(&deployment);
+    deployment.tool(&["create-ecc-key", "-k", "doomed"]);
+    let upstream_keys = deployment.keys();
+    assert_eq!(upstream_keys.len(), 4, "{upstream_keys:?}");
+    deployment.stop();
+    let upstream_store = deployment.upstream_store_digest();
+
+    deployment.start(Service::Bulwarkd);
+    assert_eq!(
+        deployment.keys(),
+        upstream_keys,
+        "same keys, same attributes"
+    );
+    assert_keys_work(&deployment, &exported, "signed on the token by bulwarkd");
+    deployment.tool(&["delete-key", "-k", "doomed"]);
+    deployment.stop();
+    deployment.start(Service::Bulwarkd);
+    let names = deployment.key_names();
+    assert_eq!(names, ["ecc", "rsa", "rsa-sign"].map(str::to_owned).into());
+    deployment.stop();
+    assert_eq!(deployment.upstream_store_digest(), upstream_store);
+
+    // Upstream finds its keys on the token; the one destroyed by bulwarkd is gone from its
+    // list too (upstream drops a mapping whose objects are gone when it starts).
+    deployment.start(Service::Upstream);
+    assert_eq!(deployment.key_names(), names);
+    assert_keys_work(
+        &deployment,
+        &exported,
+        "signed on the token by upstream again",
+    );
+    deployment.stop();
+}
