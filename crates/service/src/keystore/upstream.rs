@@ -394,7 +394,9 @@ fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use psa_crypto::types::algorithm::{Algorithm, AsymmetricSignature, Hash};
+    use psa_crypto::types::algorithm::{
+        Algorithm, AsymmetricEncryption, AsymmetricSignature, Hash,
+    };
     use psa_crypto::types::key::{EccFamily, Lifetime, Policy, Type, UsageFlags};
 
     use super::*;
@@ -415,31 +417,62 @@ mod tests {
         assert!(base64_url_decode("abcde").is_none());
     }
 
-    /// The bytes upstream writes for a P-256 ECDSA signing key (bincode 1, default options).
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// `key_attributes` blobs written by the upstream service 1.5.0 (SQLite manager) for the keys
+    /// `parsec-tool create-ecc-key` and `create-rsa-key` make.
     #[test]
-    fn attributes_decode_from_upstreams_bincode_layout() {
+    fn attributes_written_by_upstream_decode() {
+        let ecc = hex(concat!(
+            "010000000A000000010000000001000000000000000000000001010101",
+            "0005000000030000000000000006000000"
+        ));
         let mut usage_flags = UsageFlags::default();
-        usage_flags.set_sign_hash().set_verify_hash();
-        let attributes = Attributes {
-            lifetime: Lifetime::Persistent,
-            key_type: Type::EccKeyPair {
-                curve_family: EccFamily::SecpR1,
-            },
-            bits: 256,
-            policy: Policy {
-                usage_flags,
-                permitted_algorithms: Algorithm::AsymmetricSignature(AsymmetricSignature::Ecdsa {
-                    hash_alg: Hash::Sha256.into(),
-                }),
-            },
-        };
-        let bytes = bincode::serialize(&attributes).unwrap();
-        // Lifetime::Persistent is variant 1, Type::EccKeyPair variant 8 (u32 tags), then the
-        // curve family and the 64-bit size.
-        assert_eq!(bytes[..4], 1u32.to_le_bytes());
+        usage_flags
+            .set_sign_message()
+            .set_verify_message()
+            .set_sign_hash()
+            .set_verify_hash();
         assert_eq!(
-            bincode::deserialize::<Attributes>(&bytes).unwrap(),
-            attributes
+            bincode::deserialize::<Attributes>(&ecc).unwrap(),
+            Attributes {
+                lifetime: Lifetime::Persistent,
+                key_type: Type::EccKeyPair {
+                    curve_family: EccFamily::SecpR1,
+                },
+                bits: 256,
+                policy: Policy {
+                    usage_flags,
+                    permitted_algorithms: Algorithm::AsymmetricSignature(
+                        AsymmetricSignature::Ecdsa {
+                            hash_alg: Hash::Sha256.into(),
+                        },
+                    ),
+                },
+            }
         );
+        let rsa = hex("01000000090000000008000000000000000000010100000000000600000000000000");
+        let mut usage_flags = UsageFlags::default();
+        usage_flags.set_encrypt().set_decrypt();
+        assert_eq!(
+            bincode::deserialize::<Attributes>(&rsa).unwrap(),
+            Attributes {
+                lifetime: Lifetime::Persistent,
+                key_type: Type::RsaKeyPair,
+                bits: 2048,
+                policy: Policy {
+                    usage_flags,
+                    permitted_algorithms: Algorithm::AsymmetricEncryption(
+                        AsymmetricEncryption::RsaPkcs1v15Crypt,
+                    ),
+                },
+            }
+        );
+        assert_eq!(u32_key_id(&hex("02000000")), Some(2));
     }
 }
