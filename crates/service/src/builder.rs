@@ -28,6 +28,7 @@ use crate::auth::{Authenticator, Method};
 use crate::config::{AuditLogSetting, AuthenticatorType, Config, KeyManagerType, ProviderKind};
 use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
+use crate::migration;
 use crate::providers::core::CoreProvider;
 use crate::providers::mbed::MbedProvider;
 use crate::providers::openssl::OpenSslProvider;
@@ -83,7 +84,7 @@ impl Resources {
         })
     }
 
-    fn store(&mut self, path: PathBuf) -> Result<Arc<KeyStore>, BuildError> {
+    fn store(&mut self, path: PathBuf, key: &str) -> Result<Arc<KeyStore>, BuildError> {
         if let Some(store) = self.stores.get(&path) {
             return Ok(Arc::clone(store));
         }
@@ -92,10 +93,7 @@ impl Resources {
             Some(scratch) => KeyStore::open_copy(&path, &scratch.0),
         };
         let store = Arc::new(opened.map_err(|e| {
-            fail(
-                "key_manager.sqlite_db_path",
-                format!("{}: {e}", path.display()),
-            )
+            fail(key, format!("{}: {e}", path.display()))
         })?);
         self.stores.insert(path, Arc::clone(&store));
         Ok(store)
@@ -211,13 +209,20 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 format!("no key manager named {manager_name:?}"),
             )
         })?;
-    if manager.manager_type != KeyManagerType::SQLite {
-        return Err(fail(
-            "key_manager.manager_type",
-            "only \"SQLite\" is available",
-        ));
+    // Bulwark's own store, and the upstream store whose keys it takes over (see `migration`).
+    let location_key = match manager.manager_type {
+        KeyManagerType::SQLite => "key_manager.sqlite_db_path",
+        KeyManagerType::OnDisk => "key_manager.store_path",
+    };
+    let layout = migration::layout(manager).map_err(|e| fail(location_key, e))?;
+    let store = resources.store(layout.store.clone(), location_key)?;
+    if let Some(upstream) = &layout.upstream {
+        let mappings = upstream
+            .read(method.auth_type())
+            .map_err(|e| fail(location_key, e))?;
+        migration::take_over(config, upstream.path(), mappings, &store)
+            .map_err(|(key, reason)| fail(key, reason))?;
     }
-    let store = resources.store(manager.sqlite_db_path.clone())?;
 
     let core_settings = &config.core_settings;
     let settings = ProviderSettings {
@@ -246,7 +251,10 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         let name = provider_config.name().to_owned();
         let provider: Arc<dyn Provider> = match &provider_config.kind {
             ProviderKind::MbedCrypto => {
-                Arc::new(MbedProvider::new(name).map_err(|e| fail(&key, e))?)
+                crate::providers::mbed::check_working_directory().map_err(|e| fail(&key, e))?;
+                let provider = MbedProvider::new(name).map_err(|e| fail(&key, e))?;
+                provider.drop_vanished_keys(&store);
+                Arc::new(provider)
             }
             ProviderKind::OpenSsl(openssl) => {
                 let mut kek_path = openssl.kek_path_or_default(manager);

@@ -18,10 +18,17 @@
 //! )
 //! key_info_by_key_id  ON key_info (provider_name, key_id)
 //! key_info_unfinished ON key_info (provider_name) WHERE state <> 1  -- the recovery scan
+//! upstream_import (      -- each upstream mapping taken over once (see `KeyStore::import`)
+//!     authenticator INTEGER, application TEXT, provider_id INTEGER, key_name TEXT,
+//!     upstream_key_id BLOB,   -- the key id as upstream recorded it
+//!     imported_at   INTEGER,  -- unix seconds
+//!     PRIMARY KEY (authenticator, application, provider_id, key_name, upstream_key_id)
+//! )
 //! ```
 //!
-//! Indexes are created with `IF NOT EXISTS` at every open: a database written before one was
-//! added gains it, and the schema version does not change (an older build ignores it).
+//! Indexes and the `upstream_import` table are created with `IF NOT EXISTS` at every open: a
+//! database written before one was added gains it, and the schema version does not change (an
+//! older build ignores it).
 //!
 //! The tables are `STRICT`, so SQLite itself rejects a value of the wrong type. Attributes are
 //! stored in the same protobuf form the wire uses, so the store needs no second codec and a row
@@ -39,7 +46,7 @@ use rusqlite::{
     ffi, params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
 };
 
-use super::{KeyIdentity, KeyRecord, KeyState, KeyStoreError};
+use super::{Import, ImportMarker, ImportOutcome, KeyIdentity, KeyRecord, KeyState, KeyStoreError};
 
 /// The schema this build writes and understands.
 const SCHEMA_VERSION: i64 = 1;
@@ -65,7 +72,23 @@ const CREATE_KEY_INFO: &str = "CREATE TABLE IF NOT EXISTS key_info (
     PRIMARY KEY (authenticator, application, provider_name, key_name)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS key_info_by_key_id ON key_info (provider_name, key_id);
-CREATE INDEX IF NOT EXISTS key_info_unfinished ON key_info (provider_name) WHERE state <> 1";
+CREATE INDEX IF NOT EXISTS key_info_unfinished ON key_info (provider_name) WHERE state <> 1;
+CREATE TABLE IF NOT EXISTS upstream_import (
+    authenticator INTEGER NOT NULL,
+    application TEXT NOT NULL,
+    provider_id INTEGER NOT NULL,
+    key_name TEXT NOT NULL,
+    upstream_key_id BLOB NOT NULL,
+    imported_at INTEGER NOT NULL,
+    PRIMARY KEY (authenticator, application, provider_id, key_name, upstream_key_id)
+) STRICT, WITHOUT ROWID";
+
+const SELECT_IMPORTED: &str = "SELECT EXISTS (SELECT 1 FROM upstream_import WHERE \
+    authenticator = ?1 AND application = ?2 AND provider_id = ?3 AND key_name = ?4 \
+    AND upstream_key_id = ?5)";
+
+const INSERT_IMPORTED: &str = "INSERT INTO upstream_import (authenticator, application, \
+    provider_id, key_name, upstream_key_id, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 const SELECT_SCHEMA_VERSION: &str = "SELECT int_value FROM metadata WHERE name = 'schema_version'";
 
@@ -86,6 +109,12 @@ macro_rules! where_identity {
         " WHERE authenticator = ?1 AND application = ?2 AND provider_name = ?3 AND key_name = ?4"
     };
 }
+
+const SELECT_ANY_STATE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM key_info",
+    where_identity!(),
+    ")"
+);
 
 const SELECT_COMMITTED: &str = concat!("SELECT ", columns!(), " FROM key_info WHERE state = ?1");
 
@@ -223,14 +252,90 @@ pub(super) fn insert_creating(
     identity: &KeyIdentity,
     record: &KeyRecord,
 ) -> Result<(), KeyStoreError> {
-    let attributes = ProtoAttributes::try_from(record.attributes)
-        .map_err(KeyStoreError::Attributes)?
-        .encode_to_vec();
-    let created_at = SystemTime::now()
+    insert(connection, identity, record, KeyState::Creating)
+}
+
+/// Whether the upstream mapping `marker` was taken over already.
+pub(super) fn imported(
+    connection: &Connection,
+    marker: &ImportMarker,
+) -> Result<bool, KeyStoreError> {
+    let imported = connection.prepare_cached(SELECT_IMPORTED)?.query_row(
+        params![
+            i64::from(marker.authenticator.value()),
+            marker.application,
+            i64::from(marker.provider_id.value()),
+            marker.key_name,
+            marker.upstream_key_id.as_slice(),
+        ],
+        |row| row.get(0),
+    )?;
+    Ok(imported)
+}
+
+/// Takes over the upstream mappings of `imports` not taken over yet, in one transaction: each
+/// gets a committed row and a marker. A mapping whose identity already has a row is left out.
+pub(super) fn import(
+    connection: &mut Connection,
+    imports: &[Import],
+) -> Result<Vec<ImportOutcome>, KeyStoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(imports.len());
+    for import in imports {
+        if imported(&transaction, &import.marker)? {
+            outcomes.push(ImportOutcome::AlreadyImported);
+            continue;
+        }
+        let identity = &import.identity;
+        let taken: bool = transaction.prepare_cached(SELECT_ANY_STATE)?.query_row(
+            params![
+                i64::from(identity.authenticator.value()),
+                identity.application,
+                identity.provider_name,
+                identity.key_name,
+            ],
+            |row| row.get(0),
+        )?;
+        if taken {
+            outcomes.push(ImportOutcome::NameTaken);
+            continue;
+        }
+        insert(&transaction, identity, &import.record, KeyState::Committed)?;
+        let marker = &import.marker;
+        transaction
+            .prepare_cached(INSERT_IMPORTED)?
+            .execute(params![
+                i64::from(marker.authenticator.value()),
+                marker.application,
+                i64::from(marker.provider_id.value()),
+                marker.key_name,
+                marker.upstream_key_id.as_slice(),
+                unix_now(),
+            ])?;
+        outcomes.push(ImportOutcome::Imported);
+    }
+    transaction.commit()?;
+    Ok(outcomes)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        });
+        })
+}
+
+fn insert(
+    connection: &Connection,
+    identity: &KeyIdentity,
+    record: &KeyRecord,
+    state: KeyState,
+) -> Result<(), KeyStoreError> {
+    let attributes = ProtoAttributes::try_from(record.attributes)
+        .map_err(KeyStoreError::Attributes)?
+        .encode_to_vec();
+    let created_at = unix_now();
     let result = connection.prepare_cached(INSERT_ROW)?.execute(params![
         i64::from(identity.authenticator.value()),
         identity.application,
@@ -239,7 +344,7 @@ pub(super) fn insert_creating(
         i64::from(record.provider_id.value()),
         record.key_id.as_slice(),
         attributes,
-        KeyState::Creating.code(),
+        state.code(),
         created_at,
     ]);
     match result {

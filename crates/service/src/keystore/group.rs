@@ -279,7 +279,7 @@ fn apply(cache: &mut HashMap<KeyIdentity, KeyRecord>, write: &Write, done: &Done
         | (
             Write::Delete {
                 identity,
-                state: None,
+                state: None | Some(KeyState::Committed),
             },
             _,
         ) => {

@@ -57,6 +57,7 @@ mod fs;
 mod group;
 #[cfg(test)]
 mod tests;
+pub mod upstream;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -101,6 +102,47 @@ pub struct KeyRecord {
     ///
     /// [`Lifetime::Persistent`]: psa_crypto::types::key::Lifetime::Persistent
     pub attributes: Attributes,
+}
+
+/// An upstream key mapping to take over ([`KeyStore::import`]).
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// The key's identity in this store.
+    pub identity: KeyIdentity,
+    /// Its record, with the key id in this provider's own form.
+    pub record: KeyRecord,
+    /// What identifies the upstream mapping, so that it is taken over once only.
+    pub marker: ImportMarker,
+}
+
+/// One upstream mapping, as recorded once it is taken over: the owner, the provider kind, the
+/// name and the key id as upstream wrote it.
+///
+/// The key id is part of it: a key upstream creates again under the same name after an
+/// import is a new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportMarker {
+    /// The authenticator of the owning application.
+    pub authenticator: AuthType,
+    /// The owning application.
+    pub application: String,
+    /// The provider kind holding the key.
+    pub provider_id: ProviderId,
+    /// The key's name.
+    pub key_name: String,
+    /// The key id as upstream recorded it (never secret for the providers taken over).
+    pub upstream_key_id: Vec<u8>,
+}
+
+/// What [`KeyStore::import`] did with one mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Taken over now: the key is committed in this store.
+    Imported,
+    /// Taken over at an earlier start (the key may have been destroyed since).
+    AlreadyImported,
+    /// Left out: this store already has a key of that identity.
+    NameTaken,
 }
 
 /// Where a row stands in the crash protocol (see the module documentation).
@@ -367,6 +409,59 @@ impl KeyStore {
             state: None,
         })
         .map(drop)
+    }
+
+    /// Deletes the row of `identity` if it is committed; `NotFound` otherwise.
+    ///
+    /// Used to drop the name of a key whose back-end key has disappeared, without touching a
+    /// row that a request in flight is creating or destroying.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyStoreError::NotFound`] if there is no committed row of that identity; a storage
+    /// error.
+    pub fn forget_committed(&self, identity: &KeyIdentity) -> Result<(), KeyStoreError> {
+        self.write(Write::Delete {
+            identity: identity.clone(),
+            state: Some(KeyState::Committed),
+        })
+        .map(drop)
+    }
+
+    /// Takes over upstream key mappings, atomically and once each.
+    ///
+    /// In one transaction, every mapping of `imports` whose marker is not recorded yet and whose
+    /// identity has no row gets a committed row and its marker; the outcome of each is returned
+    /// in order. A key imported once and destroyed later is not imported again, because its
+    /// marker stays.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyStoreError::Attributes`] if some attributes cannot be stored; a storage error. On
+    /// error nothing was imported.
+    pub fn import(&self, imports: &[Import]) -> Result<Vec<ImportOutcome>, KeyStoreError> {
+        let mut connection = self.connection();
+        let outcomes = db::import(&mut connection, imports)?;
+        // Still under the connection lock: cache updates stay in commit order.
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (import, outcome) in imports.iter().zip(&outcomes) {
+            if *outcome == ImportOutcome::Imported {
+                cache.insert(import.identity.clone(), import.record.clone());
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether the upstream mapping `marker` was taken over already.
+    ///
+    /// # Errors
+    ///
+    /// A storage error.
+    pub fn imported(&self, marker: &ImportMarker) -> Result<bool, KeyStoreError> {
+        db::imported(&self.connection(), marker)
     }
 
     /// The record of a committed key, or `None` (also for a key being created or destroyed).

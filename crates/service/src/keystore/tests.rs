@@ -963,3 +963,83 @@ fn concurrent_reservations_of_one_owner_do_not_overshoot_the_quota() {
         .count();
     assert_eq!(granted, 5);
 }
+
+fn upstream_import(name: &str, upstream_key_id: u32) -> Import {
+    let identity = alice(name);
+    Import {
+        record: record(&upstream_key_id.to_le_bytes()),
+        marker: ImportMarker {
+            authenticator: identity.authenticator,
+            application: identity.application.clone(),
+            provider_id: ProviderId::MbedCrypto,
+            key_name: name.to_owned(),
+            upstream_key_id: upstream_key_id.to_le_bytes().to_vec(),
+        },
+        identity,
+    }
+}
+
+#[test]
+fn upstream_mappings_are_imported_once_even_after_the_key_is_destroyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.sqlite3");
+    let store = KeyStore::open(&path).unwrap();
+    let imports = [upstream_import("a", 2), upstream_import("b", 3)];
+    assert_eq!(
+        store.import(&imports).unwrap(),
+        [ImportOutcome::Imported, ImportOutcome::Imported]
+    );
+    assert_eq!(
+        store.get(&alice("a")).unwrap(),
+        Some(imports[0].record.clone())
+    );
+    assert_eq!(
+        store.import(&imports).unwrap(),
+        [
+            ImportOutcome::AlreadyImported,
+            ImportOutcome::AlreadyImported
+        ]
+    );
+
+    // Destroyed in Bulwark: the next start does not bring it back.
+    store.begin_destroy(&alice("a")).unwrap();
+    store.finish_destroy(&alice("a")).unwrap();
+    drop(store);
+    let store = KeyStore::open(&path).unwrap();
+    assert!(store.imported(&imports[0].marker).unwrap());
+    assert_eq!(
+        store.import(&imports).unwrap(),
+        [
+            ImportOutcome::AlreadyImported,
+            ImportOutcome::AlreadyImported
+        ]
+    );
+    assert_eq!(store.get(&alice("a")).unwrap(), None);
+    assert_eq!(store.list(AuthType::UnixPeerCredentials, "alice").len(), 1);
+
+    // A key upstream made again under that name is a new key; a name Bulwark uses is kept.
+    create(&store, &alice("c"), &record(&[9, 9, 9, 9]));
+    assert_eq!(
+        store
+            .import(&[upstream_import("a", 7), upstream_import("c", 4)])
+            .unwrap(),
+        [ImportOutcome::Imported, ImportOutcome::NameTaken]
+    );
+    assert_eq!(store.get(&alice("c")).unwrap(), Some(record(&[9, 9, 9, 9])));
+    assert!(!store.imported(&upstream_import("c", 4).marker).unwrap());
+}
+
+#[test]
+fn forget_committed_leaves_rows_in_flight_alone() {
+    let store = memory();
+    create(&store, &alice("k"), &record(&[1, 0, 0, 0]));
+    store.begin_destroy(&alice("k")).unwrap();
+    assert!(matches!(
+        store.forget_committed(&alice("k")),
+        Err(KeyStoreError::NotFound)
+    ));
+    store.finish_destroy(&alice("k")).unwrap();
+    create(&store, &alice("k"), &record(&[1, 0, 0, 0]));
+    store.forget_committed(&alice("k")).unwrap();
+    assert_eq!(store.get(&alice("k")).unwrap(), None);
+}

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 use super::Provider;
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
-use crate::keystore::KeyRecord;
+use crate::keystore::{KeyRecord, KeyStore};
 
 /// Fixed identity of the Mbed Crypto provider.
 pub const MBED_UUID: &str = "1c1139dc-ad7c-47dc-ad6b-db6fdb466552";
@@ -106,6 +106,27 @@ impl MbedProvider {
         Ok(provider)
     }
 
+    /// Drops the key store rows of this provider whose Mbed TLS key file is gone, with a
+    /// warning for each (as upstream does at start-up): such a key is no longer listed.
+    pub fn drop_vanished_keys(&self, store: &KeyStore) {
+        for (identity, record) in store.list_for_provider(&self.name) {
+            let Ok(raw_id) = psa_key_id(&record.key_id) else {
+                continue;
+            };
+            let gone = matches!(
+                self.psa(|guard| ffi::key_bits(guard, raw_id)),
+                Err(PsaError::DoesNotExist | PsaError::InvalidHandle)
+            );
+            if gone && store.forget_committed(&identity).is_ok() {
+                tracing::warn!(
+                    application = %identity.application,
+                    key = %identity.key_name,
+                    "key no longer in Mbed TLS's storage: its name was dropped"
+                );
+            }
+        }
+    }
+
     /// Runs `call` with the PSA lock held, and returns its result.
     ///
     /// When the lock is free, `call` runs here and now. When it is taken, `call` is queued to
@@ -162,6 +183,72 @@ impl MbedProvider {
             )
         })
         .map_err(ProviderError::from)
+    }
+}
+
+/// The file Mbed TLS writes every new key file through before renaming it to the key's own name
+/// (`psa_its_set` in Mbed TLS's file-backed storage), in the working directory.
+pub const MBED_TEMPORARY_FILE: &str = "tempfile.psa_its";
+
+/// Refuses a working directory where another user could reach Mbed TLS's key files.
+///
+/// Mbed TLS keeps its key files in the working directory and writes each one through the fixed
+/// name [`MBED_TEMPORARY_FILE`], opened for writing without `O_EXCL`: in a directory that others
+/// can write, another user can plant that file (mode 0666, theirs) and receive every key created
+/// or imported next. Upstream Parsec keeps the same files in the same place, so the directory
+/// is not moved; it must be this user's and closed to writes by group and others, and a
+/// leftover temporary file must be this user's and closed too.
+///
+/// # Errors
+/// A sentence naming the directory or file, what is wrong and what to do.
+pub fn check_working_directory() -> Result<(), String> {
+    let directory = std::env::current_dir()
+        .map_err(|e| format!("the working directory cannot be read: {e}"))?;
+    let us = nix::unistd::geteuid().as_raw();
+    let unsafe_because = |metadata: &std::fs::Metadata| -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mode = metadata.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            Some(format!("is writable by group or others (mode {mode:04o})"))
+        } else if metadata.uid() != us {
+            Some(format!(
+                "is owned by uid {}, not by uid {us}",
+                metadata.uid()
+            ))
+        } else {
+            None
+        }
+    };
+    let metadata =
+        std::fs::metadata(&directory).map_err(|e| format!("{}: {e}", directory.display()))?;
+    if let Some(reason) = unsafe_because(&metadata) {
+        return Err(format!(
+            "the Mbed Crypto provider keeps its key files in the working directory {}, which \
+             {reason}: another user could capture keys through {MBED_TEMPORARY_FILE}; start \
+             bulwarkd in a directory that only its user can write (for example \
+             WorkingDirectory=/var/lib/parsec with mode 0700)",
+            directory.display()
+        ));
+    }
+    let temporary = directory.join(MBED_TEMPORARY_FILE);
+    match std::fs::symlink_metadata(&temporary) {
+        Ok(metadata) => {
+            let reason = if metadata.file_type().is_file() {
+                unsafe_because(&metadata)
+            } else {
+                Some("is not a regular file".to_owned())
+            };
+            if let Some(reason) = reason {
+                return Err(format!(
+                    "{} {reason}: keys written through it would reach whoever made it; remove \
+                     it and check the directory",
+                    temporary.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(format!("{}: {error}", temporary.display())),
     }
 }
 

@@ -262,7 +262,7 @@ impl Pkcs11Provider {
                 Attribute::Token(true),
                 Attribute::Id(record.key_id.to_vec()),
             ]) {
-                Ok(objects) if objects.is_empty() && store.forget(&identity).is_ok() => {
+                Ok(objects) if objects.is_empty() && store.forget_committed(&identity).is_ok() => {
                     tracing::warn!(
                         application = %identity.application,
                         key = %identity.key_name,
