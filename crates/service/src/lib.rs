@@ -14,5 +14,6 @@ pub mod keystore;
 pub mod providers;
 pub mod service;
 pub mod status;
+pub mod system;
 #[doc(hidden)]
 pub mod test_support;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use bulwark_service::builder::{self, Resources};
 use bulwark_service::config::{Config, LogLevel, EMBEDDED_DEFAULT};
 use bulwark_service::front::{self, ConnectionLimits, ServeLimits, ServiceHandle};
+use bulwark_service::system::{self, ConfigSource};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -16,8 +17,8 @@ use tokio::signal::unix::{signal, SignalKind};
 #[derive(Debug, Parser)]
 #[command(name = "bulwarkd", version, about)]
 struct Args {
-    /// Configuration file (the Parsec config.toml format). Without it, the embedded default
-    /// configuration is used (see --print-default-config).
+    /// Configuration file (the Parsec config.toml format). Without it, /etc/parsec/config.toml
+    /// when it exists, else the embedded default configuration (see --print-default-config).
     #[arg(short, long, value_name = "PATH")]
     config: Option<PathBuf>,
 
@@ -52,15 +53,17 @@ fn load(path: Option<&PathBuf>) -> Result<Config> {
     })
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(mut args: Args) -> Result<()> {
     // Everything the daemon creates (key store, Mbed TLS key files, KEK, audit log) is for its
     // own user only; the socket alone is opened to everyone, explicitly, when it is bound.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let source = ConfigSource::resolve(&mut args.config);
     let config = load(args.config.as_ref())?;
     init_logging(
         config.core_settings.log_level,
         config.core_settings.log_timestamp,
     );
+    tracing::info!("{source}");
     for key in &config.unknown_keys {
         tracing::warn!("ignoring unknown configuration key {key}");
     }
@@ -100,12 +103,13 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     let service = builder::build(&config, &mut resources)?;
     let handle = ServiceHandle::new(service);
     let socket_path = config.listener.socket_path.clone();
-    let (listener, _socket_guard) = front::bind(&socket_path).with_context(|| {
-        format!(
-            "listener.socket_path: cannot listen on {}",
-            socket_path.display()
-        )
-    })?;
+    let system::Listening { listener, socket } =
+        system::listen(&socket_path).with_context(|| {
+            format!(
+                "listener.socket_path: cannot listen on {}",
+                socket_path.display()
+            )
+        })?;
     let limits = ServeLimits {
         max_connections: config.core_settings.max_connections,
         max_in_flight: config.core_settings.max_requests_in_flight,
@@ -118,13 +122,14 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     };
 
     let reload_handle = handle.clone();
+    let socket = &socket;
     let reload = async move {
         loop {
             hangup.recv().await;
             notify(&[sd_notify::NotifyState::Reloading]);
             match load(args.config.as_ref()).and_then(|c| {
                 if c.listener.socket_path != socket_path {
-                    tracing::warn!("listener.socket_path changed: takes effect at restart");
+                    tracing::warn!("{}", socket.path_change(&c.listener.socket_path));
                 }
                 Ok(builder::build(&c, &mut resources)?)
             }) {
@@ -149,7 +154,7 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     };
 
     notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(socket = %config.listener.socket_path.display(), "bulwarkd is ready");
+    tracing::info!(socket = %socket.path.display(), "bulwarkd is ready");
     tokio::select! {
         () = front::serve(listener, handle, limits, shutdown) => {}
         () = reload => {}

@@ -15,6 +15,7 @@ mod our_client;
 mod parsec_tool;
 mod persistence;
 mod pipeline;
+mod service_manager;
 mod storage;
 mod unix_tenancy;
 mod upstream_service;
