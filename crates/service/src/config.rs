@@ -318,6 +318,10 @@ pub struct CoreSettings {
     /// store (see [`CoreSettings::audit_log_or_default`]).
     #[serde(default)]
     pub audit_log: Option<AuditLogSetting>,
+    /// Bulwark: where Prometheus metrics are served, `"127.0.0.1:9464"` (loopback only) or
+    /// `"unix:/path"`; `None` (the default): no metrics (see [`crate::metrics`]).
+    #[serde(default)]
+    pub metrics_endpoint: Option<crate::metrics::Endpoint>,
 }
 
 impl CoreSettings {
@@ -388,6 +392,7 @@ impl Default for CoreSettings {
             max_requests_in_flight_per_client: None,
             log_format: LogFormat::Text,
             audit_log: None,
+            metrics_endpoint: None,
         }
     }
 }

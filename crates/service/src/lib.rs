@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod error;
 pub mod front;
 pub mod keystore;
+pub mod metrics;
 pub mod providers;
 pub mod service;
 pub mod status;

@@ -110,6 +110,13 @@ async fn serve(args: Args, config: Config) -> Result<()> {
                 socket_path.display()
             )
         })?;
+    if let Some(endpoint) = &config.core_settings.metrics_endpoint {
+        bulwark_service::metrics::start(endpoint)
+            .await
+            .with_context(|| {
+                format!("core_settings.metrics_endpoint: cannot serve on {endpoint}")
+            })?;
+    }
     let limits = ServeLimits {
         max_connections: config.core_settings.max_connections,
         max_in_flight: config.core_settings.max_requests_in_flight,
