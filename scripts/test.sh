@@ -29,6 +29,7 @@ install_tool() {
 }
 install_tool cargo-deny cargo-deny --version 0.20.2
 install_tool parsec-tool parsec-tool --version 0.7.0
+install_tool cargo-deb cargo-deb --version 3.8.0
 # The providers whose on-disk keys the migration tests create with the upstream service.
 install_tool parsec parsec-service --version 1.5.0 \
     --features mbed-crypto-provider,pkcs11-provider,tpm-provider,direct-authenticator
@@ -56,3 +57,7 @@ rm -f "$conformance_log"
 cargo test --workspace --locked --no-fail-fast -- --skip conformance_suite
 # The end-to-end suite again, on the OpenSSL provider (the first run used Mbed Crypto).
 BULWARK_E2E_PROVIDER=OpenSsl cargo test -p bulwark-service --test e2e --locked
+
+# The Debian package, built in release mode and installed, upgraded and purged in a Debian 12
+# root (debootstrap'ed once per machine, then unpacked fresh each run).
+dist/test-package.sh

@@ -213,6 +213,7 @@ impl AuditLog {
                 file.write_all(line.as_bytes())
             }
         };
+        crate::metrics::audit_record(result.is_ok());
         if let Err(error) = result {
             let path = match &*self.sink {
                 Sink::File { path, .. } => path.display().to_string(),

@@ -345,6 +345,10 @@ pub struct CoreSettings {
     /// store (see [`CoreSettings::audit_log_or_default`]).
     #[serde(default)]
     pub audit_log: Option<AuditLogSetting>,
+    /// Bulwark: where Prometheus metrics are served, `"127.0.0.1:9464"` (loopback only) or
+    /// `"unix:/path"`; `None` (the default): no metrics (see [`crate::metrics`]).
+    #[serde(default)]
+    pub metrics_endpoint: Option<crate::metrics::Endpoint>,
 }
 
 impl CoreSettings {
@@ -417,6 +421,7 @@ impl Default for CoreSettings {
             max_keys_per_client: default_max_keys_per_client(),
             log_format: LogFormat::Text,
             audit_log: None,
+            metrics_endpoint: None,
         }
     }
 }

@@ -12,8 +12,10 @@ pub mod error;
 pub mod front;
 pub mod keystore;
 pub mod migration;
+pub mod metrics;
 pub mod providers;
 pub mod service;
 pub mod status;
+pub mod system;
 #[doc(hidden)]
 pub mod test_support;

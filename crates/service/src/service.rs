@@ -142,6 +142,7 @@ impl Service {
     ) -> ResponseFrame {
         let header = &frame.header;
         let started = Instant::now();
+        let _in_flight = crate::metrics::Occupancy::in_flight();
         let span = tracing::debug_span!(
             "request",
             opcode = header.opcode.name(),
@@ -185,6 +186,12 @@ impl Service {
             status = response.header.status.name(),
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "request served"
+        );
+        crate::metrics::request_served(
+            header.opcode,
+            header.provider,
+            response.header.status,
+            started.elapsed(),
         );
         response
     }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use bulwark_service::builder::{self, Resources};
 use bulwark_service::config::{Config, LogLevel, EMBEDDED_DEFAULT};
 use bulwark_service::front::{self, ConnectionLimits, ServeLimits, ServiceHandle};
+use bulwark_service::system::{self, ConfigSource};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -15,8 +16,8 @@ use tokio::signal::unix::{signal, SignalKind};
 #[derive(Debug, Parser)]
 #[command(name = "bulwarkd", version, about)]
 struct Args {
-    /// Configuration file (the Parsec config.toml format). Without it, the embedded default
-    /// configuration is used (see --print-default-config).
+    /// Configuration file (the Parsec config.toml format). Without it, /etc/parsec/config.toml
+    /// when it exists, else the embedded default configuration (see --print-default-config).
     #[arg(short, long, value_name = "PATH")]
     config: Option<PathBuf>,
 
@@ -52,15 +53,17 @@ fn load(path: Option<&PathBuf>) -> Result<Config> {
     })
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(mut args: Args) -> Result<()> {
     // Everything the daemon creates (key store, Mbed TLS key files, KEK, audit log) is for its
     // own user only; the socket alone is opened to everyone, explicitly, when it is bound.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let source = ConfigSource::resolve(&mut args.config);
     let config = load(args.config.as_ref())?;
     init_logging(
         config.core_settings.log_level,
         config.core_settings.log_timestamp,
     );
+    tracing::info!("{source}");
     for key in &config.unknown_keys {
         tracing::warn!("ignoring unknown configuration key {key}");
     }
@@ -103,8 +106,23 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     let service = builder::build(&config, &mut resources)?;
     let handle = ServiceHandle::new(service);
     let mut socket_path = config.listener.socket_path.clone();
-    let (listener, mut socket_guard) = bind(&socket_path)?;
+    let system::Listening {
+        listener,
+        mut socket,
+    } = system::listen(&socket_path).with_context(|| {
+        format!(
+            "listener.socket_path: cannot listen on {}",
+            socket_path.display()
+        )
+    })?;
     let (move_listener, moves) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(endpoint) = &config.core_settings.metrics_endpoint {
+        bulwark_service::metrics::start(endpoint)
+            .await
+            .with_context(|| {
+                format!("core_settings.metrics_endpoint: cannot serve on {endpoint}")
+            })?;
+    }
     let limits = ServeLimits {
         max_connections: config.core_settings.max_connections,
         max_in_flight: config.core_settings.max_requests_in_flight,
@@ -117,34 +135,39 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     };
 
     let reload_handle = handle.clone();
+    let ready_path = socket.path.clone();
     let reload = async move {
         loop {
             hangup.recv().await;
             notify(&[sd_notify::NotifyState::Reloading]);
             match load(args.config.as_ref()).and_then(|c| {
                 // A moved socket is bound before the service is built, so a failure of either
-                // keeps everything as it was (a new socket bound in vain is removed).
+                // keeps everything as it was (a new socket bound in vain is removed). A socket
+                // passed by the service manager cannot move.
                 let moved = if c.listener.socket_path == socket_path {
+                    None
+                } else if socket.is_activated() {
+                    tracing::warn!("{}", socket.path_change(&c.listener.socket_path));
                     None
                 } else {
                     let path = c.listener.socket_path.clone();
-                    Some((bind(&path)?, path))
+                    Some(bind(&path)?)
                 };
                 Ok((builder::build(&c, &mut resources)?, moved))
             }) {
                 Ok((service, moved)) => {
                     reload_handle.replace(service);
-                    if let Some(((listener, guard), path)) = moved {
+                    if let Some(system::Listening { listener, socket: file }) = moved {
                         // The old listener closes once serve takes the new one; replacing
-                        // the guard removes the old socket file.
+                        // the socket file's guard removes the old file.
                         let _ = move_listener.send(listener);
-                        drop(std::mem::replace(&mut socket_guard, guard));
                         tracing::info!(
                             from = %socket_path.display(),
-                            to = %path.display(),
+                            to = %file.path.display(),
                             "listening on the new socket"
                         );
-                        socket_path = path;
+                        socket_path = file.path.clone();
+                        drop(std::mem::replace(&mut socket, file));
                     }
                     tracing::info!("configuration reloaded");
                 }
@@ -165,7 +188,7 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     };
 
     notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(socket = %config.listener.socket_path.display(), "bulwarkd is ready");
+    tracing::info!(socket = %ready_path.display(), "bulwarkd is ready");
     tokio::select! {
         () = front::serve(listener, moves, handle, limits, shutdown) => {}
         () = reload => {}
@@ -174,8 +197,8 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     Ok(())
 }
 
-fn bind(path: &std::path::Path) -> Result<(tokio::net::UnixListener, front::SocketGuard)> {
-    front::bind(path)
+fn bind(path: &std::path::Path) -> Result<system::Listening> {
+    system::bind(path)
         .with_context(|| format!("listener.socket_path: cannot listen on {}", path.display()))
 }
 

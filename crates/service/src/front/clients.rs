@@ -61,6 +61,7 @@ impl Clients {
         });
         if entry.connections >= self.max_connections {
             entry.refused += 1;
+            crate::metrics::connection_refused("max_connections_per_client");
             let now = Instant::now();
             if entry
                 .last_warning

@@ -89,12 +89,14 @@ pub(crate) async fn serve_connection(
                     && !*stop.borrow();
                 // The client's own share first: a client waiting for its share holds none of
                 // the daemon's slots, so it cannot keep other clients waiting.
+                let queued = crate::metrics::Occupancy::queued();
                 let Ok(own) = client.in_flight().acquire_owned().await else {
                     return; // Semaphores are never closed; nothing sensible to answer.
                 };
                 let Ok(global) = Arc::clone(&in_flight).acquire_owned().await else {
                     return;
                 };
+                drop(queued);
                 let answer = if service_now.runs_inline(&frame.header) {
                     // Shorter than the two thread wake-ups of the blocking pool. A request
                     // that follows another on a kept-open connection lets the other ready

@@ -201,6 +201,7 @@ pub async fn serve(
         let in_flight = Arc::clone(&in_flight);
         let stop = stop_rx.clone();
         tasks.spawn(async move {
+            let _open = crate::metrics::Occupancy::connection();
             serve_connection(
                 stream,
                 peer,

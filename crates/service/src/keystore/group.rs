@@ -167,6 +167,7 @@ pub(super) fn run_batch(
             .execute_batch("PRAGMA synchronous = NORMAL")
             .is_ok();
     let outcomes = run_writes(connection, &batch);
+    crate::metrics::keystore_batch(!lazy);
     if lazy {
         if let Err(error) = connection.execute_batch("PRAGMA synchronous = FULL") {
             // Never expected (a pragma on an open connection); later commits would not be
