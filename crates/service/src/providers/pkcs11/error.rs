@@ -1,7 +1,9 @@
 //! PKCS #11 return values as PSA statuses.
 //!
-//! The library's reason is logged at debug level only. Decryption has its own mapping
-//! ([`decrypt`]): every failure of the decryption itself is `InvalidPadding`.
+//! The library's reason is logged at debug level; a return value without a mapping of its own
+//! (answered `GenericError`) is logged at warn, by name, with the function that returned it, so
+//! that it can be given one. Decryption has its own mapping ([`decrypt`]): every failure of the
+//! decryption itself is `InvalidPadding`.
 
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
@@ -11,6 +13,7 @@ use psa_crypto::types::status::Error as PsaError;
 pub(super) fn psa(error: CkError) -> PsaError {
     tracing::debug!(%error, "PKCS #11 call failed");
     let CkError::Pkcs11(rv, function) = error else {
+        tracing::warn!(%error, "PKCS #11 call failed outside the library: GenericError");
         return PsaError::GenericError;
     };
     match rv {
@@ -49,7 +52,14 @@ pub(super) fn psa(error: CkError) -> PsaError {
         RvError::UserNotLoggedIn | RvError::PinExpired | RvError::PinLocked => {
             PsaError::NotPermitted
         }
-        _ => PsaError::GenericError,
+        _ => {
+            tracing::warn!(
+                rv = ?rv,
+                function = ?function,
+                "unmapped PKCS #11 return value: GenericError"
+            );
+            PsaError::GenericError
+        }
     }
 }
 
