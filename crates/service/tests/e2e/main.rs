@@ -11,6 +11,7 @@ mod hw_common;
 mod hw_pkcs11;
 mod hw_tpm;
 mod lifecycle;
+mod log_sinks;
 mod our_client;
 mod parsec_tool;
 mod persistence;
