@@ -1024,6 +1024,36 @@ fn admin_commands_with_direct_authentication() {
 }
 
 #[test]
+fn names_from_the_service_cannot_drive_the_terminal() {
+    let d = Daemon::start(Auth::Direct);
+    // Retitles the terminal, clears it and adds a line of its own.
+    let hostile = "app\u{1b}]0;owned\u{7}\u{1b}[2J\nroot\u{9b}1m";
+    d.ok(&["--app-name", hostile, "create-ecc-key", "-k", hostile]);
+    let clean = |text: &str, lines: usize| {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters in {text:?}"
+        );
+        assert_eq!(text.lines().count(), lines, "{text:?}");
+    };
+    let shown = "app\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\nroot\\u{9b}1m";
+    let clients = d.ok(&["list-clients"]);
+    clean(&clients, 1);
+    assert_eq!(clients, format!("{shown}\n"));
+    clean(&d.ok(&["list-clients", "--output", "table"]), 2);
+    let keys = d.ok(&["--app-name", hostile, "list-keys"]);
+    clean(&keys, 1);
+    assert!(keys.starts_with(&format!("* {shown} (")), "{keys}");
+    clean(
+        &d.ok(&["--app-name", hostile, "list-keys", "--output", "table"]),
+        2,
+    );
+    // JSON keeps the names exact (escaped by JSON itself).
+    let json = d.json(&["list-clients"]);
+    assert_eq!(json["clients"][0], hostile);
+}
+
+#[test]
 fn unix_peer_credentials_identify_the_caller_by_uid() {
     let d = Daemon::start(Auth::Unix);
     let uid = my_uid(d.dir.path()).to_string();
