@@ -1016,11 +1016,9 @@ fn admin_commands_with_direct_authentication() {
     .assert_eq(&text(&output.stderr));
     assert_eq!(d.ok(&["list-clients"]), "parsec-tool\n");
     assert_eq!(d.ok(&["--app-name", "other-app", "list-keys"]), "");
-    let json = d.json(&["delete-client", "--client", "nobody"]);
-    assert_eq!(
-        json,
-        serde_json::json!({ "client": "nobody", "deleted": true })
-    );
+    // A client that owns no key: nothing deleted, not a success.
+    let stderr = d.fails(&["delete-client", "--client", "nobody"], 4);
+    assert!(stderr.contains("PsaErrorDoesNotExist"), "{stderr}");
 }
 
 #[test]
