@@ -51,7 +51,7 @@
 //! # When a record cannot be written
 //!
 //! The request is still served (SECURITY.md, "Accountability", says why): the record is
-//! counted as lost ([`counters`](crate::counters)), an error is logged at most once every ten
+//! counted as lost ([`crate::counters`]), an error is logged at most once every ten
 //! seconds, and the next record that can be written is preceded by an `audit_records_lost`
 //! record whose `count` is the number lost since the last one that could be written, so a gap
 //! in the trail is never silent. Writing never panics.
