@@ -7,7 +7,8 @@
 //! | `key_generated` | PsaGenerateKey created a key (the key store committed it) |
 //! | `key_imported` | PsaImportKey created a key |
 //! | `key_destroyed` | a key was removed from the key store: PsaDestroyKey, or DeleteClient for each key of the deleted client (then `opcode` is `DeleteClient`, `application` the administrator and `key_owner` the client) |
-//! | `request_denied` | authentication failed (AuthenticationError, AuthenticatorNotRegistered, InvalidEncoding of the credentials), an administrative operation was refused (AdminOperation), a request needing an identity had none (NotAuthenticated), or a key's policy refused the operation (PsaErrorNotPermitted) |
+//! | `request_denied` | authentication failed (AuthenticationError, AuthenticatorNotRegistered, InvalidEncoding of the credentials), an administrative operation was refused (AdminOperation), a request needing an identity had none (NotAuthenticated), or a key's policy refused the operation (PsaErrorNotPermitted); one record may stand for several (`count`, see "Denials") |
+//! | `audit_records_lost` | records could not be written (their number in `count`); written before the next record that can be, every other field `null` |
 //!
 //! Requests refused while being framed (bad header, oversized body, unknown auth type) never
 //! reach the service core and are not recorded; nor are ordinary failures (a missing key, a bad
