@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{Cli, Command, CreateCsr, HashAlg, OutputFormat};
 use crate::error::{Exit, Failure};
-use crate::output::{self, print};
+use crate::output::{self, escape, print};
 use crate::{describe, encoding, input, log, signing, Session};
 
 /// Runs the command `cli` names.
@@ -150,14 +150,14 @@ fn list_providers(s: &Session) -> Result<(), Failure> {
             let mut text = String::new();
             for p in &providers {
                 text.push_str(&format!("ID: 0x{:02x} ({})\n", p.id.value(), p.id));
-                text.push_str(&format!("Description: {}\n", p.description));
+                text.push_str(&format!("Description: {}\n", escape(&p.description)));
                 text.push_str(&format!("Version: {}\n", version(p)));
                 let vendor = if p.vendor.is_empty() {
                     "Unspecified"
                 } else {
                     &p.vendor
                 };
-                text.push_str(&format!("Vendor: {vendor}\n"));
+                text.push_str(&format!("Vendor: {}\n", escape(vendor)));
                 text.push_str(&format!("UUID: {}\n\n", p.uuid));
             }
             print(&text)
@@ -209,7 +209,7 @@ fn list_authenticators(s: &Session) -> Result<(), Failure> {
                     a.id.value(),
                     describe::auth_type(a.id)
                 ));
-                text.push_str(&format!("Description: {}\n", a.description));
+                text.push_str(&format!("Description: {}\n", escape(&a.description)));
                 text.push_str(&format!("Version: {}\n\n", version(a)));
             }
             print(&text)
@@ -324,7 +324,7 @@ fn list_keys(s: &Session) -> Result<(), Failure> {
                 .map(|k| {
                     format!(
                         "* {} ({}, {:?}, {} bits, permitted algorithm: {:?})\n",
-                        k.name,
+                        escape(&k.name),
                         k.provider_id,
                         k.attributes.key_type,
                         k.attributes.bits,
@@ -600,9 +600,12 @@ fn list_clients(s: &Session) -> Result<(), Failure> {
         log::info(format_args!("Parsec clients:"));
     }
     match s.format {
-        OutputFormat::Parsec => {
-            print(&clients.iter().map(|c| format!("{c}\n")).collect::<String>())
-        }
+        OutputFormat::Parsec => print(
+            &clients
+                .iter()
+                .map(|c| format!("{}\n", escape(c)))
+                .collect::<String>(),
+        ),
         OutputFormat::Table if clients.is_empty() => Ok(()),
         OutputFormat::Table => {
             let rows: Vec<Vec<String>> = clients.iter().map(|c| vec![c.clone()]).collect();

@@ -1070,11 +1070,39 @@ fn admin_commands_with_direct_authentication() {
     .assert_eq(&text(&output.stderr));
     assert_eq!(d.ok(&["list-clients"]), "parsec-tool\n");
     assert_eq!(d.ok(&["--app-name", "other-app", "list-keys"]), "");
-    let json = d.json(&["delete-client", "--client", "nobody"]);
-    assert_eq!(
-        json,
-        serde_json::json!({ "client": "nobody", "deleted": true })
+    // A client that owns no key: nothing deleted, not a success.
+    let stderr = d.fails(&["delete-client", "--client", "nobody"], 4);
+    assert!(stderr.contains("PsaErrorDoesNotExist"), "{stderr}");
+}
+
+#[test]
+fn names_from_the_service_cannot_drive_the_terminal() {
+    let d = Daemon::start(Auth::Direct);
+    // Retitles the terminal, clears it and adds a line of its own.
+    let hostile = "app\u{1b}]0;owned\u{7}\u{1b}[2J\nroot\u{9b}1m";
+    d.ok(&["--app-name", hostile, "create-ecc-key", "-k", hostile]);
+    let clean = |text: &str, lines: usize| {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters in {text:?}"
+        );
+        assert_eq!(text.lines().count(), lines, "{text:?}");
+    };
+    let shown = "app\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\nroot\\u{9b}1m";
+    let clients = d.ok(&["list-clients"]);
+    clean(&clients, 1);
+    assert_eq!(clients, format!("{shown}\n"));
+    clean(&d.ok(&["list-clients", "--output", "table"]), 2);
+    let keys = d.ok(&["--app-name", hostile, "list-keys"]);
+    clean(&keys, 1);
+    assert!(keys.starts_with(&format!("* {shown} (")), "{keys}");
+    clean(
+        &d.ok(&["--app-name", hostile, "list-keys", "--output", "table"]),
+        2,
     );
+    // JSON keeps the names exact (escaped by JSON itself).
+    let json = d.json(&["list-clients"]);
+    assert_eq!(json["clients"][0], hostile);
 }
 
 #[test]

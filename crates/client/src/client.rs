@@ -550,11 +550,12 @@ impl Client {
             .clients)
     }
 
-    /// Destroys every key of application `client` (administrators only); an unknown name is
-    /// not an error.
+    /// Destroys every key of application `client` under every authenticator (administrators
+    /// only).
     ///
     /// # Errors
-    /// As [`Client::call`]; `AdminOperation` when this application is not an administrator.
+    /// As [`Client::call`]; `AdminOperation` when this application is not an administrator,
+    /// `PsaErrorDoesNotExist` when `client` owns no key (an upstream service answers Success).
     ///
     /// ```no_run
     /// let client = bulwark_client::Client::new("admin")?;

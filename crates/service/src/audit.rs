@@ -7,7 +7,8 @@
 //! | `key_generated` | PsaGenerateKey created a key (the key store committed it) |
 //! | `key_imported` | PsaImportKey created a key |
 //! | `key_destroyed` | a key was removed from the key store: PsaDestroyKey, or DeleteClient for each key of the deleted client (then `opcode` is `DeleteClient`, `application` the administrator and `key_owner` the client) |
-//! | `request_denied` | authentication failed (AuthenticationError, AuthenticatorNotRegistered, InvalidEncoding of the credentials), an administrative operation was refused (AdminOperation), a request needing an identity had none (NotAuthenticated), or a key's policy refused the operation (PsaErrorNotPermitted) |
+//! | `request_denied` | authentication failed (AuthenticationError, AuthenticatorNotRegistered, InvalidEncoding of the credentials), an administrative operation was refused (AdminOperation), a request needing an identity had none (NotAuthenticated), or a key's policy refused the operation (PsaErrorNotPermitted); one record may stand for several (`count`, see "Denials") |
+//! | `audit_records_lost` | records could not be written (their number in `count`); written before the next record that can be, every other field `null` |
 //!
 //! Requests refused while being framed (bad header, oversized body, unknown auth type) never
 //! reach the service core and are not recorded; nor are ordinary failures (a missing key, a bad
@@ -21,7 +22,8 @@
 //! {"time":"2025-01-31T12:00:00.123Z","event":"key_generated","opcode":"PsaGenerateKey",
 //!  "status":"Success","auth_type":"Direct","application":"alice","peer_uid":1000,
 //!  "peer_gid":1000,"peer_pid":4242,"provider":"openssl-provider","provider_id":1,
-//!  "key_name":"my-key","key_owner":"alice"}
+//!  "key_name":"my-key","key_owner":"alice","application_sha256":null,"key_name_sha256":null,
+//!  "key_owner_sha256":null,"count":1}
 //! ```
 //!
 //! (shown folded; a record is a single line). `time` is RFC 3339 in UTC with milliseconds;
@@ -30,15 +32,38 @@
 //! when authentication failed or none was asked for; `peer_*` come from the socket
 //! (`SO_PEERCRED`); `provider` is the configured provider name; `status` is the response
 //! status's name (for `key_destroyed` under DeleteClient, the status of that one destruction).
-//! `key_name` is the key the request named, when it reached one.
+//! `key_name` is the key the request named, when it reached one. `count` is how many events
+//! the record stands for: 1, except for folded denials (below) and `audit_records_lost`.
 //!
+//! The names a client chooses (`application`, `key_name`, `key_owner`) are cut to
+//! [`MAX_NAME_BYTES`] bytes (at a character boundary); a cut name's `*_sha256` field holds the
+//! SHA-256 of the whole name in hex, and is `null` for a name written whole. A record is
+//! therefore at most about 1.5 KB, whatever the request.
+//!
+//! # Denials
+//!
+//! A client can make denials as fast as it can send requests. The first denial of a peer uid
+//! with a given status is written at once, with `count` 1; the further ones of that uid and
+//! status in the next second are folded: when the second is over, one record stands for them,
+//! with the fields of the last of them and their number in `count`. So the counts of the records
+//! add up to the denials, and each uid writes at most two records a second per status (there
+//! are six denial statuses) however fast it sends. Key lifecycle events are never folded.
+//!
+//! # When a record cannot be written
+//!
+//! The request is still served (SECURITY.md, "Accountability", says why): the record is
+//! counted as lost ([`crate::counters`]), an error is logged at most once every ten
+//! seconds, and the next record that can be written is preceded by an `audit_records_lost`
+//! record whose `count` is the number lost since the last one that could be written, so a gap
+//! in the trail is never silent. Writing never panics.
 //! A record never holds a secret: no key material, plaintext or signature, and of the auth
 //! bytes only the application name derived from them.
 //!
 //! # Where records go
 //!
 //! `core_settings.audit_log`: a file (created with mode 0600, opened with `O_APPEND`, each
-//! record written with one `write` as soon as the request is answered, not fsynced), `journal`
+//! record written with one `write` as soon as the request is answered, not fsynced; reopened at
+//! its path when bulwarkd reloads on SIGHUP, which is how log rotation hands over), `journal`
 //! (each record as one line on standard error, which systemd stores in the journal; written
 //! directly, so `log_level` does not silence it), or `off`.
 //!
@@ -54,13 +79,14 @@
 //! no scope is opened and the notes cost one thread-local check.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::Opcode;
@@ -69,7 +95,17 @@ use bulwark_interface::wire::RequestHeader;
 use psa_crypto::types::status::Error as PsaError;
 
 use crate::auth::{Identity, PeerCredentials};
+use crate::counters;
 use crate::error::{AuthError, DispatchError, ProviderError, ServiceError};
+
+/// The most bytes of a client-chosen name (application, key name, key owner) a record holds.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// How long denials of one peer uid with one status are folded into one record.
+pub const DENIAL_WINDOW: Duration = Duration::from_secs(1);
+
+/// The least time between two error lines about records that could not be written.
+const LOST_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why the audit log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -113,15 +149,52 @@ impl std::fmt::Debug for Sink {
 /// An open audit log and the names of the providers requests can address.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    sink: Arc<Sink>,
+    inner: Arc<Inner>,
     providers: Vec<(ProviderId, String)>,
+}
+
+/// The sink and what writing to it needs to remember.
+#[derive(Debug)]
+struct Inner {
+    sink: Sink,
+    /// Denial windows per (peer uid, status); see "Denials" in the module documentation.
+    denials: Mutex<HashMap<(Option<u32>, ResponseStatus), Window>>,
+    /// Records lost since the last one written, and when that was last logged.
+    lost: Mutex<Lost>,
+}
+
+/// The denials of one peer uid with one status since `started`.
+#[derive(Debug)]
+struct Window {
+    started: Instant,
+    /// Denials folded since `started` (the first one was written on its own).
+    folded: u64,
+    /// The record of the last folded denial, without its `count` and closing brace.
+    last: String,
+}
+
+#[derive(Debug, Default)]
+struct Lost {
+    /// Records lost since the last record written.
+    unreported: u64,
+    last_logged: Option<Instant>,
 }
 
 impl AuditLog {
     /// An audit log written to standard error.
     pub fn journal() -> AuditLog {
+        AuditLog::over(Sink::Journal)
+    }
+
+    fn over(sink: Sink) -> AuditLog {
+        let inner = Arc::new(Inner {
+            sink,
+            denials: Mutex::new(HashMap::new()),
+            lost: Mutex::new(Lost::default()),
+        });
+        spawn_flusher(Arc::downgrade(&inner));
         AuditLog {
-            sink: Arc::new(Sink::Journal),
+            inner,
             providers: Vec::new(),
         }
     }
@@ -166,13 +239,10 @@ impl AuditLog {
                 metadata.uid()
             )));
         }
-        Ok(AuditLog {
-            sink: Arc::new(Sink::File {
-                path: path.to_owned(),
-                file: Mutex::new(file),
-            }),
-            providers: Vec::new(),
-        })
+        Ok(AuditLog::over(Sink::File {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        }))
     }
 
     /// The same log, naming provider ids with the given configured names in its records.
@@ -198,30 +268,180 @@ impl AuditLog {
             .map(|(_, name)| name.as_str())
     }
 
-    fn write(&self, line: &str) {
-        let result = match &*self.sink {
-            Sink::Journal => {
-                let mut stderr = io::stderr().lock();
-                stderr.write_all(line.as_bytes())
-            }
-            Sink::File { file, .. } => {
-                // One write per record (O_APPEND): records of concurrent requests, or of a
-                // service still finishing requests after a reload, never interleave.
-                let mut file = file
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                file.write_all(line.as_bytes())
-            }
-        };
-        crate::metrics::audit_record(result.is_ok());
-        if let Err(error) = result {
-            let path = match &*self.sink {
-                Sink::File { path, .. } => path.display().to_string(),
-                Sink::Journal => "standard error".to_owned(),
-            };
-            tracing::error!(%error, path, "could not write an audit record");
+    /// Writes the records of one request; `denial` is the request's denial, if it was one.
+    fn write(&self, mut lines: String, mut records: u64, denial: Option<Denial>) {
+        if let Some((text, count)) = denial.and_then(|d| self.inner.fold(d, Instant::now())) {
+            lines.push_str(&text);
+            records += count;
+        }
+        if records > 0 {
+            self.inner.write(&lines, records);
         }
     }
+}
+
+/// A denial about to be recorded: its window's key and its record without `count`.
+struct Denial {
+    key: (Option<u32>, ResponseStatus),
+    record: String,
+}
+
+impl Inner {
+    /// The records to write for `denial` now and how many they are (its own, with `count` 1,
+    /// after the one of the window it closes), or `None` when it is folded into its window.
+    fn fold(&self, denial: Denial, now: Instant) -> Option<(String, u64)> {
+        let mut windows = lock(&self.denials);
+        if let Some(window) = windows.get_mut(&denial.key) {
+            if now.duration_since(window.started) < DENIAL_WINDOW {
+                window.folded += 1;
+                window.last = denial.record;
+                counters::denials_folded(1);
+                return None;
+            }
+        }
+        // A new window: the one it replaces, if it folded denials, is written first.
+        let previous = windows.insert(
+            denial.key,
+            Window {
+                started: now,
+                folded: 0,
+                last: String::new(),
+            },
+        );
+        let mut out = String::new();
+        let mut records = 1;
+        if let Some(previous) = previous.filter(|w| w.folded > 0) {
+            close(&mut out, &previous.last, previous.folded);
+            records += 1;
+        }
+        close(&mut out, &denial.record, 1);
+        Some((out, records))
+    }
+
+    /// Writes the windows that are over and forgets them; all of them with `all`.
+    fn flush(&self, now: Instant, all: bool) {
+        let mut out = String::new();
+        let mut records = 0;
+        lock(&self.denials).retain(|_, window| {
+            if !all && now.duration_since(window.started) < DENIAL_WINDOW {
+                return true;
+            }
+            if window.folded > 0 {
+                close(&mut out, &window.last, window.folded);
+                records += 1;
+            }
+            false
+        });
+        if records > 0 {
+            self.write(&out, records);
+        }
+    }
+
+    /// Writes `records` records (`lines`) with one `write`, preceded by an
+    /// `audit_records_lost` record if earlier ones were lost; counts them as lost if that fails.
+    fn write(&self, lines: &str, records: u64) {
+        let mut lost = lock(&self.lost);
+        let mut text = String::new();
+        if lost.unreported > 0 {
+            lost_record(&mut text, lost.unreported);
+        }
+        text.push_str(lines);
+        let result = match &self.sink {
+            Sink::Journal => io::stderr().lock().write_all(text.as_bytes()),
+            // One write per request (O_APPEND): records of concurrent requests, or of a service
+            // still finishing requests after a reload, never interleave.
+            Sink::File { file, .. } => lock(file).write_all(text.as_bytes()),
+        };
+        for _ in 0..records {
+            crate::metrics::audit_record(result.is_ok());
+        }
+        match result {
+            Ok(()) => lost.unreported = 0,
+            Err(error) => {
+                counters::audit_records_lost(records);
+                lost.unreported += records;
+                let now = Instant::now();
+                if lost
+                    .last_logged
+                    .is_none_or(|last| now.duration_since(last) >= LOST_REPORT_INTERVAL)
+                {
+                    lost.last_logged = Some(now);
+                    let path = match &self.sink {
+                        Sink::File { path, .. } => path.display().to_string(),
+                        Sink::Journal => "standard error".to_owned(),
+                    };
+                    tracing::error!(
+                        %error,
+                        path,
+                        lost_since_last_written = lost.unreported,
+                        lost_since_start = counters::now().audit_records_lost,
+                        "could not write audit records; requests are still served"
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Folded denials not yet written (a reload or a shutdown within their second).
+        self.flush(Instant::now(), true);
+    }
+}
+
+/// Writes the windows of `inner` that are over, every [`DENIAL_WINDOW`], until it is dropped.
+fn spawn_flusher(inner: Weak<Inner>) {
+    // Without the thread (it could not be started), windows are still written when the next
+    // denial of the same uid and status comes, and when the log is dropped.
+    let _ = std::thread::Builder::new()
+        .name("audit-flush".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(DENIAL_WINDOW);
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            inner.flush(Instant::now(), false);
+        });
+}
+
+/// Locks `mutex`, whose data stay consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Appends `record` (a record without `count`, see [`Who::record`]) closed with `count`.
+fn close(out: &mut String, record: &str, count: u64) {
+    out.push_str(record);
+    let _ = writeln!(out, ",\"count\":{count}}}");
+}
+
+/// Appends an `audit_records_lost` record: `count` records could not be written.
+fn lost_record(out: &mut String, count: u64) {
+    out.push_str("{\"time\":");
+    json_string(out, &rfc3339_now());
+    out.push_str(",\"event\":\"audit_records_lost\"");
+    for field in [
+        "opcode",
+        "status",
+        "auth_type",
+        "application",
+        "peer_uid",
+        "peer_gid",
+        "peer_pid",
+        "provider",
+        "provider_id",
+        "key_name",
+        "key_owner",
+        "application_sha256",
+        "key_name_sha256",
+        "key_owner_sha256",
+    ] {
+        let _ = write!(out, ",\"{field}\":null");
+    }
+    close(out, "", count);
 }
 
 /// What kind of lifecycle event a key went through.
@@ -358,26 +578,35 @@ impl RequestScope<'_> {
             peer,
         };
         let mut lines = String::new();
+        let mut record = String::new();
         for (event, key, status) in &notes.events {
+            record.clear();
             who.record(
-                &mut lines,
+                &mut record,
                 event.name(),
                 *status,
                 Some(&key.provider_name),
                 Some(key.provider_id),
                 Some(key),
             );
+            close(&mut lines, &record, 1);
         }
-        if denied {
+        let denial = denied.then(|| {
             let key = notes.subject.as_ref();
             // The key's provider when the request reached one, else the one it addressed.
             let (name, id) = match key {
                 Some(key) => (Some(key.provider_name.as_str()), key.provider_id),
                 None => (self.log.provider_name(header.provider), header.provider),
             };
-            who.record(&mut lines, "request_denied", status, name, Some(id), key);
-        }
-        self.log.write(&lines);
+            let mut record = String::new();
+            who.record(&mut record, "request_denied", status, name, Some(id), key);
+            Denial {
+                key: (peer.map(|p| p.uid), status),
+                record,
+            }
+        });
+        let records = u64::try_from(notes.events.len()).unwrap_or(u64::MAX);
+        self.log.write(lines, records, denial);
     }
 }
 
@@ -414,7 +643,8 @@ struct Who<'a> {
 }
 
 impl Who<'_> {
-    /// Appends one record, newline included, to `out`.
+    /// Appends one record to `out`, all but its `count` and closing brace ([`close`] adds
+    /// them).
     fn record(
         &self,
         out: &mut String,
@@ -435,7 +665,7 @@ impl Who<'_> {
         out.push_str(",\"auth_type\":");
         json_string(out, auth_type_name(self.auth_type));
         out.push_str(",\"application\":");
-        json_option(out, self.application);
+        json_option(out, self.application.map(cut));
         out.push_str(",\"peer_uid\":");
         json_number(out, self.peer.map(|p| i64::from(p.uid)));
         out.push_str(",\"peer_gid\":");
@@ -447,11 +677,41 @@ impl Who<'_> {
         out.push_str(",\"provider_id\":");
         json_number(out, provider_id.map(|id| i64::from(id.value())));
         out.push_str(",\"key_name\":");
-        json_option(out, key.map(|k| k.key_name.as_str()));
+        json_option(out, key.map(|k| cut(&k.key_name)));
         out.push_str(",\"key_owner\":");
-        json_option(out, key.map(|k| k.owner.as_str()));
-        out.push_str("}\n");
+        json_option(out, key.map(|k| cut(&k.owner)));
+        out.push_str(",\"application_sha256\":");
+        json_option(out, self.application.and_then(digest).as_deref());
+        out.push_str(",\"key_name_sha256\":");
+        json_option(out, key.and_then(|k| digest(&k.key_name)).as_deref());
+        out.push_str(",\"key_owner_sha256\":");
+        json_option(out, key.and_then(|k| digest(&k.owner)).as_deref());
     }
+}
+
+/// `name`, or its first bytes if it is longer than [`MAX_NAME_BYTES`] (at a character
+/// boundary).
+fn cut(name: &str) -> &str {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
+    }
+    let mut end = MAX_NAME_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.get(..end).unwrap_or_default()
+}
+
+/// The SHA-256 of `name` in hex if [`cut`] cuts it, else `None`.
+fn digest(name: &str) -> Option<String> {
+    if name.len() <= MAX_NAME_BYTES {
+        return None;
+    }
+    let mut hex = String::with_capacity(64);
+    for byte in openssl::sha::sha256(name.as_bytes()) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Some(hex)
 }
 
 /// The configuration-file spelling of an auth type.
@@ -644,22 +904,160 @@ mod tests {
             ":\"key_generated\",\"opcode\":\"PsaGenerateKey\",\"status\":\"Success\",\
              \"auth_type\":\"Direct\",\"application\":\"alice\",\"peer_uid\":7,\"peer_gid\":8,\
              \"peer_pid\":9,\"provider\":\"mbed\",\"provider_id\":1,\"key_name\":\"k\\n1\",\
-             \"key_owner\":\"alice\"}"
+             \"key_owner\":\"alice\",\"application_sha256\":null,\"key_name_sha256\":null,\
+             \"key_owner_sha256\":null,\"count\":1}"
         );
         assert_eq!(
             tail(lines[1]),
             ":\"request_denied\",\"opcode\":\"PsaSignHash\",\"status\":\"PsaErrorNotPermitted\",\
              \"auth_type\":\"Direct\",\"application\":\"alice\",\"peer_uid\":7,\"peer_gid\":8,\
              \"peer_pid\":9,\"provider\":\"mbed\",\"provider_id\":1,\"key_name\":\"k\\n1\",\
-             \"key_owner\":\"alice\"}"
+             \"key_owner\":\"alice\",\"application_sha256\":null,\"key_name_sha256\":null,\
+             \"key_owner_sha256\":null,\"count\":1}"
         );
         assert_eq!(
             tail(lines[2]),
             ":\"request_denied\",\"opcode\":\"Ping\",\"status\":\"AuthenticationError\",\
              \"auth_type\":\"Direct\",\"application\":null,\"peer_uid\":null,\"peer_gid\":null,\
              \"peer_pid\":null,\"provider\":\"mbed\",\"provider_id\":1,\"key_name\":null,\
-             \"key_owner\":null}"
+             \"key_owner\":null,\"application_sha256\":null,\"key_name_sha256\":null,\
+             \"key_owner_sha256\":null,\"count\":1}"
         );
+    }
+
+    fn denial(log: &AuditLog, uid: u32, status: ResponseStatus, key_name: &str) {
+        let scope = log.begin();
+        note_key(KeyRef {
+            owner: "alice",
+            provider_name: "mbed",
+            provider_id: ProviderId::MbedCrypto,
+            key_name,
+        });
+        let error = ServiceError::Dispatch(DispatchError::AdminOnly);
+        let peer = PeerCredentials {
+            uid,
+            gid: uid,
+            pid: None,
+        };
+        scope.finish(
+            &header(Opcode::ListClients, AuthType::UnixPeerCredentials),
+            None,
+            Some(&peer),
+            Some(&error),
+            status,
+        );
+    }
+
+    fn records(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn count(line: &str) -> u64 {
+        let (_, count) = line.rsplit_once(",\"count\":").unwrap();
+        count.trim_end_matches('}').parse().unwrap()
+    }
+
+    #[test]
+    fn denials_of_one_peer_and_status_are_folded_for_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::file(&path).unwrap();
+        let folded_before = counters::now().denials_folded;
+        for i in 0..100 {
+            denial(&log, 7, ResponseStatus::AdminOperation, &format!("k{i}"));
+        }
+        denial(&log, 8, ResponseStatus::AdminOperation, "other uid");
+        denial(&log, 7, ResponseStatus::AuthenticationError, "other status");
+        // The first of each (uid, status) is written at once.
+        let first = records(&path);
+        assert_eq!(first.len(), 3, "{first:#?}");
+        assert!(first[0].contains("\"key_name\":\"k0\""), "{}", first[0]);
+        assert!(first.iter().all(|line| count(line) == 1), "{first:#?}");
+        assert!(counters::now().denials_folded >= folded_before + 99);
+
+        // When the second is over, one record stands for the rest, with the last one's fields.
+        log.inner.flush(Instant::now() + DENIAL_WINDOW, false);
+        let all = records(&path);
+        assert_eq!(all.len(), 4, "{all:#?}");
+        assert!(all[3].contains("\"key_name\":\"k99\""), "{}", all[3]);
+        assert_eq!(count(&all[3]), 99);
+        assert_eq!(all.iter().map(|line| count(line)).sum::<u64>(), 102);
+
+        // Windows that are over are forgotten: the next denial is written at once.
+        denial(&log, 7, ResponseStatus::AdminOperation, "again");
+        assert_eq!(records(&path).len(), 5);
+        // Dropping the log writes what is still folded.
+        denial(&log, 7, ResponseStatus::AdminOperation, "folded");
+        drop(log);
+        // (The flush thread may hold the log for a moment: then it writes them.)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while records(&path).len() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let all = records(&path);
+        assert_eq!(all.len(), 6, "{all:#?}");
+        assert!(all[5].contains("\"key_name\":\"folded\""), "{}", all[5]);
+    }
+
+    #[test]
+    fn long_names_are_cut_and_carry_the_digest_of_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::file(&path).unwrap();
+        // A multi-byte character across the cut: the cut falls before it.
+        let name = format!("{}é{}", "a".repeat(MAX_NAME_BYTES - 1), "b".repeat(1 << 20));
+        denial(&log, 7, ResponseStatus::AdminOperation, &name);
+        let line = records(&path).remove(0);
+        assert!(line.len() < 1500, "{} bytes", line.len());
+        let cut = "a".repeat(MAX_NAME_BYTES - 1);
+        assert!(line.contains(&format!("\"key_name\":\"{cut}\"")), "{line}");
+        let digest: String = openssl::sha::sha256(name.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            line.contains(&format!("\"key_name_sha256\":\"{digest}\"")),
+            "{line}"
+        );
+        // Short names are written whole, without a digest.
+        assert!(line.contains("\"key_owner\":\"alice\""), "{line}");
+        assert!(line.contains("\"key_owner_sha256\":null"), "{line}");
+    }
+
+    #[test]
+    fn records_that_cannot_be_written_are_counted_and_reported_when_writing_works_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::file(&path).unwrap();
+        let Sink::File { file, .. } = &log.inner.sink else {
+            unreachable!()
+        };
+        // A full disk.
+        let working = std::mem::replace(
+            &mut *lock(file),
+            OpenOptions::new().append(true).open("/dev/full").unwrap(),
+        );
+        let lost_before = counters::now().audit_records_lost;
+        denial(&log, 7, ResponseStatus::AdminOperation, "lost 1");
+        denial(&log, 8, ResponseStatus::AdminOperation, "lost 2");
+        assert!(counters::now().audit_records_lost >= lost_before + 2);
+        assert!(records(&path).is_empty());
+
+        *lock(file) = working;
+        denial(&log, 9, ResponseStatus::AdminOperation, "written");
+        let all = records(&path);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(
+            all[0].contains("\"event\":\"audit_records_lost\""),
+            "{}",
+            all[0]
+        );
+        assert_eq!(count(&all[0]), 2);
+        assert!(all[1].contains("\"key_name\":\"written\""), "{}", all[1]);
     }
 
     #[test]

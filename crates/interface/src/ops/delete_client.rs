@@ -6,7 +6,8 @@ use crate::proto::delete_client as proto;
 /// Wipe the keys of `client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// The application name whose keys are destroyed; an unknown name is not an error.
+    /// The application name whose keys are destroyed, under every authenticator (the names
+    /// ListClients gives). A name that owns no key is answered PsaErrorDoesNotExist.
     pub client: String,
 }
 

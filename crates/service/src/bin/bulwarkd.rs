@@ -1,6 +1,7 @@
 //! `bulwarkd`: process concerns only — arguments, configuration file, logging, privileges,
 //! signals, systemd — around the library's builder and front end.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use bulwark_service::builder::{self, Resources};
 use bulwark_service::config::{Config, LogLevel, EMBEDDED_DEFAULT};
 use bulwark_service::front::{self, ConnectionLimits, ServeLimits, ServiceHandle};
 use bulwark_service::system::{self, ConfigSource};
+use bulwark_service::logging::StderrWriter;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -40,7 +42,8 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("bulwarkd: {error:#}");
+            // Not `eprintln!`, which panics when standard error cannot be written.
+            let _ = writeln!(std::io::stderr(), "bulwarkd: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -213,9 +216,11 @@ fn init_logging(level: Option<LogLevel>, timestamps: bool) {
         Some(level) => EnvFilter::new(level.to_string()),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    // A log line that cannot be written is counted, never a panic (`logging.rs`).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(StderrWriter)
+        .log_internal_errors(false);
     if timestamps {
         builder.init();
     } else {

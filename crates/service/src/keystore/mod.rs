@@ -490,6 +490,20 @@ impl KeyStore {
         keys
     }
 
+    /// The committed keys of one application name under every authenticator, ordered by
+    /// authenticator, provider name, then key name: what ListClients names it for.
+    pub fn list_under_any_authenticator(&self, application: &str) -> Vec<(KeyIdentity, KeyRecord)> {
+        let mut keys = self.collect(|identity| identity.application == application);
+        keys.sort_by(|(a, _), (b, _)| {
+            (a.authenticator, &a.provider_name, &a.key_name).cmp(&(
+                b.authenticator,
+                &b.provider_name,
+                &b.key_name,
+            ))
+        });
+        keys
+    }
+
     /// The committed keys held by one provider, ordered by authenticator, application, then key
     /// name.
     pub fn list_for_provider(&self, provider_name: &str) -> Vec<(KeyIdentity, KeyRecord)> {

@@ -13,10 +13,12 @@ use bulwark_interface::ops::{
     ListProviders, Opcode, Ping, PsaDestroyKey,
 };
 
+use psa_crypto::types::status::Error as PsaError;
+
 use super::{Handles, Provider, RequestContext};
 use crate::auth::Identity;
 use crate::dispatch::{Registrar, Registry};
-use crate::error::ProviderError;
+use crate::error::{ProviderError, ServiceError};
 use crate::keystore::KeyStore;
 
 /// Fixed identity of the core provider.
@@ -232,38 +234,63 @@ impl Handles<ListClients> for CoreProvider {
 }
 
 impl Handles<DeleteClient> for CoreProvider {
+    /// Destroys every key the client's name owns, under every authenticator: the names
+    /// ListClients shows are the names DeleteClient acts on, so an administrator can still
+    /// remove keys made under an authenticator the service no longer uses. Each key goes through
+    /// its provider's ordinary destroy path, as if its owner had asked, and is audited there.
+    ///
+    /// A name that owns no key is answered PsaErrorDoesNotExist rather than Success, and a key
+    /// that could not be destroyed makes the answer that failure's status (after every other key
+    /// was tried), so Success always means the client's keys are gone.
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
         request: delete_client::Request,
     ) -> Result<delete_client::Response, ProviderError> {
-        let admin = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
-        // The client's keys under the administrator's own authenticator, destroyed through
-        // each provider's ordinary destroy path, as if the client had asked.
-        let client = Identity {
-            name: request.client,
-            auth_type: admin.auth_type,
-            is_admin: false,
-        };
-        let client_ctx = RequestContext::new(Some(&client), &self.store, ctx.settings());
-        for (key, _) in self.store.list(client.auth_type, &client.name) {
+        ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
+        let keys = self.store.list_under_any_authenticator(&request.client);
+        if keys.is_empty() {
+            return Err(PsaError::DoesNotExist.into());
+        }
+        let mut first_failure = None;
+        for (key, _) in keys {
+            let client = Identity {
+                name: key.application,
+                auth_type: key.authenticator,
+                is_admin: false,
+            };
+            let client_ctx = RequestContext::new(Some(&client), &self.store, ctx.settings());
             let Some((info, _)) = self.providers.iter().find(|(_, n)| *n == key.provider_name)
             else {
+                // A provider no longer configured: its keys cannot be reached, nor destroyed.
+                tracing::warn!(
+                    provider = key.provider_name,
+                    "DeleteClient: a key of the client is held by a provider that is not \
+                     configured"
+                );
+                first_failure.get_or_insert(ProviderError::ProviderNotRegistered);
                 continue;
             };
             let destroy = ops::psa_destroy_key::Request {
                 key_name: key.key_name,
             };
             let outcome = ops::encode_request::<PsaDestroyKey>(destroy)
-                .map_err(crate::error::ServiceError::from)
+                .map_err(ServiceError::from)
                 .and_then(|body| {
                     self.crypto
                         .dispatch(info.id, Opcode::PsaDestroyKey, &client_ctx, &body)
                 });
             if let Err(error) = outcome {
                 tracing::warn!(%error, "DeleteClient could not destroy a key");
+                first_failure.get_or_insert(match error {
+                    ServiceError::Provider(error) => error,
+                    _ => PsaError::GenericError.into(),
+                });
             }
         }
-        Ok(delete_client::Response)
+        match first_failure {
+            Some(error) => Err(error),
+            None => Ok(delete_client::Response),
+        }
     }
 }

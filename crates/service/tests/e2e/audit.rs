@@ -101,7 +101,7 @@ fn parse_record(line: &str) -> Record {
 }
 
 /// Every field a record has, in order.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 17] = [
     "time",
     "event",
     "opcode",
@@ -115,6 +115,10 @@ const FIELDS: [&str; 13] = [
     "provider_id",
     "key_name",
     "key_owner",
+    "application_sha256",
+    "key_name_sha256",
+    "key_owner_sha256",
+    "count",
 ];
 
 fn read_records(text: &str) -> Vec<Record> {

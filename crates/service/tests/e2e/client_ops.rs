@@ -1564,6 +1564,65 @@ fn can_do_crypto() {
 // ---------------------------------------------------------------------------------------------
 // Administration and tenancy.
 
+/// After a change of authenticator, ListClients still names the clients of the old one, and
+/// DeleteClient destroys their keys (audited), then answers DoesNotExist for them.
+#[test]
+fn delete_client_reaches_the_keys_of_a_former_authenticator() {
+    let mut daemon = Daemon::start(Auth::Direct {
+        admins: vec!["admin".into()],
+    });
+    let ecc = ecc_pair(256, ecdsa(Hash::Sha256), "sign verify");
+    daemon
+        .parsec_client("alice")
+        .psa_generate_key("alice-1", ecc)
+        .unwrap();
+    daemon
+        .parsec_client("alice")
+        .psa_generate_key("alice-2", ecc)
+        .unwrap();
+    daemon.stop();
+    // Now Unix peer credentials, with this test's uid as administrator.
+    let uid = nix::unistd::getuid().as_raw();
+    daemon.edit_config(
+        "auth_type = \"Direct\"\nadmins = [ { name = \"admin\" } ]",
+        &format!("auth_type = \"UnixPeerCredentials\"\nadmins = [ {{ name = \"{uid}\" }} ]"),
+    );
+    daemon.spawn();
+    let admin = daemon.parsec_client("admin");
+    assert_eq!(admin.list_clients().unwrap(), vec!["alice".to_owned()]);
+
+    admin.delete_client("alice").unwrap();
+    assert!(admin.list_clients().unwrap().is_empty());
+    check(
+        admin.delete_client("alice"),
+        ResponseStatus::PsaErrorDoesNotExist,
+    );
+    let audit = std::fs::read_to_string(daemon.dir().join("kim/bulwark-audit.log")).unwrap();
+    let destroyed: Vec<&str> = audit
+        .lines()
+        .filter(|line| {
+            line.contains("\"event\":\"key_destroyed\"")
+                && line.contains("\"opcode\":\"DeleteClient\"")
+                && line.contains("\"key_owner\":\"alice\"")
+                && line.contains("\"status\":\"Success\"")
+        })
+        .collect();
+    assert_eq!(destroyed.len(), 2, "{audit}");
+    // The old authenticator's keys are gone from the back end too: Alice under Direct again
+    // owns nothing.
+    daemon.stop();
+    daemon.edit_config(
+        &format!("auth_type = \"UnixPeerCredentials\"\nadmins = [ {{ name = \"{uid}\" }} ]"),
+        "auth_type = \"Direct\"\nadmins = [ { name = \"admin\" } ]",
+    );
+    daemon.spawn();
+    assert!(daemon
+        .parsec_client("alice")
+        .list_keys()
+        .unwrap()
+        .is_empty());
+}
+
 #[test]
 fn admin_lists_and_deletes_clients() {
     let daemon = Daemon::start(Auth::Direct {
@@ -1604,8 +1663,11 @@ fn admin_lists_and_deletes_clients() {
     // Alice can use her names again.
     alice.psa_generate_key("alice-1", ecc).unwrap();
 
-    // Deleting an unknown client succeeds.
-    admin.delete_client("nobody").unwrap();
+    // Deleting a client that owns no key is not a success.
+    check(
+        admin.delete_client("nobody"),
+        ResponseStatus::PsaErrorDoesNotExist,
+    );
     assert_eq!(
         admin.list_clients().unwrap(),
         vec!["alice".to_owned(), "bob".to_owned()]

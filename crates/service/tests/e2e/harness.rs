@@ -175,14 +175,25 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
+        self.spawn_with_stderr(log.into());
+    }
+
+    /// [`Daemon::spawn`], with the daemon's standard error going to `stderr` instead of the log
+    /// file (standard output still goes there).
+    pub fn spawn_with_stderr(&mut self, stderr: Stdio) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bulwarkd"))
             .arg("--config")
             .arg(&self.config)
             .current_dir(self.dir.path())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stdout(log)
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -214,6 +225,22 @@ impl Daemon {
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let child = self.child.as_ref().expect("daemon running");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    }
+
+    /// The daemon's exit status if it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .expect("daemon started")
+            .try_wait()
+            .unwrap()
+    }
+
+    /// Replaces `from` with `to` in the configuration file (for the next start).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains(from), "{from:?} is not in the configuration");
+        std::fs::write(&self.config, text.replacen(from, to, 1)).unwrap();
     }
 
     /// Waits for the daemon to exit by itself and returns its exit status.

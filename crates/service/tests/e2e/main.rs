@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod migration;
 mod metrics;
+mod log_sinks;
 mod our_client;
 mod parsec_tool;
 mod persistence;

@@ -1022,7 +1022,11 @@ fn administration_is_for_administrators() {
     admin.delete_client("alice").unwrap();
     assert!(alice.list_keys().unwrap().is_empty());
     assert!(admin.list_clients().unwrap().is_empty());
-    admin.delete_client("nobody").unwrap();
+    // Nothing to delete is not a success.
+    service_error(
+        admin.delete_client("nobody"),
+        ResponseStatus::PsaErrorDoesNotExist,
+    );
 }
 
 #[test]

@@ -125,8 +125,8 @@ fn require_root() {
 
 /// A file system mounted on a directory of its own; unmounted (and its loop device released)
 /// when dropped.
-struct Mount {
-    point: PathBuf,
+pub(crate) struct Mount {
+    pub(crate) point: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -154,7 +154,7 @@ impl Mount {
     }
 
     /// A tmpfs of `size` (a mount option value such as `1m`).
-    fn tmpfs(size: &str) -> Mount {
+    pub(crate) fn tmpfs(size: &str) -> Mount {
         Mount::new(&[
             "-t",
             "tmpfs",
@@ -265,7 +265,7 @@ fn check_integrity(store: &Path) {
 }
 
 /// Fills the file system holding `dir` with a file; returns the file.
-fn fill(dir: &Path) -> PathBuf {
+pub(crate) fn fill(dir: &Path) -> PathBuf {
     let path = dir.join("filler");
     let mut file = std::fs::File::create(&path).unwrap();
     let chunk = [0u8; 4096];

@@ -1,7 +1,9 @@
 //! PKCS #11 return values as PSA statuses.
 //!
-//! The library's reason is logged at debug level only. Decryption has its own mapping
-//! ([`decrypt`]): every failure of the decryption itself is `InvalidPadding`.
+//! The library's reason is logged at debug level; a return value without a mapping of its own
+//! (answered `GenericError`) is logged at warn, by name, with the function that returned it, so
+//! that it can be given one. Decryption has its own mapping ([`decrypt`]): every failure of the
+//! decryption itself is `InvalidPadding`.
 
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
@@ -11,6 +13,7 @@ use psa_crypto::types::status::Error as PsaError;
 pub(super) fn psa(error: CkError) -> PsaError {
     tracing::debug!(%error, "PKCS #11 call failed");
     let CkError::Pkcs11(rv, function) = error else {
+        tracing::warn!(%error, "PKCS #11 call failed outside the library: GenericError");
         return PsaError::GenericError;
     };
     match rv {
@@ -49,7 +52,14 @@ pub(super) fn psa(error: CkError) -> PsaError {
         RvError::UserNotLoggedIn | RvError::PinExpired | RvError::PinLocked => {
             PsaError::NotPermitted
         }
-        _ => PsaError::GenericError,
+        _ => {
+            tracing::warn!(
+                rv = ?rv,
+                function = ?function,
+                "unmapped PKCS #11 return value: GenericError"
+            );
+            PsaError::GenericError
+        }
     }
 }
 
@@ -71,4 +81,68 @@ pub(super) fn stale_handle(error: &CkError) -> bool {
         error,
         CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    /// A log writer that keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    fn logged_at_warn(error: CkError) -> (PsaError, String) {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish();
+        let status = tracing::subscriber::with_default(subscriber, || psa(error));
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (status, text)
+    }
+
+    #[test]
+    fn unmapped_return_values_are_logged_at_warn_by_name() {
+        let (status, text) = logged_at_warn(CkError::Pkcs11(
+            RvError::OperationActive,
+            Function::GenerateKeyPair,
+        ));
+        assert_eq!(status, PsaError::GenericError);
+        assert!(
+            text.contains("WARN")
+                && text.contains("OperationActive")
+                && text.contains("GenerateKeyPair"),
+            "{text}"
+        );
+        // A mapped one is not a warning.
+        let (status, text) = logged_at_warn(CkError::Pkcs11(RvError::HostMemory, Function::Sign));
+        assert_eq!(status, PsaError::InsufficientMemory);
+        assert!(text.is_empty(), "{text}");
+    }
 }

@@ -741,6 +741,11 @@ fn can_do_crypto_reports_what_the_token_does() {
 
 #[test]
 fn sessions_are_shared_by_many_threads() {
+    // A failure shows the provider's warnings (an unmapped return value names itself).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
     let f = fixture();
     let alg = ecdsa(Hash::Sha256);
     f.generate("k", attrs(secp_r1_pair(), 256, alg, sign_verify()));
