@@ -19,9 +19,7 @@ struct Vector {
 fn vectors_dir() -> PathBuf {
     std::env::var_os("BULWARK_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors"))
 }
 
 fn load() -> Vec<Vector> {

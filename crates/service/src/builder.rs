@@ -92,9 +92,7 @@ impl Resources {
             None => KeyStore::open(&path),
             Some(scratch) => KeyStore::open_copy(&path, &scratch.0),
         };
-        let store = Arc::new(opened.map_err(|e| {
-            fail(key, format!("{}: {e}", path.display()))
-        })?);
+        let store = Arc::new(opened.map_err(|e| fail(key, format!("{}: {e}", path.display())))?);
         self.stores.insert(path, Arc::clone(&store));
         Ok(store)
     }

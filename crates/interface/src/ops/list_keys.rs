@@ -224,7 +224,13 @@ mod tests {
     fn encoded_len_is_what_each_entry_adds_to_the_answer() {
         let mut keys = Vec::new();
         let mut total = 0;
-        for name in ["", "k", &"n".repeat(127), &"x".repeat(128), &"é".repeat(3000)] {
+        for name in [
+            "",
+            "k",
+            &"n".repeat(127),
+            &"x".repeat(128),
+            &"é".repeat(3000),
+        ] {
             keys.push(KeyInfo {
                 provider_id: ProviderId::Pkcs11,
                 name: name.to_owned(),

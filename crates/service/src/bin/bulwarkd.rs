@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use bulwark_service::builder::{self, Resources};
 use bulwark_service::config::{Config, LogLevel, EMBEDDED_DEFAULT};
 use bulwark_service::front::{self, ConnectionLimits, ServeLimits, ServiceHandle};
-use bulwark_service::system::{self, ConfigSource};
 use bulwark_service::logging::StderrWriter;
+use bulwark_service::system::{self, ConfigSource};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -160,7 +160,11 @@ async fn serve(args: Args, config: Config) -> Result<()> {
             }) {
                 Ok((service, moved)) => {
                     reload_handle.replace(service);
-                    if let Some(system::Listening { listener, socket: file }) = moved {
+                    if let Some(system::Listening {
+                        listener,
+                        socket: file,
+                    }) = moved
+                    {
                         // The old listener closes once serve takes the new one; replacing
                         // the socket file's guard removes the old file.
                         let _ = move_listener.send(listener);
