@@ -317,7 +317,11 @@ mod until_close {
     impl UntilClose {
         /// One request on a new connection, written whole; then everything the service sends
         /// until it closes the connection (our side stays open), which must be one answer.
-        fn call<O: Operation>(&self, provider: ProviderId, request: O::Request) -> Result<O::Response> {
+        fn call<O: Operation>(
+            &self,
+            provider: ProviderId,
+            request: O::Request,
+        ) -> Result<O::Response> {
             let frame = RequestFrame {
                 header: RequestHeader::new(provider, O::OPCODE, AuthType::Direct),
                 body: ops::encode_request::<O>(request)?,
