@@ -28,8 +28,8 @@ pub fn select_opcode(selector: u8) -> Opcode {
 /// - the sans-IO header check agrees with the stream reader on complete headers, and a header
 ///   it accepts is written back byte for byte;
 /// - an accepted frame uses exactly header + body + auth bytes, is written back as the same
-///   bytes (except the flags and status fields, which a request ignores and [`RequestFrame`]
-///   does not keep), and those bytes parse again to an equal frame;
+///   bytes (except the status field, which a request ignores and [`RequestFrame`] does not
+///   keep), and those bytes parse again to an equal frame;
 /// - its body goes through [`check_request_body`] for the opcode of the header.
 pub fn check_request_bytes(data: &[u8]) {
     let limits = Limits::default();
@@ -46,7 +46,6 @@ pub fn check_request_bytes(data: &[u8]) {
     );
     let bytes = frame.to_bytes().expect("a parsed request has a wire form");
     let mut expected = data[..used].to_vec();
-    expected[8..10].fill(0); // flags
     expected[32..34].fill(0); // status
     assert_eq!(bytes.as_slice(), expected.as_slice(), "re-encoded request");
 
@@ -60,7 +59,7 @@ pub fn check_request_bytes(data: &[u8]) {
 
 /// `response_parser`: arbitrary bytes through [`ResponseFrame::parse`] with a 1 MiB body limit.
 ///
-/// As for requests; a response keeps neither flags, accept type, auth type nor auth length, so
+/// As for requests; a response keeps neither accept type, auth type nor auth length, so
 /// those bytes are written back as zero, and the body of a successful response goes through
 /// [`check_response_body`].
 pub fn check_response_bytes(data: &[u8]) {
@@ -75,7 +74,6 @@ pub fn check_response_bytes(data: &[u8]) {
     assert_eq!(used, frame_len, "bytes used by {frame:?}");
     let bytes = frame.to_bytes().expect("a parsed response has a wire form");
     let mut expected = data[..frame_len].to_vec();
-    expected[8..10].fill(0); // flags
     expected[20..22].fill(0); // accept type, auth type
     expected[26..28].fill(0); // auth length
     assert_eq!(bytes.as_slice(), expected.as_slice(), "re-encoded response");

@@ -1277,7 +1277,8 @@ fn hostile_child() {
     }
     let (mut answered, mut refused) = (0, 0);
     if ping_each {
-        let ping = ping_request();
+        // Pings that keep their connection open, so that answered connections stay held.
+        let ping = ping();
         for stream in &mut open {
             stream.set_nonblocking(false).unwrap();
             stream
