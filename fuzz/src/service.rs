@@ -149,7 +149,7 @@ fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A request frame (wire.md §2, version 1.0, protobuf both ways).
+/// A request frame (docs/protocol.md#header-layout, version 1.0, protobuf both ways).
 pub fn request(provider: u8, opcode: Opcode, auth_type: u8, body: &[u8], auth: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + auth.len());
     out.extend_from_slice(&0x5EC0_A710_u32.to_le_bytes());

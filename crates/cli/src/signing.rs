@@ -166,7 +166,7 @@ fn unsupported_hash(key: &str, alg: AsymmetricSignature) -> Failure {
     ))
 }
 
-/// The CSR signature algorithm of a key, from its policy (client.md §5): RSA PKCS#1 v1.5
+/// The CSR signature algorithm of a key, from its policy (docs/protocol.md#parsec-tool): RSA PKCS#1 v1.5
 /// with SHA-256/384/512, RSA-PSS with SHA-256/384, ECDSA on P-256 with SHA-256 or P-384 with
 /// SHA-384; a policy allowing any hash uses SHA-256 (ECDSA: only on P-256).
 pub fn x509_algorithm(key: &str, attributes: &Attributes) -> Result<X509Algorithm, Failure> {

@@ -66,7 +66,7 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 16 << 20;
 /// ```
 pub const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 4;
 
-/// How the client identifies itself to the service (auth.md §7).
+/// How the client identifies itself to the service (docs/protocol.md#client-authentication).
 ///
 /// Usually discovered: [`ClientBuilder::build`] asks the service which authenticator it uses.
 ///

@@ -378,7 +378,7 @@ impl Client {
         })
     }
 
-    /// The walk of auth.md §7: the first usable authenticator the service lists.
+    /// The walk of docs/protocol.md#client-authentication: the first usable authenticator the service lists.
     pub(crate) fn discover_auth(&self, app_name: Option<String>) -> Result<Auth> {
         let answer = self.send::<ops::ListAuthenticators>(
             ProviderId::Core,

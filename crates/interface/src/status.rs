@@ -1,4 +1,4 @@
-//! Response status codes (wire.md §8), with their exact wire values.
+//! Response status codes (docs/protocol.md#status-codes), with their exact wire values.
 //!
 //! Service-internal codes are 0–22; PSA codes are `1000 + |psa_status_t|`. Values outside the
 //! table are not representable: [`ResponseStatus::try_from`] rejects them, which is what a client

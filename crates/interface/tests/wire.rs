@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Every header failure of wire.md §4 steps A1–A11, each with its status, and their order.
+//! Every header failure of docs/protocol.md#request-pipeline steps A1–A11, each with its status, and their order.
 
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::Opcode;

@@ -1,6 +1,6 @@
 //! Authenticators: turning a request's auth bytes and the socket peer into an [`Identity`].
 //!
-//! Exactly one authenticator is active (auth.md §2). A request with auth type 0 carries no
+//! Exactly one authenticator is active (docs/protocol.md#authentication). A request with auth type 0 carries no
 //! identity; a request with another auth type than the active one is refused whatever its
 //! opcode, before anything else is looked at.
 

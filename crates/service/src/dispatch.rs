@@ -57,7 +57,7 @@ impl Registry {
             .collect()
     }
 
-    /// Runs steps E1–F2 of wire.md §4 for one request.
+    /// Runs steps E1–F2 of docs/protocol.md#request-pipeline for one request.
     ///
     /// An operation the provider does not register still has its body decoded and its
     /// identity rule checked first, so malformed bodies are reported as such everywhere.

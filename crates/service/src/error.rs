@@ -9,7 +9,7 @@ use psa_crypto::types::status::Error as PsaError;
 
 use crate::keystore::KeyStoreError;
 
-/// Authentication failures (wire.md §4 steps B1–B2).
+/// Authentication failures (docs/protocol.md#request-pipeline steps B1–B2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// The request names an authenticator other than the configured one.

@@ -1,6 +1,6 @@
 //! The sans-IO core: one request in, one response out.
 //!
-//! [`Service::handle_frame`] runs steps B–F of wire.md §4 on a frame the front end has read;
+//! [`Service::handle_frame`] runs steps B–F of docs/protocol.md#request-pipeline on a frame the front end has read;
 //! [`Service::handle_bytes`] also runs the framing steps A1–A11 on raw bytes, which is what
 //! the fuzzer and the in-process tests drive. Nothing here touches a socket.
 

@@ -107,7 +107,7 @@ mod tests {
         decode_request, decode_response, encode_request, encode_response, CanDoCrypto,
     };
 
-    /// The RSA-2048 PKCS#1 v1.5 encryption key of psa_types.md §10.
+    /// The RSA-2048 PKCS#1 v1.5 encryption key of docs/protocol.md#example-encodings.
     fn rsa_encryption_key() -> Attributes {
         let mut usage_flags = UsageFlags::default();
         usage_flags.set_encrypt().set_decrypt();

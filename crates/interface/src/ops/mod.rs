@@ -188,7 +188,7 @@ macro_rules! __define_operations {
     (() $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident;)*) => {
         $(pub mod $module;)*
 
-        /// Every opcode of the wire protocol (wire.md §7), with its wire value.
+        /// Every opcode of the wire protocol (docs/protocol.md#opcodes), with its wire value.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u32)]
         pub enum Opcode {

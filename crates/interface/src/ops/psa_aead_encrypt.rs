@@ -16,7 +16,7 @@ pub struct Request {
     pub key_name: String,
     /// AEAD algorithm, tag length included; must equal the key's policy algorithm.
     pub alg: Aead,
-    /// Nonce; its valid lengths depend on `alg` (psa_types.md §9).
+    /// Nonce; its valid lengths depend on `alg` (docs/protocol.md#output-sizes).
     pub nonce: Vec<u8>,
     /// Data authenticated but not encrypted.
     pub additional_data: Vec<u8>,
@@ -32,7 +32,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §6).
+    /// The policy checks that need the key's attributes (docs/protocol.md#symmetric-operations).
     ///
     /// # Errors
     /// `NotPermitted` when the key may not encrypt, its policy algorithm is not exactly `alg`,

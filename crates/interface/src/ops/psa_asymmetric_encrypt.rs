@@ -30,7 +30,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §5).
+    /// The policy checks that need the key's attributes (docs/protocol.md#asymmetric-encryption).
     ///
     /// # Errors
     /// `NotPermitted` when the key may not encrypt, its policy does not permit `alg`, or it is

@@ -29,7 +29,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §6).
+    /// The policy checks that need the key's attributes (docs/protocol.md#symmetric-operations).
     ///
     /// # Errors
     /// `NotPermitted` when the key may not decrypt, its policy algorithm is not `alg`, or `alg`

@@ -15,7 +15,7 @@ pub struct Request {
     pub key_name: String,
 }
 
-/// The key material, in the export format of psa_types.md §8.
+/// The key material, in the export format of docs/protocol.md#key-data-formats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The exported key; private key material for key pairs and symmetric keys.
@@ -23,7 +23,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy check that needs the key's attributes (operations.md §2).
+    /// The policy check that needs the key's attributes (docs/protocol.md#key-management).
     ///
     /// A public key's data is never secret: exporting it needs no usage flag (the PSA rule).
     /// Key pairs and secret keys need the `export` flag.

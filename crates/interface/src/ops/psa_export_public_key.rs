@@ -10,7 +10,7 @@ pub struct Request {
     pub key_name: String,
 }
 
-/// The public key, in the export format of psa_types.md §8.
+/// The public key, in the export format of docs/protocol.md#key-data-formats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The public key bytes (for ECC, the uncompressed point `04 ‖ X ‖ Y`).

@@ -22,7 +22,7 @@ pub struct Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Response;
 
-/// Whether `attributes` name a primitive the PSA Crypto API 1.0 deprecates (psa_types.md §7).
+/// Whether `attributes` name a primitive the PSA Crypto API 1.0 deprecates (docs/protocol.md#deprecated-primitives).
 ///
 /// The service refuses such keys in PsaGenerateKey unless deprecated primitives are allowed by
 /// configuration, and only logs a warning for PsaImportKey. A key is deprecated when:

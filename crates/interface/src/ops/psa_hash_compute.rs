@@ -18,7 +18,7 @@ pub struct Request {
 /// The digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    /// The digest; as long as `alg`'s output (psa_types.md §9).
+    /// The digest; as long as `alg`'s output (docs/protocol.md#output-sizes).
     pub hash: Vec<u8>,
 }
 

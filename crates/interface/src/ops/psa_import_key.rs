@@ -16,7 +16,7 @@ pub struct Request {
     pub key_name: String,
     /// Type, size and policy; `bits` 0 means "take the size from the data".
     pub attributes: Attributes,
-    /// The key material, in the import format of psa_types.md §8.
+    /// The key material, in the import format of docs/protocol.md#key-data-formats.
     pub data: SecretBytes,
 }
 

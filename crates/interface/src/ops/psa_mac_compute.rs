@@ -28,7 +28,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §6).
+    /// The policy checks that need the key's attributes (docs/protocol.md#symmetric-operations).
     ///
     /// The usage flag is `sign_message` (the book's rule; PSA's `psa_mac_compute` needs the same).
     /// Native flags set with `set_sign_hash` carry `sign_message` too.

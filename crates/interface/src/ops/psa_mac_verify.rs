@@ -26,7 +26,7 @@ pub struct Request {
 pub struct Response;
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §6).
+    /// The policy checks that need the key's attributes (docs/protocol.md#symmetric-operations).
     ///
     /// The usage flag is `verify_message` (the book's rule; PSA's `psa_mac_verify` needs the
     /// same). Native flags set with `set_verify_hash` carry `verify_message` too.

@@ -18,7 +18,7 @@ pub struct Request {
     /// Name of the caller's own key pair, in the caller's namespace.
     pub private_key_name: String,
     /// The peer's public key, in the public-key import format of the same family
-    /// (psa_types.md §8; an uncompressed point for Weierstrass curves).
+    /// (docs/protocol.md#key-data-formats; an uncompressed point for Weierstrass curves).
     pub peer_key: Vec<u8>,
 }
 
@@ -30,7 +30,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §7).
+    /// The policy checks that need the key's attributes (docs/protocol.md#key-agreement-and-random).
     ///
     /// The policy must name exactly the raw agreement `alg`: a key whose policy is a key
     /// agreement followed by a key derivation may not hand out the raw secret.

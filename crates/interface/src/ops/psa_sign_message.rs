@@ -18,7 +18,7 @@ pub struct Request {
     pub message: Vec<u8>,
 }
 
-/// The signature, in the format of psa_types.md §10 (`r ‖ s` for ECDSA).
+/// The signature, in the format of docs/protocol.md#output-sizes (`r ‖ s` for ECDSA).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The signature bytes.
@@ -26,7 +26,7 @@ pub struct Response {
 }
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §4).
+    /// The policy checks that need the key's attributes (docs/protocol.md#signatures).
     ///
     /// The usage rule is `sign_message` or `sign_hash`: permission to sign hashes implies
     /// permission to sign messages. psa-crypto's `can_sign_message` accepts exactly either flag.

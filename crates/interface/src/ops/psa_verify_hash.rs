@@ -16,7 +16,7 @@ pub struct Request {
     pub alg: AsymmetricSignature,
     /// The signed hash; its length must match the hash named in `alg`.
     pub hash: Vec<u8>,
-    /// The signature to check, in the format of psa_types.md §10.
+    /// The signature to check, in the format of docs/protocol.md#output-sizes.
     pub signature: Vec<u8>,
 }
 
@@ -25,7 +25,7 @@ pub struct Request {
 pub struct Response;
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §4).
+    /// The policy checks that need the key's attributes (docs/protocol.md#signatures).
     ///
     /// # Errors
     /// `NotPermitted` when the key may not verify hashes, its policy does not permit `alg`, or

@@ -16,7 +16,7 @@ pub struct Request {
     pub alg: AsymmetricSignature,
     /// The signed message.
     pub message: Vec<u8>,
-    /// The signature to check, in the format of psa_types.md §10.
+    /// The signature to check, in the format of docs/protocol.md#output-sizes.
     pub signature: Vec<u8>,
 }
 
@@ -25,7 +25,7 @@ pub struct Request {
 pub struct Response;
 
 impl Request {
-    /// The policy checks that need the key's attributes (operations.md §4).
+    /// The policy checks that need the key's attributes (docs/protocol.md#signatures).
     ///
     /// The usage rule is `verify_message` or `verify_hash`: permission to verify hashes implies
     /// permission to verify messages. psa-crypto's `can_verify_message` accepts exactly either flag.

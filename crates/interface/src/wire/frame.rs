@@ -30,7 +30,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Step A5 of wire.md §4: refuses lengths over the limits before they are read.
+    /// Step A5 of docs/protocol.md#request-pipeline: refuses lengths over the limits before they are read.
     ///
     /// # Errors
     /// [`WireError::BodyTooLarge`] or [`WireError::AuthTooLarge`].
@@ -176,7 +176,7 @@ impl TryFrom<RawRequest> for RequestFrame {
 }
 
 impl RequestFrame {
-    /// Reads and interprets one request (wire.md §3, steps 1–7).
+    /// Reads and interprets one request (docs/protocol.md#header-parsing, steps 1–7).
     ///
     /// # Errors
     /// The first check that fails, as a [`WireError`].
@@ -261,7 +261,7 @@ pub struct ResponseHeader {
 }
 
 impl ResponseHeader {
-    /// The "bare" shape of wire.md §4, used when the request header could not be interpreted:
+    /// The "bare" shape of docs/protocol.md#request-pipeline, used when the request header could not be interpreted:
     /// provider 0, session 0, opcode Ping.
     pub fn bare(status: ResponseStatus) -> Self {
         ResponseHeader {
@@ -274,7 +274,7 @@ impl ResponseHeader {
         }
     }
 
-    /// The "echo" shape of wire.md §4: provider, session and opcode copied from the request.
+    /// The "echo" shape of docs/protocol.md#request-pipeline: provider, session and opcode copied from the request.
     pub fn echo(request: &RequestHeader, status: ResponseStatus) -> Self {
         ResponseHeader {
             provider: request.provider,

@@ -1,4 +1,4 @@
-//! The fixed header: 36 bytes, little endian, no padding (wire.md §2).
+//! The fixed header: 36 bytes, little endian, no padding (docs/protocol.md#header-layout).
 
 use super::WireError;
 
@@ -53,7 +53,7 @@ pub struct RawHeader {
 }
 
 impl RawHeader {
-    /// Checks the header bytes received so far, in the order of wire.md §3.
+    /// Checks the header bytes received so far, in the order of docs/protocol.md#header-parsing.
     ///
     /// Returns `Ok(None)` while more bytes are needed and no check has failed yet, and the
     /// decoded header once all 36 bytes are there. Bytes past the 36th are ignored. Unlike a

@@ -4,8 +4,8 @@
 //! # Identity
 //!
 //! A key is identified by all four of (authenticator, application, provider name, key name).
-//! Unlike upstream's SQLite manager, whose uniqueness leaves out the provider (service.md §7,
-//! auth.md §5), the same key name may be used by another application, under another
+//! Unlike upstream's SQLite manager, whose uniqueness leaves out the provider (docs/protocol.md#key-store,
+//! docs/protocol.md#key-identity), the same key name may be used by another application, under another
 //! authenticator or in another provider without collision.
 //!
 //! # Crash protocol

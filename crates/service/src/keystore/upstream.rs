@@ -3,7 +3,7 @@
 //! Nothing here writes: the SQLite database is opened read-only and the OnDisk tree is only
 //! listed and read, so that the upstream service keeps working on the same files.
 //!
-//! # Formats (service.md §7)
+//! # Formats (docs/protocol.md#key-store)
 //!
 //! The SQLite manager's database holds `kim_metadata (id TEXT PRIMARY KEY, int_value INTEGER)`
 //! with `('schema_version', 1)`, and `key_mapping (authenticator_id, application_name,

@@ -1,4 +1,4 @@
-//! CanDoCrypto's rules (operations.md §8), written once for every crypto provider.
+//! CanDoCrypto's rules (docs/protocol.md#candocrypto), written once for every crypto provider.
 //!
 //! The answer is Success (supported) or `NotSupported`; no other status is given for a
 //! well-formed request. A `key_bits` of 0 means "any size". A provider says what it can hold,

@@ -125,7 +125,7 @@ operation_set!(
 #[cfg(any(feature = "pkcs11", feature = "tpm"))]
 operation_set!(
     /// A provider serving the operations of the hardware providers (PKCS #11 and TPM,
-    /// operations.md §10): key management without private-key export, signatures of a hash,
+    /// docs/protocol.md#operations-per-provider): key management without private-key export, signatures of a hash,
     /// asymmetric encryption, random numbers and CanDoCrypto.
     HardwareOperations,
     register_hardware_operations:

@@ -239,7 +239,7 @@ fn list_opcodes_cover_mbed_operations() {
     let mut problems = Vec::new();
 
     // Core answers exactly {Ping, ListProviders, ListOpcodes, ListAuthenticators, ListKeys}
-    // (operations.md, ListOpcodes).
+    // (docs/protocol.md#core-operations, ListOpcodes).
     let core: HashSet<u32> = raw_list_opcodes(&daemon, ProviderId::Core)
         .into_iter()
         .collect();

@@ -2,7 +2,7 @@
 //! that never read, floods of connections, garbage bodies for every opcode and key names meant
 //! to escape or match more than themselves.
 //!
-//! Each case asserts the exact status of wire.md §4 (or a closed connection where the spec or
+//! Each case asserts the exact status of docs/protocol.md#request-pipeline (or a closed connection where the spec or
 //! the front end's limits say so), and after every group of cases (during it, for the slow
 //! ones) a normal client — another application — pings and signs with a real key and checks
 //! the signature. No daemon log may contain "panicked". Each group prints how many cases it

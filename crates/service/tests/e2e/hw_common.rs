@@ -12,7 +12,7 @@ use parsec_client::BasicClient;
 use sha2::{Digest, Sha256};
 
 /// Asserts that the daemon's only providers are `id` (by `vendor`) and Core, and that `id`
-/// advertises exactly the hardware operations (operations.md §10) plus `extra`.
+/// advertises exactly the hardware operations (docs/protocol.md#operations-per-provider) plus `extra`.
 pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, extra: &[Opcode]) {
     let providers = client.list_providers().expect("providers");
     let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();

@@ -11,7 +11,7 @@
 //!   with ext4's `trigger_fs_error` switch in sysfs, which remounts it read-only under the
 //!   daemon's open files, as a real disk error would (`mount -o remount,ro` is refused while
 //!   files are open for writing). SQLite reports the `EROFS` of its next write as
-//!   `SQLITE_IOERR_WRITE`, a key-info store I/O error: `KeyInfoManagerError` (operations.md,
+//!   `SQLITE_IOERR_WRITE`, a key-info store I/O error: `KeyInfoManagerError` (docs/protocol.md#key-based-operations,
 //!   "key-info store access error"). `PsaErrorStorageFailure` is reserved to `SQLITE_READONLY`,
 //!   which a database opened read-write does not report for a file system turned read-only.
 //!   Restarting on the still read-only file system fails at start-up with a message naming the

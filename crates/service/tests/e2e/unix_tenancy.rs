@@ -56,7 +56,7 @@ fn p256_attributes() -> Attributes {
     }
 }
 
-/// A ListKeys request authenticated as Unix uid `uid` (wire.md §11).
+/// A ListKeys request authenticated as Unix uid `uid` (docs/protocol.md#test-vectors).
 fn list_keys_request(uid: u32) -> Vec<u8> {
     let mut request =
         hex::decode("10a7c05e1e00010000000000000000000000000000030000000004001a00000000000000")

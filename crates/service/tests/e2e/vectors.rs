@@ -42,7 +42,7 @@ const OP_GENERATE_RANDOM: u32 = 0x0D;
 const OP_LIST_AUTHENTICATORS: u32 = 0x0E;
 const AUTH_UNIX: u8 = 3;
 const STATUS_INVALID_SIGNATURE: u16 = 1149;
-/// The core provider's UUID (service.md).
+/// The core provider's UUID (docs/protocol.md#providers).
 const CORE_UUID: &str = "47049873-2a43-4845-9d72-831eab668784";
 
 /// The vectors directory: `BULWARK_VECTORS`, or the workspace's `testdata/vectors`.
@@ -457,7 +457,7 @@ fn cli_unix_vectors_match_upstream() {
 
 #[test]
 fn uid_rewrite_touches_only_complete_unix_requests() {
-    // ListKeys with uid 0 (wire.md §11 layout): rewritten.
+    // ListKeys with uid 0 (docs/protocol.md#test-vectors layout): rewritten.
     let mut req = hex::decode(
         "10a7c05e1e00010000000000000000000000000000030000000004001a0000000000000000000000",
     )

@@ -18,7 +18,7 @@ use crate::providers::{Handles, RequestContext};
 /// The largest cipher block (AES, Camellia): the most a cipher operation adds to its input.
 const MAX_BLOCK: usize = 16;
 
-/// The IV length of `alg` with a key of `key_type` (psa_types.md §9).
+/// The IV length of `alg` with a key of `key_type` (docs/protocol.md#output-sizes).
 fn iv_length(key_type: Type, alg: Cipher) -> usize {
     match (key_type, alg) {
         (_, Cipher::EcbNoPadding) => 0,

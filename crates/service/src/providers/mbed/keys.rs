@@ -25,7 +25,7 @@ const PSA_KEY_ID_USER_MAX: u32 = 0x3FFF_FFFF;
 /// How many random ids are tried before the id space is declared full.
 const ID_ATTEMPTS: usize = 32;
 
-/// Checks the RSA key size (operations.md §2): 1024, 2048 or 4096 bits, or 0 when `zero_ok`
+/// Checks the RSA key size (docs/protocol.md#key-management): 1024, 2048 or 4096 bits, or 0 when `zero_ok`
 /// (an import taking its size from the data).
 ///
 /// # Errors

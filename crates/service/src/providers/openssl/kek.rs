@@ -17,7 +17,7 @@
 //! ```
 //!
 //! The ciphertext is AES-256-GCM under the KEK of the key material in its PSA export format
-//! (psa_types.md §8; public keys too, so that every row has one format). The associated data
+//! (docs/protocol.md#key-data-formats; public keys too, so that every row has one format). The associated data
 //! binds the blob to its key:
 //!
 //! ```text

@@ -23,7 +23,7 @@ use crate::error::ProviderError;
 use crate::keystore::KeyStoreError;
 use crate::providers::{Creation, Handles, RequestContext, ScopedKeys};
 
-/// Checks the RSA key size as the reference provider does (operations.md §2): 1024, 2048 or
+/// Checks the RSA key size as the reference provider does (docs/protocol.md#key-management): 1024, 2048 or
 /// 4096 bits, or 0 when `zero_ok` (an import taking its size from the data).
 ///
 /// # Errors

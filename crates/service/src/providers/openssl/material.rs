@@ -1,5 +1,5 @@
 //! Key material: which key types and sizes this provider holds, how keys are generated,
-//! checked on import and parsed from their PSA export format (psa_types.md §8).
+//! checked on import and parsed from their PSA export format (docs/protocol.md#key-data-formats).
 //!
 //! | Type | Sizes (bits) |
 //! |---|---|
@@ -196,7 +196,7 @@ pub(super) struct LoadedKey {
     pub(super) key_type: Type,
     /// The parsed key.
     pub(super) material: Material,
-    /// The public key in PSA format (psa_types.md §8); `None` for symmetric keys.
+    /// The public key in PSA format (docs/protocol.md#key-data-formats); `None` for symmetric keys.
     pub(super) public_export: Option<Vec<u8>>,
 }
 

@@ -1,6 +1,6 @@
 //! Key management: PsaGenerateKey, PsaImportKey, PsaDestroyKey and PsaExportPublicKey.
 //!
-//! Order of the checks (operations.md §0): deprecation, export flag against `allow_export`,
+//! Order of the checks (docs/protocol.md#key-based-operations): deprecation, export flag against `allow_export`,
 //! key type and size, then the name, then the key id and the token objects.
 
 use std::sync::Arc;
@@ -194,7 +194,7 @@ fn import_curve(
         .ok_or(PsaError::InvalidArgument)
 }
 
-/// Parses and checks key data (psa_types.md §8) into token templates.
+/// Parses and checks key data (docs/protocol.md#key-data-formats) into token templates.
 fn parse_import(attributes: Attributes, data: &[u8]) -> Result<Import, PsaError> {
     let bad = |_| PsaError::InvalidArgument;
     match attributes.key_type {

@@ -9,20 +9,20 @@
 //! hash), with SHA-1 and SHA-2 (224 to 512); public keys of both families can be imported for
 //! verification and encryption. Served operations: GenerateKey, ImportKey, DestroyKey,
 //! ExportPublicKey, SignHash, VerifyHash, AsymmetricEncrypt, AsymmetricDecrypt,
-//! GenerateRandom and CanDoCrypto (operations.md §10); nothing else is registered, so
+//! GenerateRandom and CanDoCrypto (docs/protocol.md#operations-per-provider); nothing else is registered, so
 //! ListOpcodes reports exactly these. CanDoCrypto also asks the token which mechanisms it has.
 //!
 //! # Keys on the token
 //!
 //! A key is a pair of token objects (or one public object for an imported public key) sharing
 //! a `CKA_ID`: a random 32-bit number, big-endian, unused in the key store and on the token;
-//! the key store row records it as the key's id (service.md §7). Private keys are
+//! the key store row records it as the key's id (docs/protocol.md#key-store). Private keys are
 //! `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`: no private key leaves the token, and ExportKey is
 //! not served. With `allow_export = false`, keys whose policy has the export flag are refused
 //! (`NotPermitted`). Creation follows the crash protocol of [`ScopedKeys::create`](super::ScopedKeys::create);
 //! [`Provider::discard`] destroys every token object with the key's `CKA_ID`. At start-up the
 //! key store rows of this provider whose objects are no longer on the token are dropped
-//! (service.md §7).
+//! (docs/protocol.md#key-store).
 //!
 //! # Operations
 //!
@@ -186,7 +186,7 @@ impl Half {
 /// The public half of a key, read from the token once.
 #[derive(Debug)]
 struct PublicKey {
-    /// PsaExportPublicKey's data (psa_types.md §8).
+    /// PsaExportPublicKey's data (docs/protocol.md#key-data-formats).
     export: Vec<u8>,
     /// The key for the software public operations and checks.
     pkey: PKey<Public>,

@@ -290,7 +290,7 @@ fn list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     }
 }
 
-/// The slot the configuration names (operations of service.md §4): the serial number if given
+/// The slot the configuration names (operations of docs/protocol.md#configuration): the serial number if given
 /// (compared without surrounding whitespace; it wins over a slot number that disagrees), else
 /// the slot number, else the only slot holding an initialised token.
 fn choose_slot(context: &Pkcs11, config: &Pkcs11Config) -> Result<Slot, StartError> {

@@ -1,5 +1,5 @@
 //! Key attestation with `TPM2_ActivateCredential`: PrepareKeyAttestation and AttestKey
-//! (operations.md §9).
+//! (docs/protocol.md#key-attestation).
 //!
 //! PrepareKeyAttestation gives a verifier what `TPM2_MakeCredential` needs: the attested key's
 //! name (name algorithm ‖ hash of its public area), its public area (so the verifier can check
@@ -65,7 +65,7 @@ fn default_attesting_key(name: Option<&String>) -> Result<(), PsaError> {
     }
 }
 
-/// Statuses of attestation failures (operations.md §9).
+/// Statuses of attestation failures (docs/protocol.md#key-attestation).
 fn attestation_status(kind: Tss2ResponseCodeKind) -> Option<PsaError> {
     match kind {
         Tss2ResponseCodeKind::BadAuth | Tss2ResponseCodeKind::AuthFail => {
