@@ -310,12 +310,48 @@ struct OnDiskKeyInfo {
 }
 
 fn open_read_only(path: &Path) -> Result<Connection, UpstreamError> {
-    // Read-only and without URI interpretation: nothing of upstream's is created or changed.
+    // Read-only: nothing of upstream's is changed. Without a write-ahead log beside it the file
+    // holds every committed transaction, and it is opened immutable, so that not even a
+    // shared-memory file is created and removed in its directory (which `--check` must leave
+    // as it is); with one (a service running or killed), an ordinary read-only connection
+    // reads the log too.
+    let wal = with_suffix(path, "-wal");
+    if !wal.exists() && !with_suffix(path, "-shm").exists() {
+        if let Some(text) = path.to_str() {
+            let uri = format!("file:{}?immutable=1", uri_escape(text));
+            return Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|e| error(path, e));
+        }
+    }
     Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| error(path, e))
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// A path as the path part of an SQLite URI: the characters a URI gives a meaning escaped.
+fn uri_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whoever can write upstream's store can make any client's key name point at another key:

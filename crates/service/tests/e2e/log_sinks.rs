@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::Opcode;
 use bulwark_interface::status::ResponseStatus;
-use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame};
+use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame, FLAG_KEEP_OPEN};
 
 use parsec_client::core::interface::operations::psa_algorithm::Hash;
 
@@ -67,8 +67,11 @@ fn denied_request(forged: bool) -> Vec<u8> {
     } else {
         (Opcode::ListClients, nix::unistd::getuid().as_raw())
     };
+    let mut header = RequestHeader::new(ProviderId::Core, opcode, AuthType::UnixPeerCredentials);
+    // The flood keeps its connections (each reconnects when an answer says it ends).
+    header.flags = FLAG_KEEP_OPEN;
     RequestFrame {
-        header: RequestHeader::new(ProviderId::Core, opcode, AuthType::UnixPeerCredentials),
+        header,
         body: Default::default(),
         auth: uid.to_le_bytes().to_vec().into(),
     }
@@ -119,11 +122,17 @@ fn denials_child() {
                                         | ResponseStatus::AdminOperation
                                 ) =>
                             {
-                                denied += 1
+                                denied += 1;
+                                if !response.header.keeps_open() {
+                                    connection = None;
+                                }
                             }
                             Ok(response) => {
                                 other += 1;
                                 first.get_or_insert(format!("{:?}", response.header.status));
+                                if !response.header.keeps_open() {
+                                    connection = None;
+                                }
                             }
                             Err(e) => {
                                 other += 1;
