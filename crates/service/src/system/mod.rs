@@ -1,5 +1,5 @@
-//! Running as a system service: which configuration file is read, and where the listening
-//! socket comes from.
+//! Running as a system service: which configuration file is read, where the listening socket
+//! comes from, and how many connections the open-file limit allows ([`descriptors`]).
 //!
 //! Both are decided once at start-up, here rather than in `bulwarkd`'s `main`, so that they can
 //! be tested without a process of their own.
@@ -12,6 +12,7 @@
 //!   is bound at `listener.socket_path` otherwise. A passed socket belongs to the service
 //!   manager: bulwarkd neither removes its file at exit nor can move it on reload.
 
+pub mod descriptors;
 mod ffi;
 
 use std::fmt;
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 use tokio::net::UnixListener;
 
 use crate::front::{self, SocketGuard};
+
+pub use descriptors::fit_connections;
 
 /// The configuration file read when `--config` is not given and the file exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/parsec/config.toml";
