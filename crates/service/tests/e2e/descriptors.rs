@@ -100,8 +100,7 @@ fn a_low_open_file_limit_caps_connections_and_root_is_still_answered() {
     let log_now = log();
     let line = log_now
         .lines()
-        .filter(|l| l.contains("open files: soft limit"))
-        .last()
+        .rfind(|l| l.contains("open files: soft limit"))
         .unwrap_or_else(|| panic!("no open-file line in the log:\n{log_now}"));
     assert!(
         line.contains(&format!("hard limit {NOFILE}")),
