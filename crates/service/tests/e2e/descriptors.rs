@@ -150,6 +150,7 @@ fn a_low_open_file_limit_caps_connections_and_root_is_still_answered() {
     let window = Duration::from_secs(3);
     std::thread::sleep(window);
     let used = cpu_ticks(pid) - before;
+    eprintln!("daemon CPU with the siege held: {used} ticks ({ticks_per_second}/s) in {window:?}; cap {cap}");
     // A spinning accept loop takes a whole core: 3 s of CPU in 3 s. Idle is close to zero.
     assert!(
         used < ticks_per_second,
