@@ -126,16 +126,19 @@ async fn serve(args: Args, config: Config) -> Result<()> {
                 format!("core_settings.metrics_endpoint: cannot serve on {endpoint}")
             })?;
     }
-    let limits = ServeLimits {
-        max_connections: config.core_settings.max_connections,
-        max_in_flight: config.core_settings.max_requests_in_flight,
-        max_connections_per_client: config.core_settings.connections_per_client(),
-        max_in_flight_per_client: config.core_settings.requests_in_flight_per_client(),
-        connection: ConnectionLimits {
-            io_timeout: config.listener.timeout_duration(),
-            idle_timeout: config.listener.idle_timeout_duration(),
+    let limits = system::fit_connections(
+        &config.core_settings,
+        ServeLimits {
+            max_connections: config.core_settings.max_connections,
+            max_in_flight: config.core_settings.max_requests_in_flight,
+            max_connections_per_client: config.core_settings.connections_per_client(),
+            max_in_flight_per_client: config.core_settings.requests_in_flight_per_client(),
+            connection: ConnectionLimits {
+                io_timeout: config.listener.timeout_duration(),
+                idle_timeout: config.listener.idle_timeout_duration(),
+            },
         },
-    };
+    );
 
     let reload_handle = handle.clone();
     let ready_path = socket.path.clone();

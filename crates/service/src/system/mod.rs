@@ -1,8 +1,8 @@
-//! Running as a system service: which configuration file is read, and where the listening
-//! socket comes from.
+//! Running as a system service: which configuration file is read, where the listening socket
+//! comes from, and how many connections the open-file limit allows ([`descriptors`]).
 //!
-//! Both are decided once at start-up, here rather than in `bulwarkd`'s `main`, so that they can
-//! be tested without a process of their own.
+//! All three are decided once at start-up, here rather than in `bulwarkd`'s `main`, so that
+//! they can be tested without a process of their own.
 //!
 //! - The configuration is the file given with `--config`; without it, the system-wide file
 //!   [`DEFAULT_CONFIG_PATH`] when it exists; otherwise the embedded default. The choice is
@@ -11,7 +11,10 @@
 //!   `LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`, descriptors from 3) when there is one, and
 //!   is bound at `listener.socket_path` otherwise. A passed socket belongs to the service
 //!   manager: bulwarkd neither removes its file at exit nor can move it on reload.
+//! - The connections served at once are capped below the open-file limit, which is raised
+//!   first ([`fit_connections`]).
 
+pub mod descriptors;
 mod ffi;
 
 use std::fmt;
@@ -22,6 +25,8 @@ use std::path::{Path, PathBuf};
 use tokio::net::UnixListener;
 
 use crate::front::{self, SocketGuard};
+
+pub use descriptors::fit_connections;
 
 /// The configuration file read when `--config` is not given and the file exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/parsec/config.toml";

@@ -6,6 +6,7 @@ mod check;
 mod client_ops;
 mod connections;
 mod crosscheck;
+mod descriptors;
 mod flood;
 mod harness;
 mod hostile;
