@@ -642,8 +642,8 @@ fn status(s: &Session) -> Result<(), Failure> {
             }
             text.push_str(&format!(
                 "Connections open: {}\nRequests in flight: {} ({} queued)\n\
-                 Keys: {} ({} clients)\nAudit log: {} ({} records lost, {} denials folded)\n\
-                 Log lines lost: {}\n\n",
+                 Keys: {}\nClients with keys: {}\n\
+                 Audit log: {} ({} records lost, {} denials folded)\nLog lines lost: {}\n\n",
                 status.connections_open,
                 status.requests_in_flight,
                 status.requests_queued,
