@@ -337,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn core_operations_are_the_seven_of_the_spec() {
+    fn core_operations_are_the_seven_of_the_spec_and_bulwark_status() {
         let core: Vec<_> = Opcode::ALL
             .iter()
             .filter(|o| o.is_core())
