@@ -204,6 +204,10 @@ pub enum Command {
     /// Lists all clients currently having data in the service (admin operation)
     ListClients,
 
+    /// Show what the service is doing: version, uptime, providers and their health,
+    /// connections, requests, keys, audit log (admin operation, Bulwark services only)
+    Status,
+
     /// Delete all data a client has in the service (admin operation)
     DeleteClient {
         /// The client (application) whose keys are deleted

@@ -111,6 +111,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         } => verify(&s, &key.key_name, signature, &input::read(input)?),
         Command::DeleteKey { key } => delete_key(&s, &key.key_name),
         Command::ListClients => list_clients(&s),
+        Command::Status => status(&s),
         Command::DeleteClient { client } => delete_client(&s, client),
         Command::CreateCsr(args) => create_csr(&s, args),
         Command::Hash { alg, input } => hash(&s, *alg, &input::read(input)?),
@@ -612,6 +613,89 @@ fn list_clients(s: &Session) -> Result<(), Failure> {
             print(&output::table(&["CLIENT"], &rows))
         }
         OutputFormat::Json => output::json(&json!({ "clients": clients })),
+    }
+}
+
+fn status(s: &Session) -> Result<(), Failure> {
+    let status = s.call(Client::status)?;
+    let health = |problem: &Option<String>| match problem {
+        None => "ok".to_owned(),
+        Some(problem) => format!("failing ({problem})"),
+    };
+    match s.format {
+        OutputFormat::Parsec | OutputFormat::Table => {
+            let up = status.uptime_seconds;
+            let mut text = format!(
+                "Version: {}\nUptime: {}d {:02}:{:02}:{:02}\n",
+                escape(&status.version),
+                up / 86_400,
+                up / 3_600 % 24,
+                up / 60 % 60,
+                up % 60
+            );
+            for a in &status.authenticators {
+                text.push_str(&format!(
+                    "Authenticator: 0x{:02x} ({})\n",
+                    a.id.value(),
+                    describe::auth_type(a.id)
+                ));
+            }
+            text.push_str(&format!(
+                "Connections open: {}\nRequests in flight: {} ({} queued)\n\
+                 Keys: {}\nClients with keys: {}\n\
+                 Audit log: {} ({} records lost, {} denials folded)\nLog lines lost: {}\n\n",
+                status.connections_open,
+                status.requests_in_flight,
+                status.requests_queued,
+                status.keys,
+                status.clients,
+                escape(&status.audit.sink),
+                status.audit.records_lost,
+                status.audit.denials_folded,
+                status.log_lines_lost
+            ));
+            let rows: Vec<Vec<String>> = status
+                .providers
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("0x{:02x}", p.id.value()),
+                        p.name.clone(),
+                        p.keys.to_string(),
+                        health(&p.problem),
+                    ]
+                })
+                .collect();
+            text.push_str(&output::table(&["ID", "PROVIDER", "KEYS", "HEALTH"], &rows));
+            print(&text)
+        }
+        OutputFormat::Json => output::json(&json!({
+            "version": status.version,
+            "uptime_seconds": status.uptime_seconds,
+            "providers": status.providers.iter().map(|p| json!({
+                "id": p.id.value(),
+                "name": p.name,
+                "keys": p.keys,
+                "healthy": p.problem.is_none(),
+                "problem": p.problem,
+            })).collect::<Vec<_>>(),
+            "authenticators": status.authenticators.iter().map(|a| json!({
+                "id": a.id.value(),
+                "name": describe::auth_type(a.id),
+                "description": a.description,
+            })).collect::<Vec<_>>(),
+            "connections_open": status.connections_open,
+            "requests_in_flight": status.requests_in_flight,
+            "requests_queued": status.requests_queued,
+            "keys": status.keys,
+            "clients": status.clients,
+            "audit_log": {
+                "sink": status.audit.sink,
+                "records_lost": status.audit.records_lost,
+                "denials_folded": status.audit.denials_folded,
+            },
+            "log_lines_lost": status.log_lines_lost,
+        })),
     }
 }
 

@@ -569,6 +569,23 @@ impl Client {
         Ok(())
     }
 
+    /// The state of the service: version, uptime, providers and their health, connections,
+    /// requests, key counts, audit log (administrators only; a Bulwark service only).
+    ///
+    /// # Errors
+    /// As [`Client::call`]; `AdminOperation` when this application is not an administrator,
+    /// `OpcodeDoesNotExist` from a service that is not Bulwark.
+    ///
+    /// ```no_run
+    /// let client = bulwark_client::Client::new("admin")?;
+    /// let status = client.status()?;
+    /// println!("{} keys, up {} s", status.keys, status.uptime_seconds);
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn status(&self) -> Result<ops::bulwark_status::Response> {
+        self.core::<ops::BulwarkStatus>(ops::bulwark_status::Request)
+    }
+
     // -----------------------------------------------------------------------------------------
     // Key management.
 

@@ -181,3 +181,8 @@ pub mod prepare_key_attestation {
 pub mod attest_key {
     include!(concat!(env!("OUT_DIR"), "/attest_key.rs"));
 }
+
+/// BulwarkStatus (0x8000_0001), Bulwark's own.
+pub mod bulwark_status {
+    include!(concat!(env!("OUT_DIR"), "/bulwark_status.rs"));
+}

@@ -91,7 +91,7 @@ fn their_opcode(opcode: Opcode) -> Option<up_req::Opcode> {
         Opcode::PsaRawKeyAgreement => U::PsaRawKeyAgreement,
         Opcode::PsaCipherEncrypt => U::PsaCipherEncrypt,
         Opcode::PsaCipherDecrypt => U::PsaCipherDecrypt,
-        Opcode::PsaMacCompute | Opcode::PsaMacVerify => return None,
+        Opcode::PsaMacCompute | Opcode::PsaMacVerify | Opcode::BulwarkStatus => return None,
         Opcode::PsaSignMessage => U::PsaSignMessage,
         Opcode::PsaVerifyMessage => U::PsaVerifyMessage,
         Opcode::ListKeys => U::ListKeys,
@@ -1401,7 +1401,10 @@ fn opcode_numbers_names_and_kinds_agree() {
                 assert_eq!(theirs.is_admin(), opcode.is_admin(), "{opcode:?}");
             }
             None => assert!(
-                matches!(opcode, Opcode::PsaMacCompute | Opcode::PsaMacVerify),
+                matches!(
+                    opcode,
+                    Opcode::PsaMacCompute | Opcode::PsaMacVerify | Opcode::BulwarkStatus
+                ),
                 "{opcode:?}"
             ),
         }

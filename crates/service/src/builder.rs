@@ -333,12 +333,15 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         .iter()
         .map(|p| (p.info(), p.name().to_owned()))
         .collect();
-    let core = Arc::new(CoreProvider::new(
-        infos,
-        auth_info,
-        Arc::clone(&store),
-        Arc::clone(&crypto),
-    ));
+    let audit_sink = match config.core_settings.audit_log_or_default(manager) {
+        AuditLogSetting::Off => "off".to_owned(),
+        AuditLogSetting::Journal => "journal".to_owned(),
+        AuditLogSetting::File(path) => format!("file:{}", path.display()),
+    };
+    let core = Arc::new(
+        CoreProvider::new(infos, auth_info, Arc::clone(&store), Arc::clone(&crypto))
+            .with_audit_sink(audit_sink),
+    );
     let mut core_registry = Registry::new();
     Arc::clone(&core).register(&mut core_registry.registrar(ProviderId::Core));
     core.set_opcodes(&core_registry);

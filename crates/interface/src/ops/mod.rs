@@ -178,6 +178,11 @@ macro_rules! __operation_table {
             0x001E => AttestKey, attest_key, Crypto, Identity;
             0x001F => PrepareKeyAttestation, prepare_key_attestation, Crypto, Identity;
             0x0020 => CanDoCrypto, can_do_crypto, Crypto, Identity;
+            // Bulwark's own operations. Upstream assigns 0x0001..=0x0020 and its API overview
+            // groups operations in low decimal ranges (PSA ones in 1000..=1999); values with the
+            // top bit set are outside every range it lays out, so no future upstream opcode can
+            // collide, and upstream services answer them OpcodeDoesNotExist.
+            0x8000_0001 => BulwarkStatus, bulwark_status, Core, Admin;
         }
     };
 }
@@ -300,7 +305,7 @@ mod tests {
 
     #[test]
     fn opcode_values_match_the_wire_table() {
-        assert_eq!(Opcode::ALL.len(), 31);
+        assert_eq!(Opcode::ALL.len(), 32);
         for op in Opcode::ALL {
             assert_eq!(Opcode::try_from(op.value()), Ok(*op));
         }
@@ -318,7 +323,7 @@ mod tests {
             .filter(|o| !o.is_listed())
             .map(|o| o.value())
             .collect();
-        assert_eq!(unlisted, vec![0x16, 0x17, 0x1B, 0x1C]);
+        assert_eq!(unlisted, vec![0x16, 0x17, 0x1B, 0x1C, 0x8000_0001]);
         let core: Vec<_> = Opcode::ALL
             .iter()
             .filter(|o| o.is_core() && o.is_listed())
@@ -332,13 +337,13 @@ mod tests {
     }
 
     #[test]
-    fn core_operations_are_the_seven_of_the_spec() {
+    fn core_operations_are_the_seven_of_the_spec_and_bulwark_status() {
         let core: Vec<_> = Opcode::ALL
             .iter()
             .filter(|o| o.is_core())
             .map(|o| o.value())
             .collect();
-        assert_eq!(core, vec![1, 8, 9, 14, 26, 27, 28]);
+        assert_eq!(core, vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]);
     }
 
     #[test]

@@ -34,6 +34,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    bulwark_service::metrics::mark_started();
     let args = Args::parse();
     if args.print_default_config {
         print!("{EMBEDDED_DEFAULT}");

@@ -526,6 +526,16 @@ impl KeyStore {
         names.into_iter().cloned().collect()
     }
 
+    /// How many committed keys each provider holds, by provider name (providers holding none
+    /// are absent).
+    pub fn counts_by_provider(&self) -> HashMap<String, u64> {
+        let mut counts = HashMap::new();
+        for identity in self.cache_read().keys() {
+            *counts.entry(identity.provider_name.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Whether any row of `provider_name`, in any state, references the back-end key `key_id`.
     ///
     /// Providers use it to allocate a fresh back-end id.

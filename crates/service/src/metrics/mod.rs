@@ -14,7 +14,9 @@ mod endpoint;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::Opcode;
@@ -177,35 +179,79 @@ pub fn request_served(
     }
 }
 
+/// Connections open, requests in flight and queued, as the process counts them: the same
+/// figures as the gauges, readable here whether or not the metrics endpoint is on (the status
+/// operation reports them).
+static IN_FLIGHT_NOW: AtomicU64 = AtomicU64::new(0);
+static QUEUED_NOW: AtomicU64 = AtomicU64::new(0);
+static CONNECTIONS_NOW: AtomicU64 = AtomicU64::new(0);
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Marks when the daemon started; later calls change nothing.
+pub fn mark_started() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Time since [`mark_started`] (or since the first call of either).
+pub fn uptime() -> Duration {
+    STARTED.get_or_init(Instant::now).elapsed()
+}
+
+/// What [`Occupancy`] counts, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Occupied {
+    /// Client connections open.
+    pub connections: u64,
+    /// Requests being answered.
+    pub in_flight: u64,
+    /// Requests waiting for a slot.
+    pub queued: u64,
+}
+
+/// The occupancy figures now.
+pub fn occupied() -> Occupied {
+    Occupied {
+        connections: CONNECTIONS_NOW.load(Ordering::Relaxed),
+        in_flight: IN_FLIGHT_NOW.load(Ordering::Relaxed),
+        queued: QUEUED_NOW.load(Ordering::Relaxed),
+    }
+}
+
 /// Counts one more of `gauge` while it lives (requests in flight, queued, connections).
 #[derive(Debug)]
-pub struct Occupancy(&'static str);
+pub struct Occupancy {
+    gauge: &'static str,
+    count: &'static AtomicU64,
+}
 
 impl Occupancy {
     /// One more request in flight.
     pub fn in_flight() -> Self {
-        Occupancy::enter(IN_FLIGHT)
+        Occupancy::enter(IN_FLIGHT, &IN_FLIGHT_NOW)
     }
 
     /// One more request waiting for a slot.
     pub fn queued() -> Self {
-        Occupancy::enter(QUEUED)
+        Occupancy::enter(QUEUED, &QUEUED_NOW)
     }
 
     /// One more connection open.
     pub fn connection() -> Self {
-        Occupancy::enter(CONNECTIONS_OPEN)
+        Occupancy::enter(CONNECTIONS_OPEN, &CONNECTIONS_NOW)
     }
 
-    fn enter(name: &'static str) -> Self {
-        gauge!(name).increment(1.0);
-        Occupancy(name)
+    fn enter(gauge: &'static str, count: &'static AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        gauge!(gauge).increment(1.0);
+        Occupancy { gauge, count }
     }
 }
 
 impl Drop for Occupancy {
     fn drop(&mut self) {
-        gauge!(self.0).decrement(1.0);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        gauge!(self.gauge).decrement(1.0);
     }
 }
 

@@ -8,10 +8,12 @@ use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
 use bulwark_interface::ops::list_keys::KeyInfo;
 use bulwark_interface::ops::list_providers::ProviderInfo;
 use bulwark_interface::ops::{
-    self, delete_client, list_authenticators, list_clients, list_keys, list_opcodes,
-    list_providers, ping, DeleteClient, ListAuthenticators, ListClients, ListKeys, ListOpcodes,
-    ListProviders, Opcode, Ping, PsaDestroyKey,
+    self, bulwark_status, delete_client, list_authenticators, list_clients, list_keys,
+    list_opcodes, list_providers, ping, BulwarkStatus, DeleteClient, ListAuthenticators,
+    ListClients, ListKeys, ListOpcodes, ListProviders, Opcode, Ping, PsaDestroyKey,
+    PsaGenerateRandom,
 };
+use bulwark_interface::status::ResponseStatus;
 
 use psa_crypto::types::status::Error as PsaError;
 
@@ -34,6 +36,8 @@ pub struct CoreProvider {
     crypto: Arc<Registry>,
     /// Opcodes per provider, read from the registries once every provider has registered.
     opcodes: OnceLock<HashMap<ProviderId, BTreeSet<Opcode>>>,
+    /// Where audit records go, as BulwarkStatus names it.
+    audit_sink: String,
 }
 
 impl CoreProvider {
@@ -50,7 +54,30 @@ impl CoreProvider {
             store,
             crypto,
             opcodes: OnceLock::new(),
+            audit_sink: "off".to_owned(),
         }
+    }
+
+    /// The same provider, naming `sink` as the audit log's in BulwarkStatus answers.
+    #[must_use]
+    pub fn with_audit_sink(mut self, sink: String) -> Self {
+        self.audit_sink = sink;
+        self
+    }
+
+    /// Asks a provider's back end for one random byte: `None` when it answers, otherwise the
+    /// status it failed with.
+    fn probe(&self, id: ProviderId, ctx: &RequestContext<'_>) -> Option<String> {
+        let request = ops::psa_generate_random::Request { size: 1 };
+        let outcome = ops::encode_request::<PsaGenerateRandom>(request)
+            .map_err(ServiceError::from)
+            .and_then(|body| {
+                self.crypto
+                    .dispatch(id, Opcode::PsaGenerateRandom, ctx, &body)
+            });
+        outcome
+            .err()
+            .map(|error| ResponseStatus::from(&error).name().to_owned())
     }
 
     /// Records what every provider registered; called once all registration is done.
@@ -109,7 +136,8 @@ impl Provider for CoreProvider {
             .add::<ListAuthenticators, _>(&self)
             .add::<ListKeys, _>(&self)
             .add::<ListClients, _>(&self)
-            .add::<DeleteClient, _>(&self);
+            .add::<DeleteClient, _>(&self)
+            .add::<BulwarkStatus, _>(&self);
     }
 
     fn discard(&self, _key_id: &[u8]) -> Result<(), ProviderError> {
@@ -292,5 +320,52 @@ impl Handles<DeleteClient> for CoreProvider {
             Some(error) => Err(error),
             None => Ok(delete_client::Response),
         }
+    }
+}
+
+impl Handles<BulwarkStatus> for CoreProvider {
+    /// Figures read now, without locking the service: each is exact when read, and the
+    /// connection and request figures count the request being answered.
+    fn handle(
+        &self,
+        ctx: &RequestContext<'_>,
+        _: bulwark_status::Request,
+    ) -> Result<bulwark_status::Response, ProviderError> {
+        ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
+        let counts = self.store.counts_by_provider();
+        // The probe needs no identity: random numbers are open to every caller.
+        let probe_ctx = RequestContext::new(None, &self.store, ctx.settings());
+        let providers = self
+            .providers
+            .iter()
+            .map(|(info, name)| bulwark_status::ProviderStatus {
+                id: info.id,
+                name: name.clone(),
+                problem: self.probe(info.id, &probe_ctx),
+                keys: counts.get(name).copied().unwrap_or(0),
+            })
+            .collect();
+        let occupied = crate::metrics::occupied();
+        let counters = crate::counters::now();
+        Ok(bulwark_status::Response {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: crate::metrics::uptime().as_secs(),
+            providers,
+            authenticators: vec![bulwark_status::AuthenticatorStatus {
+                id: self.authenticator.id,
+                description: self.authenticator.description.clone(),
+            }],
+            connections_open: occupied.connections,
+            requests_in_flight: occupied.in_flight,
+            requests_queued: occupied.queued,
+            keys: counts.values().sum(),
+            clients: u64::try_from(self.store.applications().len()).unwrap_or(u64::MAX),
+            audit: bulwark_status::AuditStatus {
+                sink: self.audit_sink.clone(),
+                records_lost: counters.audit_records_lost,
+                denials_folded: counters.denials_folded,
+            },
+            log_lines_lost: counters.log_lines_lost,
+        })
     }
 }

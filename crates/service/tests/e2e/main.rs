@@ -23,6 +23,7 @@ mod parsec_tool;
 mod persistence;
 mod pipeline;
 mod service_manager;
+mod status;
 mod storage;
 mod unix_tenancy;
 mod upstream_behaviours;

@@ -105,6 +105,15 @@ key_info_manager = "sqlite-manager"
         upstream
     }
 
+    fn child_is_running(&self) -> bool {
+        // `try_wait` needs `&mut`; signal 0 asks only whether the process exists.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
+            None,
+        )
+        .is_ok()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("parsec.log")).unwrap_or_default()
     }
@@ -188,4 +197,32 @@ fn our_client_falls_back_to_a_connection_per_request_on_upstream_parsec() {
         .mac_compute("k", attributes::hmac(bulwark_client::Hash::Sha256), b"x")
         .unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::Service(_)), "{error:?}");
+}
+
+/// BulwarkStatus is Bulwark's own: the upstream service answers its opcode with an error status
+/// and goes on serving, on new connections and old clients alike.
+#[test]
+fn upstream_parsec_refuses_the_status_opcode_and_keeps_serving() {
+    let upstream = Upstream::start();
+    let client = Client::builder()
+        .socket(&upstream.socket)
+        .app_name("admin")
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let error = client.status().unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::Service(
+                    bulwark_client::ResponseStatus::OpcodeDoesNotExist
+                        | bulwark_client::ResponseStatus::PsaErrorNotSupported
+                )
+            ),
+            "{error:?}"
+        );
+        assert_eq!(client.ping().unwrap(), (1, 0));
+        assert_eq!(client.generate_random(8).unwrap().len(), 8);
+    }
+    assert!(upstream.child_is_running(), "{}", upstream.log());
 }
