@@ -315,8 +315,8 @@ fn open_read_only(path: &Path) -> Result<Connection, UpstreamError> {
     // shared-memory file is created and removed in its directory (which `--check` must leave
     // as it is); with one (a service running or killed), an ordinary read-only connection
     // reads the log too.
-    let wal = with_suffix(path, "-wal");
-    if !wal.exists() && !with_suffix(path, "-shm").exists() {
+    if !super::fs::side_file(path, "-wal").exists() && !super::fs::side_file(path, "-shm").exists()
+    {
         if let Some(text) = path.to_str() {
             let uri = format!("file:{}?immutable=1", uri_escape(text));
             return Connection::open_with_flags(
@@ -333,13 +333,6 @@ fn open_read_only(path: &Path) -> Result<Connection, UpstreamError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| error(path, e))
-}
-
-/// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    name.into()
 }
 
 /// A path as the path part of an SQLite URI: the characters a URI gives a meaning escaped.
