@@ -329,9 +329,13 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         version_rev: 0,
         id: method.auth_type(),
     };
-    let infos = providers
+    let infos: Vec<_> = providers
         .iter()
         .map(|p| (p.info(), p.name().to_owned()))
+        .collect();
+    let provider_names = infos
+        .iter()
+        .map(|(info, name)| (info.id, name.clone()))
         .collect();
     let audit_sink = match config.core_settings.audit_log_or_default(manager) {
         AuditLogSetting::Off => "off".to_owned(),
@@ -364,7 +368,8 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
             .provider
             .iter()
             .all(|p| matches!(p.kind, ProviderKind::OpenSsl(_))),
-    );
+    )
+    .with_provider_names(provider_names);
     let audit = match config.core_settings.audit_log_or_default(manager) {
         AuditLogSetting::Off => return Ok(service),
         AuditLogSetting::Journal => AuditLog::journal(),

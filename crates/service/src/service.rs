@@ -36,6 +36,8 @@ pub struct Service {
     /// Whether short crypto operations may run on the front end's own threads
     /// ([`Service::runs_inline`]).
     inline_crypto: bool,
+    /// Each configured crypto provider's id and name, for [`Service::keys_by_provider`].
+    provider_names: Vec<(ProviderId, String)>,
 }
 
 impl Service {
@@ -59,7 +61,25 @@ impl Service {
             core,
             audit: None,
             inline_crypto: false,
+            provider_names: Vec::new(),
         }
+    }
+
+    /// The same service, knowing each crypto provider's id and name (the key store counts keys
+    /// by provider name).
+    pub fn with_provider_names(mut self, names: Vec<(ProviderId, String)>) -> Self {
+        self.provider_names = names;
+        self
+    }
+
+    /// How many keys each configured crypto provider holds (committed keys only), providers
+    /// holding none included.
+    pub fn keys_by_provider(&self) -> Vec<(ProviderId, u64)> {
+        let counts = self.store.counts_by_provider();
+        self.provider_names
+            .iter()
+            .map(|(id, name)| (*id, counts.get(name).copied().unwrap_or(0)))
+            .collect()
     }
 
     /// The same service, telling the front end that its crypto providers' short operations

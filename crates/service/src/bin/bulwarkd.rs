@@ -121,6 +121,10 @@ async fn serve(args: Args, config: Config) -> Result<()> {
     })?;
     let (move_listener, moves) = tokio::sync::mpsc::unbounded_channel();
     if let Some(endpoint) = &config.core_settings.metrics_endpoint {
+        // Keys are counted by the service in use at the time of the scrape (a reload may
+        // change the providers).
+        let counted = handle.clone();
+        bulwark_service::metrics::count_keys_with(move || counted.current().keys_by_provider());
         bulwark_service::metrics::start(endpoint)
             .await
             .with_context(|| {

@@ -71,6 +71,7 @@ async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, handle: Prometh
     let _ = tokio::time::timeout(TIMEOUT, async {
         let response = match read_head(&mut stream).await {
             Some(head) if head.starts_with(b"GET ") => {
+                super::refresh_key_counts();
                 let body = handle.render();
                 format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\

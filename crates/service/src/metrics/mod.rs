@@ -49,6 +49,8 @@ pub const AUDIT_RECORDS: &str = "bulwark_audit_records_total";
 pub const AUDIT_FAILURES: &str = "bulwark_audit_write_failures_total";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "bulwark_build_info";
+/// Keys held, by provider id (read from the key store at each scrape).
+pub const KEYS: &str = "bulwark_keys";
 
 /// Latency buckets, in seconds: from a hash (tens of microseconds) to an RSA key generation
 /// on a slow token (seconds).
@@ -160,6 +162,29 @@ fn describe() {
     describe_counter!(AUDIT_RECORDS, "Audit records written.");
     describe_counter!(AUDIT_FAILURES, "Audit records that could not be written.");
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the version.");
+    describe_gauge!(KEYS, "Keys held, by provider.");
+}
+
+/// What the endpoint calls at each scrape to learn how many keys each provider holds.
+type KeyCounts = Box<dyn Fn() -> Vec<(ProviderId, u64)> + Send + Sync>;
+
+static KEY_COUNTS: OnceLock<KeyCounts> = OnceLock::new();
+
+/// Names where the number of keys per provider comes from: `source` is called at each scrape
+/// (never on the request path), so the figure is exact when scraped and costs nothing between
+/// scrapes. Only the first call counts.
+pub fn count_keys_with(source: impl Fn() -> Vec<(ProviderId, u64)> + Send + Sync + 'static) {
+    let _ = KEY_COUNTS.set(Box::new(source));
+}
+
+/// Sets the keys-per-provider gauges from the source given to [`count_keys_with`].
+fn refresh_key_counts() {
+    if let Some(source) = KEY_COUNTS.get() {
+        for (provider, keys) in source() {
+            #[allow(clippy::cast_precision_loss)] // exact below 2^53 keys
+            gauge!(KEYS, "provider" => provider_label(provider)).set(keys as f64);
+        }
+    }
 }
 
 /// A request was answered with `status` after `elapsed`.

@@ -171,8 +171,24 @@ fn prometheus_scrapes_the_requests_made_and_the_p99_of_sign_hash() {
         p99
     );
 
-    // Only bounded labels: no key or application name anywhere on the page.
+    // The key made above is counted under its provider (both software providers are
+    // provider 1), read at the time of the scrape.
     let page = http_get(metrics_port, "/metrics").unwrap();
+    let provider = 1;
+    assert!(
+        page.lines()
+            .any(|line| line == format!("bulwark_keys{{provider=\"{provider}\"}} 1")),
+        "{page}"
+    );
+    owner.psa_destroy_key("signer").unwrap();
+    let page = http_get(metrics_port, "/metrics").unwrap();
+    assert!(
+        page.lines()
+            .any(|line| line == format!("bulwark_keys{{provider=\"{provider}\"}} 0")),
+        "{page}"
+    );
+
+    // Only bounded labels: no key or application name anywhere on the page.
     assert!(
         !page.contains("signer") && !page.contains("\"metrics\""),
         "{page}"
