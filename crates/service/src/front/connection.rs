@@ -1,6 +1,7 @@
 //! One connection: read a frame, answer it, and close, or wait for the next one when the
 //! client asked to keep the connection open.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use bulwark_interface::wire::{
     RawHeader, RawRequest, RequestFrame, ResponseFrame, ResponseHeader, WireError, FLAG_KEEP_OPEN,
     HEADER_LEN,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use nix::sys::socket::{self, MsgFlags};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
@@ -74,14 +76,22 @@ pub(crate) async fn serve_connection(
             }
         }
         let service_now = service.current();
-        let frame = read_frame(
-            &mut stream,
-            service_now.limits(),
-            limits.io_timeout,
-            header,
-            filled,
-        )
-        .await;
+        let deadline = Instant::now() + limits.io_timeout;
+        // The first request of a connection is peeked when it is small (see `peek_frame`):
+        // `unread` bytes of it are still queued and are consumed once the answer is written.
+        let mut unread = 0;
+        let peeked = if first {
+            peek_frame(&stream, service_now.limits(), deadline).await
+        } else {
+            None
+        };
+        let frame = match peeked {
+            Some((frame, len)) => {
+                unread = len;
+                frame
+            }
+            None => read_frame(&mut stream, service_now.limits(), deadline, header, filled).await,
+        };
         let (mut response, keep_open) = match frame {
             Ok(frame) => {
                 let keep_open = frame.header.wants_keep_open()
@@ -140,7 +150,10 @@ pub(crate) async fn serve_connection(
         let Ok(bytes) = response.to_bytes() else {
             return;
         };
-        if !write_all(&mut stream, &bytes, limits.io_timeout).await || !keep_open {
+        if !write_all(&mut stream, &bytes, limits.io_timeout).await
+            || !consume(&mut stream, unread, deadline).await
+            || !keep_open
+        {
             // Dropping the stream closes it: a client reading until the end of the stream
             // gets it now.
             return;
@@ -153,10 +166,105 @@ async fn write_all(stream: &mut UnixStream, bytes: &Zeroizing<Vec<u8>>, limit: D
     matches!(timeout(limit, stream.write_all(bytes)).await, Ok(Ok(())))
 }
 
+/// Largest request read by [`peek_frame`]: requests of this size or less (every signature,
+/// verification, hash, key name or public key of usual size) can sit whole in a Unix socket's
+/// queue, whatever the number of writes the client made of them.
+const PEEK_LIMIT: usize = 4096;
+
+/// Looks at the request queued on `stream` without taking it: the frame and its length once it
+/// has arrived whole, or `None` when it is not a small, well-formed frame (larger than
+/// [`PEEK_LIMIT`], refused by a header check or a limit, cut short by the end of the stream,
+/// or not whole by `deadline`), which [`read_frame`] then reads and judges as usual (nothing
+/// was consumed).
+///
+/// Why peek: taking bytes out of a Unix stream socket frees the sender's buffer space, which
+/// wakes every thread sleeping on the sender's socket, and a client that wrote its request and
+/// waits for the answer sleeps there. Its wake-up finds nothing to read and, on a busy machine,
+/// preempts the daemon in the middle of the request. Consuming the request only after the
+/// answer is written (see [`consume`]) frees the space when the client has already been woken
+/// by the answer.
+async fn peek_frame(
+    stream: &UnixStream,
+    limits: &bulwark_interface::wire::Limits,
+    deadline: Instant,
+) -> Option<(Result<RequestFrame, WireError>, usize)> {
+    let mut buf = Zeroizing::new(vec![0u8; PEEK_LIMIT]);
+    loop {
+        let Ok(Ok(ready)) = timeout_at(deadline, stream.ready(Interest::READABLE)).await else {
+            return None;
+        };
+        // An incomplete frame is reported as `WouldBlock`, which clears the socket's readiness:
+        // the next wait then lasts until more bytes arrive (tokio clears only the readiness it
+        // saw before the peek, so bytes arriving meanwhile are not missed).
+        let peeked = stream.try_io(Interest::READABLE, || {
+            let n = socket::recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK)
+                .map_err(std::io::Error::from)?;
+            match whole_frame_len(&buf[..n], limits) {
+                Peek::Whole(len) => Ok(Some(len)),
+                // Nothing more can come once the client has ended its stream.
+                Peek::Incomplete if ready.is_read_closed() => Ok(None),
+                Peek::Incomplete => Err(std::io::ErrorKind::WouldBlock.into()),
+                Peek::Read => Ok(None),
+            }
+        });
+        match peeked {
+            Ok(Some(len)) => {
+                let frame = RequestFrame::parse(&buf[..len], limits).map(|(frame, _)| frame);
+                return Some((frame, len));
+            }
+            Ok(None) => return None,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// What a peeked prefix of `n` bytes allows.
+enum Peek {
+    /// A whole frame of this many bytes.
+    Whole(usize),
+    /// A valid start of a small frame: wait for the rest.
+    Incomplete,
+    /// Anything else: read the request the usual way.
+    Read,
+}
+
+fn whole_frame_len(prefix: &[u8], limits: &bulwark_interface::wire::Limits) -> Peek {
+    if prefix.is_empty() {
+        return Peek::Read; // The end of the stream.
+    }
+    let header = match RawHeader::parse_partial(&prefix[..prefix.len().min(HEADER_LEN)]) {
+        Ok(Some(header)) => header,
+        Ok(None) => return Peek::Incomplete,
+        Err(_) => return Peek::Read,
+    };
+    if limits.check(&header).is_err() {
+        return Peek::Read;
+    }
+    let len = HEADER_LEN + header.body_len as usize + usize::from(header.auth_len);
+    if len > PEEK_LIMIT {
+        Peek::Read
+    } else if prefix.len() >= len {
+        Peek::Whole(len)
+    } else {
+        Peek::Incomplete
+    }
+}
+
+/// Takes the `len` bytes of a peeked request out of the socket's queue (they are there: this
+/// does not wait); false if the stream failed.
+async fn consume(stream: &mut UnixStream, len: usize, deadline: Instant) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let mut scratch = Zeroizing::new(vec![0u8; len]);
+    read_exact(stream, &mut scratch, deadline).await.is_ok()
+}
+
 /// Reads one frame: the header with the sans-IO checks applied as bytes arrive, then the body
 /// and auth once their lengths passed the limits.
 ///
-/// The whole frame must arrive within `io_timeout` of the call: a client trickling its request
+/// The whole frame must arrive by `deadline`: a client trickling its request
 /// (a byte a second, say) is answered ConnectionError at that deadline, like one that sends
 /// less than it announced, instead of holding its connection slot for as long as it likes.
 /// `buf[..filled]` holds the start of the header when the caller already read it (the wait
@@ -164,11 +272,10 @@ async fn write_all(stream: &mut UnixStream, bytes: &Zeroizing<Vec<u8>>, limit: D
 async fn read_frame(
     stream: &mut (impl AsyncRead + Unpin),
     limits: &bulwark_interface::wire::Limits,
-    io_timeout: Duration,
+    deadline: Instant,
     mut buf: [u8; HEADER_LEN],
     mut filled: usize,
 ) -> Result<RequestFrame, WireError> {
-    let deadline = Instant::now() + io_timeout;
     let header = loop {
         if let Some(header) = RawHeader::parse_partial(&buf[..filled])? {
             break header;
@@ -207,4 +314,70 @@ async fn read_exact(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bulwark_interface::ids::{AuthType, ProviderId};
+    use bulwark_interface::ops::Opcode;
+    use bulwark_interface::wire::{Limits, RequestHeader};
+
+    use super::*;
+
+    fn request(body_len: usize) -> Vec<u8> {
+        RequestFrame {
+            header: RequestHeader::new(ProviderId::Core, Opcode::Ping, AuthType::Direct),
+            body: Zeroizing::new(vec![7; body_len]),
+            auth: Zeroizing::new(b"app".to_vec()),
+        }
+        .to_bytes()
+        .unwrap()
+        .to_vec()
+    }
+
+    #[test]
+    fn a_small_request_is_taken_once_whole_and_waited_for_until_then() {
+        let bytes = request(100);
+        let limits = Limits::default();
+        for cut in 1..bytes.len() {
+            assert!(
+                matches!(whole_frame_len(&bytes[..cut], &limits), Peek::Incomplete),
+                "{cut} bytes"
+            );
+        }
+        assert!(matches!(
+            whole_frame_len(&bytes, &limits),
+            Peek::Whole(len) if len == bytes.len()
+        ));
+        // Bytes of a next request do not count.
+        let mut two = bytes.clone();
+        two.extend_from_slice(&bytes);
+        assert!(matches!(
+            whole_frame_len(&two, &limits),
+            Peek::Whole(len) if len == bytes.len()
+        ));
+        let (frame, _) = RequestFrame::parse(&two[..bytes.len()], &limits).unwrap();
+        assert_eq!(frame.body.len(), 100);
+    }
+
+    #[test]
+    fn anything_else_is_read_the_usual_way() {
+        let limits = Limits::default();
+        // The end of the stream, a bad magic number, a body over the limit, a large request.
+        assert!(matches!(whole_frame_len(&[], &limits), Peek::Read));
+        assert!(matches!(
+            whole_frame_len(&[0xde, 0xad, 0xbe, 0xef], &limits),
+            Peek::Read
+        ));
+        let small = Limits {
+            body_len: 10,
+            ..limits
+        };
+        assert!(matches!(
+            whole_frame_len(&request(100)[..HEADER_LEN], &small),
+            Peek::Read
+        ));
+        let large = request(PEEK_LIMIT);
+        assert!(matches!(whole_frame_len(&large, &limits), Peek::Read));
+    }
 }
