@@ -129,7 +129,7 @@ mod ours {
             Ok(self.verify_hash(key, scheme(s), hash, signature)?)
         }
         fn aes_gcm_encrypt(&self, key: &str, nonce: &[u8], plaintext: &[u8]) -> Result<()> {
-            self.aead_encrypt(key, GCM, nonce, &[], plaintext)?;
+            self.aead_encrypt(key, GCM, nonce, plaintext)?;
             Ok(())
         }
         fn generate(&self, key: &str, kind: KeyKind) -> Result<()> {

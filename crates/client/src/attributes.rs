@@ -204,7 +204,7 @@ pub fn rsa_pss_signing_key(bits: usize) -> Attributes {
 /// use bulwark_client::{attributes, Client};
 /// let client = Client::new("my-app")?;
 /// client.generate_key("aes", attributes::aes_gcm_key(256))?;
-/// let sealed = client.aead_seal("aes", b"", b"secret")?;
+/// let sealed = client.aead_seal("aes", b"secret")?;
 /// # Ok::<(), bulwark_client::Error>(())
 /// ```
 pub fn aes_gcm_key(bits: usize) -> Attributes {

@@ -511,8 +511,9 @@ impl Client {
         Ok(self.core::<ops::ListKeys>(list_keys::Request)?.keys)
     }
 
-    /// The attributes of this application's key `key` (the one in the client's provider if
-    /// the name is used in several), found through ListKeys.
+    /// The attributes of this application's key `key` in the client's provider
+    /// ([`Client::provider`]), found through ListKeys (one request). A key of that name in
+    /// another provider is not this one: it is not looked at.
     ///
     /// # Errors
     /// [`ErrorKind::KeyNotFound`] when no key has that name, or an error of ListKeys.
@@ -527,7 +528,6 @@ impl Client {
         let keys = self.with_key(key, || self.list_keys())?;
         keys.iter()
             .find(|k| k.name == key && k.provider_id == self.provider)
-            .or_else(|| keys.iter().find(|k| k.name == key))
             .map(|k| k.attributes)
             .ok_or_else(|| Error::new(ErrorKind::KeyNotFound).with_key(key))
     }
@@ -1021,131 +1021,131 @@ impl Client {
     // -----------------------------------------------------------------------------------------
     // Symmetric encryption.
 
-    /// Encrypts and authenticates `plaintext` (and authenticates `additional_data`) with key
-    /// `key`, AEAD algorithm `alg` and `nonce`. Never use a nonce twice with one key: prefer
-    /// [`Client::aead_seal`], which picks a fresh random one.
+    /// Encrypts and authenticates `payload.msg` (and authenticates `payload.aad`) with key
+    /// `key`, AEAD algorithm `alg` and `nonce`; returns ciphertext ‖ tag. Never use a nonce
+    /// twice with one key: prefer [`Client::aead_seal`], which picks a fresh random one.
     ///
     /// # Errors
     /// As [`Client::call`].
     ///
     /// ```no_run
-    /// use bulwark_client::{Aead, AeadWithDefaultLengthTag, Client};
+    /// use bulwark_client::{Aead, AeadWithDefaultLengthTag, Client, Payload};
     /// let client = Client::new("my-app")?;
     /// let alg = Aead::AeadWithDefaultLengthTag(AeadWithDefaultLengthTag::Gcm);
     /// let nonce = client.generate_random(12)?;
-    /// let ciphertext = client.aead_encrypt("aes-key", alg, &nonce, b"header", b"secret")?;
+    /// let payload = Payload { msg: b"secret", aad: b"header" };
+    /// let ciphertext = client.aead_encrypt("aes-key", alg, &nonce, payload)?;
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
-    pub fn aead_encrypt(
+    pub fn aead_encrypt<'a>(
         &self,
         key: &str,
         alg: Aead,
         nonce: &[u8],
-        additional_data: &[u8],
-        plaintext: &[u8],
+        payload: impl Into<Payload<'a>>,
     ) -> Result<Vec<u8>> {
+        let Payload { msg, aad } = payload.into();
         Ok(self
             .with_key(key, || {
                 self.crypto::<ops::PsaAeadEncrypt>(ops::psa_aead_encrypt::Request {
                     key_name: key.to_owned(),
                     alg,
                     nonce: nonce.to_vec(),
-                    additional_data: additional_data.to_vec(),
-                    plaintext: SecretBytes::from(plaintext),
+                    additional_data: aad.to_vec(),
+                    plaintext: SecretBytes::from(msg),
                 })
             })?
             .ciphertext)
     }
 
-    /// Checks and decrypts `ciphertext` (ciphertext ‖ tag) with key `key`, `alg`, `nonce` and
-    /// `additional_data`; the plaintext is wiped when dropped.
+    /// Checks and decrypts `payload.msg` (ciphertext ‖ tag) with key `key`, `alg`, `nonce` and
+    /// `payload.aad`; the plaintext is wiped when dropped.
     ///
     /// # Errors
     /// As [`Client::call`]; `PsaErrorInvalidSignature` when the data was tampered with.
     ///
     /// ```no_run
-    /// use bulwark_client::{Aead, AeadWithDefaultLengthTag, Client};
+    /// use bulwark_client::{Aead, AeadWithDefaultLengthTag, Client, Payload};
     /// let client = Client::new("my-app")?;
     /// let alg = Aead::AeadWithDefaultLengthTag(AeadWithDefaultLengthTag::Gcm);
     /// let nonce = client.generate_random(12)?;
-    /// let ciphertext = client.aead_encrypt("aes-key", alg, &nonce, b"header", b"secret")?;
-    /// let plaintext = client.aead_decrypt("aes-key", alg, &nonce, b"header", &ciphertext)?;
+    /// let ciphertext =
+    ///     client.aead_encrypt("aes-key", alg, &nonce, Payload { msg: b"secret", aad: b"header" })?;
+    /// let payload = Payload { msg: &ciphertext, aad: b"header" };
+    /// let plaintext = client.aead_decrypt("aes-key", alg, &nonce, payload)?;
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
-    pub fn aead_decrypt(
+    pub fn aead_decrypt<'a>(
         &self,
         key: &str,
         alg: Aead,
         nonce: &[u8],
-        additional_data: &[u8],
-        ciphertext: &[u8],
+        payload: impl Into<Payload<'a>>,
     ) -> Result<SecretBytes> {
+        let Payload { msg, aad } = payload.into();
         Ok(self
             .with_key(key, || {
                 self.crypto::<ops::PsaAeadDecrypt>(ops::psa_aead_decrypt::Request {
                     key_name: key.to_owned(),
                     alg,
                     nonce: nonce.to_vec(),
-                    additional_data: additional_data.to_vec(),
-                    ciphertext: ciphertext.to_vec(),
+                    additional_data: aad.to_vec(),
+                    ciphertext: msg.to_vec(),
                 })
             })?
             .plaintext)
     }
 
-    /// Encrypts and authenticates `plaintext` with key `key` and the AEAD algorithm of its
+    /// Encrypts and authenticates `payload.msg` with key `key` and the AEAD algorithm of its
     /// policy, under a fresh random nonce from the service; returns `nonce ‖ ciphertext ‖ tag`,
-    /// which [`Client::aead_open`] takes back. `additional_data` is authenticated, not
-    /// encrypted, and must be given again to open.
+    /// which [`Client::aead_open`] takes back. `payload.aad` is authenticated, not encrypted,
+    /// and must be given again to open. Three requests: ListKeys (for the key's algorithm),
+    /// GenerateRandom (the nonce), then the encryption.
     ///
     /// # Errors
     /// [`ErrorKind::KeyNotFound`]; [`ErrorKind::InvalidArgument`] when the key's policy is not
     /// an AEAD algorithm; the errors of [`Client::aead_encrypt`].
     ///
     /// ```no_run
-    /// use bulwark_client::{attributes, Client};
+    /// use bulwark_client::{attributes, Client, Payload};
     /// let client = Client::new("my-app")?;
     /// client.generate_key("aes", attributes::aes_gcm_key(256))?;
-    /// let sealed = client.aead_seal("aes", b"record 7", b"secret")?;
-    /// assert_eq!(&client.aead_open("aes", b"record 7", &sealed)?[..], b"secret");
+    /// let sealed = client.aead_seal("aes", Payload { msg: b"secret", aad: b"record 7" })?;
+    /// let opened = client.aead_open("aes", Payload { msg: &sealed, aad: b"record 7" })?;
+    /// assert_eq!(&opened[..], b"secret");
+    /// // Without additional data, the message alone:
+    /// let sealed = client.aead_seal("aes", b"secret")?;
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
-    pub fn aead_seal(
-        &self,
-        key: &str,
-        additional_data: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>> {
+    pub fn aead_seal<'a>(&self, key: &str, payload: impl Into<Payload<'a>>) -> Result<Vec<u8>> {
+        let payload = payload.into();
         let (alg, nonce_len) = self
             .aead_algorithm(key)
             .map_err(|e| e.with_opcode(Opcode::PsaAeadEncrypt))?;
         let nonce = self.generate_random(nonce_len)?;
-        let ciphertext = self.aead_encrypt(key, alg, &nonce, additional_data, plaintext)?;
+        let ciphertext = self.aead_encrypt(key, alg, &nonce, payload)?;
         let mut sealed = Vec::with_capacity(nonce_len + ciphertext.len());
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         Ok(sealed)
     }
 
-    /// Checks and decrypts what [`Client::aead_seal`] returned, with the same key and
-    /// `additional_data`; the plaintext is wiped when dropped.
+    /// Checks and decrypts `payload.msg`, what [`Client::aead_seal`] returned, with the same
+    /// key and `payload.aad`; the plaintext is wiped when dropped. Two requests: ListKeys (for
+    /// the key's algorithm), then the decryption.
     ///
     /// # Errors
-    /// As [`Client::aead_seal`]; [`ErrorKind::InvalidArgument`] when `sealed` is shorter than a
-    /// nonce; `PsaErrorInvalidSignature` when it was tampered with.
+    /// As [`Client::aead_seal`]; [`ErrorKind::InvalidArgument`] when the sealed data is shorter
+    /// than a nonce; `PsaErrorInvalidSignature` when it was tampered with.
     ///
     /// ```no_run
     /// let client = bulwark_client::Client::new("my-app")?;
-    /// let sealed = client.aead_seal("aes", b"", b"secret")?;
-    /// let plaintext = client.aead_open("aes", b"", &sealed)?;
+    /// let sealed = client.aead_seal("aes", b"secret")?;
+    /// let plaintext = client.aead_open("aes", &sealed)?;
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
-    pub fn aead_open(
-        &self,
-        key: &str,
-        additional_data: &[u8],
-        sealed: &[u8],
-    ) -> Result<SecretBytes> {
+    pub fn aead_open<'a>(&self, key: &str, payload: impl Into<Payload<'a>>) -> Result<SecretBytes> {
+        let Payload { msg: sealed, aad } = payload.into();
         let (alg, nonce_len) = self
             .aead_algorithm(key)
             .map_err(|e| e.with_opcode(Opcode::PsaAeadDecrypt))?;
@@ -1159,7 +1159,15 @@ impl Client {
                     sealed.len()
                 )));
         };
-        self.aead_decrypt(key, alg, nonce, additional_data, ciphertext)
+        self.aead_decrypt(
+            key,
+            alg,
+            nonce,
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
     }
 
     /// The AEAD algorithm of a key's policy and the nonce length to use with it.
@@ -1560,4 +1568,59 @@ fn not_for(key: &str, policy: Algorithm, wanted: &str) -> Error {
              matching policy (see the `attributes` module) or call the operation with an \
              explicit algorithm"
         ))
+}
+
+/// The data of an AEAD operation and the additional data authenticated with it, named so that
+/// the two cannot be swapped by mistake. A bare message converts into a payload without
+/// additional data.
+///
+/// ```
+/// use bulwark_client::Payload;
+/// let with_aad = Payload { msg: b"secret", aad: b"header" };
+/// let without: Payload = b"secret".into();
+/// assert!(without.aad.is_empty());
+/// # let _ = with_aad;
+/// ```
+///
+/// Two bare byte strings, whichever their order, are not a payload:
+///
+/// ```compile_fail
+/// # let client = bulwark_client::Client::new("my-app")?;
+/// let sealed = client.aead_seal("aes", b"header", b"secret")?;
+/// # Ok::<(), bulwark_client::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Payload<'a> {
+    /// The message: plaintext to encrypt, or ciphertext (with its tag) to decrypt.
+    pub msg: &'a [u8],
+    /// The additional data: authenticated, never encrypted.
+    pub aad: &'a [u8],
+}
+
+impl fmt::Debug for Payload<'_> {
+    /// Lengths only: the message may be a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payload")
+            .field("msg_len", &self.msg.len())
+            .field("aad_len", &self.aad.len())
+            .finish()
+    }
+}
+
+impl<'a> From<&'a [u8]> for Payload<'a> {
+    fn from(msg: &'a [u8]) -> Self {
+        Payload { msg, aad: &[] }
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Payload<'a> {
+    fn from(msg: &'a [u8; N]) -> Self {
+        Payload { msg, aad: &[] }
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Payload<'a> {
+    fn from(msg: &'a Vec<u8>) -> Self {
+        Payload { msg, aad: &[] }
+    }
 }

@@ -59,7 +59,7 @@ pub use builder::{
 };
 pub use client::{
     ActivateCredentialChallenge, AttestationMechanismParams, AttestationOutput, AuthenticatorInfo,
-    CheckType, Client, KeyInfo, PrepareKeyAttestationOutput, PrepareKeyAttestationParams,
+    CheckType, Client, KeyInfo, Payload, PrepareKeyAttestationOutput, PrepareKeyAttestationParams,
     ProviderInfo,
 };
 pub use error::{Error, ErrorKind, Result};

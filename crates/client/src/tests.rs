@@ -807,3 +807,35 @@ fn a_key_name_over_the_stated_limit_is_refused_before_sending() {
         .unwrap();
     assert_eq!(client.max_key_name_len(), None);
 }
+
+#[test]
+fn a_key_of_the_same_name_in_another_provider_is_not_the_clients() {
+    let mut script = Script::new(Mode::KeepAlive);
+    script.custom = Some(|frame| {
+        assert_eq!(
+            frame.header.opcode,
+            Opcode::ListKeys,
+            "no request past ListKeys"
+        );
+        let keys = [ProviderId::Pkcs11, ProviderId::MbedCrypto]
+            .into_iter()
+            .map(|provider_id| ops::list_keys::KeyInfo {
+                provider_id,
+                name: if provider_id == ProviderId::Pkcs11 {
+                    "elsewhere".into()
+                } else {
+                    "here".into()
+                },
+                attributes: crate::attributes::ecc_signing_key(crate::EccFamily::SecpR1, 256),
+            })
+            .collect();
+        encode::<ops::ListKeys>(frame, ops::list_keys::Response { keys })
+    });
+    let fake = Fake::start(script);
+    let client = fake.client();
+    assert!(client.key_attributes("here").is_ok());
+    let error = client.key_attributes("elsewhere").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::KeyNotFound, "{error}");
+    let error = client.sign_message("elsewhere", b"message").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::KeyNotFound, "{error}");
+}

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bulwark_client::interface::wire::{Limits, RawRequest, ResponseFrame};
+use bulwark_client::Payload as Sealed;
 use bulwark_client::{
     attributes, Aead, AeadWithDefaultLengthTag, AsymmetricEncryption, AsymmetricSignature, Auth,
     CheckType, Cipher, Client, EccFamily, Error, ErrorKind, Hash, Opcode, ProviderId,
@@ -355,7 +356,15 @@ pub fn sequence(socket: &Path, app: &str) -> Vec<String> {
         client.export_key("aes").map(|k| hex::encode(&k[..])),
     );
     let gcm = Aead::AeadWithDefaultLengthTag(AeadWithDefaultLengthTag::Gcm);
-    let sealed = client.aead_encrypt("aes", gcm, &[0x5a; 12], b"header", b"plaintext");
+    let sealed = client.aead_encrypt(
+        "aes",
+        gcm,
+        &[0x5a; 12],
+        Sealed {
+            msg: b"plaintext",
+            aad: b"header",
+        },
+    );
     record(
         &mut out,
         "aead_encrypt",
@@ -366,17 +375,39 @@ pub fn sequence(socket: &Path, app: &str) -> Vec<String> {
         &mut out,
         "aead_decrypt",
         client
-            .aead_decrypt("aes", gcm, &[0x5a; 12], b"header", &sealed)
+            .aead_decrypt(
+                "aes",
+                gcm,
+                &[0x5a; 12],
+                Sealed {
+                    msg: &sealed,
+                    aad: b"header",
+                },
+            )
             .map(|p| String::from_utf8_lossy(&p).into_owned()),
     );
     record(
         &mut out,
         "aead_decrypt tampered",
         client
-            .aead_decrypt("aes", gcm, &[0x5a; 12], b"header", &flip(&sealed))
+            .aead_decrypt(
+                "aes",
+                gcm,
+                &[0x5a; 12],
+                Sealed {
+                    msg: &flip(&sealed),
+                    aad: b"header",
+                },
+            )
             .map(|p| p.len().to_string()),
     );
-    let random_sealed = client.aead_seal("aes", b"aad", b"sealed secret");
+    let random_sealed = client.aead_seal(
+        "aes",
+        Sealed {
+            msg: b"sealed secret",
+            aad: b"aad",
+        },
+    );
     record(
         &mut out,
         "aead_seal",
@@ -389,7 +420,13 @@ pub fn sequence(socket: &Path, app: &str) -> Vec<String> {
         &mut out,
         "aead_open",
         client
-            .aead_open("aes", b"aad", &random_sealed.unwrap_or_default())
+            .aead_open(
+                "aes",
+                Sealed {
+                    msg: &random_sealed.unwrap_or_default(),
+                    aad: b"aad",
+                },
+            )
             .map(|p| String::from_utf8_lossy(&p).into_owned()),
     );
 
@@ -846,7 +883,15 @@ fn symmetric_keys_aead_cipher_and_mac() {
     let gcm = Aead::AeadWithDefaultLengthTag(AeadWithDefaultLengthTag::Gcm);
     let nonce = client.generate_random(12).unwrap();
     let ciphertext = client
-        .aead_encrypt("gcm", gcm, &nonce, b"header", b"plaintext")
+        .aead_encrypt(
+            "gcm",
+            gcm,
+            &nonce,
+            Sealed {
+                msg: b"plaintext",
+                aad: b"header",
+            },
+        )
         .unwrap();
     let local = aes_gcm::Aes128Gcm::new_from_slice(&key).unwrap();
     let plaintext = local
@@ -861,13 +906,37 @@ fn symmetric_keys_aead_cipher_and_mac() {
     assert_eq!(plaintext, b"plaintext");
     assert_eq!(
         &client
-            .aead_decrypt("gcm", gcm, &nonce, b"header", &ciphertext)
+            .aead_decrypt(
+                "gcm",
+                gcm,
+                &nonce,
+                Sealed {
+                    msg: &ciphertext,
+                    aad: b"header"
+                }
+            )
             .unwrap()[..],
         b"plaintext"
     );
     // Seal/open: a fresh nonce each time, prefixed.
-    let sealed = client.aead_seal("gcm", b"aad", b"secret").unwrap();
-    let again = client.aead_seal("gcm", b"aad", b"secret").unwrap();
+    let sealed = client
+        .aead_seal(
+            "gcm",
+            Sealed {
+                msg: b"secret",
+                aad: b"aad",
+            },
+        )
+        .unwrap();
+    let again = client
+        .aead_seal(
+            "gcm",
+            Sealed {
+                msg: b"secret",
+                aad: b"aad",
+            },
+        )
+        .unwrap();
     assert_eq!(sealed.len(), 12 + 6 + 16);
     assert_ne!(sealed, again, "each seal uses a fresh nonce");
     let (n, c) = sealed.split_at(12);
@@ -884,14 +953,28 @@ fn symmetric_keys_aead_cipher_and_mac() {
         b"secret"
     );
     assert_eq!(
-        &client.aead_open("gcm", b"aad", &sealed).unwrap()[..],
+        &client
+            .aead_open(
+                "gcm",
+                Sealed {
+                    msg: &sealed,
+                    aad: b"aad"
+                }
+            )
+            .unwrap()[..],
         b"secret"
     );
     service_error(
-        client.aead_open("gcm", b"other aad", &sealed),
+        client.aead_open(
+            "gcm",
+            Sealed {
+                msg: &sealed,
+                aad: b"other aad",
+            },
+        ),
         ResponseStatus::PsaErrorInvalidSignature,
     );
-    let error = client.aead_open("gcm", b"", &sealed[..5]).unwrap_err();
+    let error = client.aead_open("gcm", &sealed[..5]).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidArgument);
 
     // AES-CBC with PKCS#7: IV ‖ ciphertext, round trip.
