@@ -55,8 +55,9 @@ grep -oE 'conformance [A-Za-z0-9]+ [a-z0-9_]+: (passed|partial|not supported)' "
 rm -f "$conformance_log"
 
 cargo test --workspace --locked --no-fail-fast -- --skip conformance_suite
-# The end-to-end suite again, on the OpenSSL provider (the first run used Mbed Crypto).
-BULWARK_E2E_PROVIDER=OpenSsl cargo test -p bulwark-service --test e2e --locked
+# The end-to-end suite again, on the Mbed Crypto provider (the first run used the default,
+# OpenSSL).
+BULWARK_E2E_PROVIDER=MbedCrypto cargo test -p bulwark-service --test e2e --locked
 
 # The Debian package, built in release mode and installed, upgraded and purged in a Debian 12
 # root (debootstrap'ed once per machine, then unpacked fresh each run).

@@ -29,11 +29,12 @@ impl Provider {
     }
 }
 
-/// The provider under test: `BULWARK_E2E_PROVIDER` (`MbedCrypto`, the default, or `OpenSsl`).
+/// The provider under test: `BULWARK_E2E_PROVIDER` (`OpenSsl`, the default, as the daemon's,
+/// or `MbedCrypto`).
 pub fn provider() -> Provider {
     match std::env::var("BULWARK_E2E_PROVIDER").as_deref() {
-        Err(_) | Ok("" | "MbedCrypto") => Provider::MbedCrypto,
-        Ok("OpenSsl") => Provider::OpenSsl,
+        Err(_) | Ok("" | "OpenSsl") => Provider::OpenSsl,
+        Ok("MbedCrypto") => Provider::MbedCrypto,
         Ok(other) => panic!("BULWARK_E2E_PROVIDER={other:?}: expected MbedCrypto or OpenSsl"),
     }
 }

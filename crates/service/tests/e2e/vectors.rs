@@ -12,8 +12,9 @@
 //!   operations on purpose);
 //! * ListProviders / ListAuthenticators: decoded and compared field by field, except the
 //!   `description` strings and the core provider's version numbers, which are Bulwark's own;
-//!   with the OpenSSL provider (`BULWARK_E2E_PROVIDER=OpenSsl`), provider 1 is expected with
-//!   that provider's own UUID and vendor instead of Mbed Crypto's.
+//!   with the OpenSSL provider (the default; `BULWARK_E2E_PROVIDER=MbedCrypto` selects the
+//!   other), provider 1 is expected with that provider's own UUID and vendor instead of Mbed
+//!   Crypto's.
 //!
 //! The unix captures were made as root: when this process is not uid 0, the 4 auth bytes of each
 //! Unix-authenticated request are rewritten to the current uid (uid + 1 for the bad-credentials
