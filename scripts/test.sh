@@ -37,7 +37,13 @@ install_tool parsec parsec-service --version 1.5.0 \
 cargo fmt --all -- --check
 # rustfmt does not follow the module declarations the operations table generates: name them.
 rustfmt --edition 2021 --check crates/interface/src/ops/*.rs
+# Clippy also holds the declared rust-version (`incompatible_msrv`: no standard-library API
+# newer than it); the machine has one toolchain, so no build with the older compiler runs here.
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The same lints with the hardware providers (features pkcs11, tpm) compiled out.
+cargo clippy -p bulwark-service --all-targets --no-default-features --locked -- -D warnings
+# The fuzz targets, a workspace of their own (cargo-fuzz builds them with nightly), compile.
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins --target-dir target
 # Supply chain (deny.toml): licences, banned and duplicate crates, sources (crates.io only).
 # The `advisories` check needs the RustSec database from GitHub, which CI cannot reach: run
 # `cargo deny check` (all checks) and `cargo audit` where GitHub is reachable.
