@@ -114,7 +114,12 @@ pub enum Command {
     },
 
     /// List all keys belonging to the application
-    ListKeys,
+    ListKeys {
+        /// Only the keys whose names match: `*` within one path segment, `**` across segments
+        /// (for example '/keys/rsa/*'); quote it so the shell does not expand it
+        #[arg(long = "match", value_name = "PATTERN")]
+        pattern: Option<String>,
+    },
 
     /// Generate a sequence of random bytes
     GenerateRandom {

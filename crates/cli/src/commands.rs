@@ -48,7 +48,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::ListProviders => list_providers(&s),
         Command::ListAuthenticators => list_authenticators(&s),
         Command::ListOpcodes { provider } => list_opcodes(&s, *provider),
-        Command::ListKeys => list_keys(&s),
+        Command::ListKeys { pattern } => list_keys(&s, pattern.as_deref()),
         Command::GenerateRandom { nbytes } => generate_random(&s, *nbytes),
         Command::ExportPublicKey { key, pkcs1 } => export_public_key(&s, &key.key_name, *pkcs1),
         Command::CreateRsaKey {
@@ -311,8 +311,11 @@ fn key_json(key: &KeyInfo, providers: &[bulwark_client::ProviderInfo]) -> Value 
     Value::Object(object)
 }
 
-fn list_keys(s: &Session) -> Result<(), Failure> {
-    let keys = s.call(Client::list_keys)?;
+fn list_keys(s: &Session, pattern: Option<&str>) -> Result<(), Failure> {
+    let keys = match pattern {
+        Some(pattern) => s.call(|client| client.list_keys_matching(pattern))?,
+        None => s.call(Client::list_keys)?,
+    };
     if keys.is_empty() {
         log::info(format_args!("No keys currently available."));
     } else {

@@ -472,6 +472,16 @@ fn key_lifecycle_in_human_output() {
         * rsa-sign (Mbed Crypto provider, RsaKeyPair, 1024 bits, permitted algorithm: AsymmetricSignature(RsaPkcs1v15Sign { hash_alg: Specific(Sha256) }))
     "#]]
     .assert_eq(&sorted_lines(&d.ok(&["list-keys"])));
+    // Only the names that match a pattern.
+    let rsa = sorted_lines(&d.ok(&["list-keys", "--match", "rsa-*"]));
+    assert_eq!(rsa.lines().count(), 5, "{rsa}");
+    assert!(rsa.lines().all(|line| line.starts_with("* rsa-")), "{rsa}");
+    let none = d
+        .bulwark(&["list-keys", "--match", "nothing/**"])
+        .output()
+        .unwrap();
+    assert_exit(&none, 0, &"list-keys --match");
+    assert!(none.stdout.is_empty());
     expect![[r#"
         NAME      PROVIDER              TYPE                 BITS  ALGORITHM
         ecc       Mbed Crypto provider  ECC key pair SecpR1  256   ECDSA, SHA-256

@@ -27,7 +27,7 @@ use crate::transport::{ConnectionStats, Transport};
 pub use attest_key::{AttestationMechanismParams, AttestationOutput};
 pub use can_do_crypto::CheckType;
 pub use list_authenticators::AuthenticatorInfo;
-pub use list_keys::KeyInfo;
+pub use list_keys::{KeyInfo, KeyPattern};
 pub use list_providers::ProviderInfo;
 pub use prepare_key_attestation::{PrepareKeyAttestationOutput, PrepareKeyAttestationParams};
 
@@ -508,7 +508,46 @@ impl Client {
     /// # Ok::<(), bulwark_client::Error>(())
     /// ```
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
-        Ok(self.core::<ops::ListKeys>(list_keys::Request)?.keys)
+        Ok(self
+            .core::<ops::ListKeys>(list_keys::Request::default())?
+            .keys)
+    }
+
+    /// This application's keys whose names match `pattern`: `*` matches within one path
+    /// segment, `**` across segments, every other character itself ([`KeyPattern`]). `bulwarkd`
+    /// filters them; a service that ignores the pattern (upstream Parsec) answers every key,
+    /// which the client then filters the same way, so the result is the same with both.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a pattern longer than
+    /// [`MAX_PATTERN_LEN`](list_keys::MAX_PATTERN_LEN) bytes; as [`Client::list_keys`].
+    ///
+    /// ```no_run
+    /// let client = bulwark_client::Client::new("my-app")?;
+    /// for key in client.list_keys_matching("/keys/rsa/*")? {
+    ///     println!("{}", key.name);
+    /// }
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn list_keys_matching(&self, pattern: &str) -> Result<Vec<KeyInfo>> {
+        let pattern = KeyPattern::new(pattern).map_err(|_| {
+            Error::new(ErrorKind::InvalidArgument)
+                .with_opcode(Opcode::ListKeys)
+                .with_detail(format!(
+                    "the pattern is {} bytes long; at most {} bytes and {} wildcards are \
+                     accepted",
+                    pattern.len(),
+                    list_keys::MAX_PATTERN_LEN,
+                    list_keys::MAX_PATTERN_WILDCARDS
+                ))
+        })?;
+        let mut keys = self
+            .core::<ops::ListKeys>(list_keys::Request {
+                pattern: Some(pattern.clone()),
+            })?
+            .keys;
+        keys.retain(|key| pattern.matches(&key.name));
+        Ok(keys)
     }
 
     /// The attributes of this application's key `key` in the client's provider

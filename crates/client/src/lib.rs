@@ -59,8 +59,8 @@ pub use builder::{
 };
 pub use client::{
     ActivateCredentialChallenge, AttestationMechanismParams, AttestationOutput, AuthenticatorInfo,
-    CheckType, Client, KeyInfo, Payload, PrepareKeyAttestationOutput, PrepareKeyAttestationParams,
-    ProviderInfo,
+    CheckType, Client, KeyInfo, KeyPattern, Payload, PrepareKeyAttestationOutput,
+    PrepareKeyAttestationParams, ProviderInfo,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use transport::ConnectionStats;

@@ -1198,7 +1198,7 @@ proptest! {
     #[test]
     fn list_keys(keys in vec((provider_id(), name(), attributes()), 0..4)) {
         check_request::<ops::ListKeys>(
-            &ops::list_keys::Request,
+            &ops::list_keys::Request::default(),
             NativeOperation::ListKeys(up::list_keys::Operation),
         );
         let ours: Vec<_> = keys

@@ -6,9 +6,101 @@ use crate::error::BodyError;
 use crate::ids::ProviderId;
 use crate::proto::list_keys as proto;
 
-/// ListKeys takes no argument; the caller's identity selects the keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Request;
+/// The caller's identity selects the keys; an optional pattern (a Bulwark extension, which
+/// upstream services ignore) keeps those whose names match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// Only keys whose names match; `None`: every key.
+    pub pattern: Option<KeyPattern>,
+}
+
+/// Longest pattern accepted, in bytes (a key name is at most as long in every configuration
+/// that keeps the default name limit of 1024 bytes; a longer pattern could match nothing more).
+pub const MAX_PATTERN_LEN: usize = 4096;
+
+/// Most wildcards (runs of `*`) a pattern may hold: a few are all a path needs, and each one
+/// multiplies the states a name may be matched in.
+pub const MAX_PATTERN_WILDCARDS: usize = 16;
+
+/// A pattern over key names shaped like paths: `*` matches any run of characters within one
+/// segment (no `/`), `**` any run across segments, every other character itself; the whole name
+/// must match. `/keys/rsa/*` matches `/keys/rsa/signing` but not `/keys/rsa/old/signing`, which
+/// `/keys/**` matches.
+///
+/// Matching takes time linear in the name whatever the pattern (a compiled automaton, never
+/// backtracking), so a pattern cannot make a listing slow.
+#[derive(Clone)]
+pub struct KeyPattern {
+    text: String,
+    regex: regex::bytes::Regex,
+}
+
+impl KeyPattern {
+    /// Compiles `text`.
+    ///
+    /// # Errors
+    /// [`BodyError::InvalidEncoding`] (`pattern`) when it is longer than [`MAX_PATTERN_LEN`]
+    /// or holds more than [`MAX_PATTERN_WILDCARDS`] wildcards.
+    pub fn new(text: &str) -> Result<Self, BodyError> {
+        let wildcards = text
+            .split(|c| c != '*')
+            .filter(|run| !run.is_empty())
+            .count();
+        if text.len() > MAX_PATTERN_LEN || wildcards > MAX_PATTERN_WILDCARDS {
+            return Err(BodyError::InvalidEncoding("pattern"));
+        }
+        // Bytes, not characters: `/` is never part of a longer UTF-8 sequence, so a byte
+        // automaton matches the same names and stays small for any pattern.
+        let mut source = String::from(r"\A(?s-u:");
+        let mut rest = text;
+        while !rest.is_empty() {
+            let stars = rest.len() - rest.trim_start_matches('*').len();
+            if stars > 0 {
+                // A run of stars is one wildcard: across segments if it holds `**`.
+                source.push_str(if stars >= 2 { ".*" } else { "[^/]*" });
+                rest = &rest[stars..];
+            } else {
+                let end = rest.find('*').unwrap_or(rest.len());
+                source.push_str(&regex::escape(&rest[..end]));
+                rest = &rest[end..];
+            }
+        }
+        source.push_str(r")\z");
+        let regex = regex::bytes::RegexBuilder::new(&source)
+            .unicode(false)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|_| BodyError::InvalidEncoding("pattern"))?;
+        Ok(KeyPattern {
+            text: text.to_owned(),
+            regex,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the whole of `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.regex.is_match(name.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for KeyPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("KeyPattern").field(&self.text).finish()
+    }
+}
+
+impl PartialEq for KeyPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for KeyPattern {}
 
 /// The caller's keys, grouped by provider in configuration order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,15 +176,23 @@ impl TryFrom<KeyInfo> for proto::KeyInfo {
 
 impl TryFrom<proto::Operation> for Request {
     type Error = BodyError;
-    fn try_from(_: proto::Operation) -> Result<Self, BodyError> {
-        Ok(Request)
+    fn try_from(operation: proto::Operation) -> Result<Self, BodyError> {
+        Ok(Request {
+            pattern: operation
+                .pattern
+                .as_deref()
+                .map(KeyPattern::new)
+                .transpose()?,
+        })
     }
 }
 
 impl TryFrom<Request> for proto::Operation {
     type Error = BodyError;
-    fn try_from(_: Request) -> Result<Self, BodyError> {
-        Ok(proto::Operation {})
+    fn try_from(request: Request) -> Result<Self, BodyError> {
+        Ok(proto::Operation {
+            pattern: request.pattern.map(|pattern| pattern.text),
+        })
     }
 }
 
@@ -181,8 +281,71 @@ mod tests {
         let body = encode_response::<ListKeys>(Response { keys: vec![] }).unwrap();
         assert!(body.is_empty());
         assert_eq!(decode_response::<ListKeys>(&body).unwrap().keys, vec![]);
-        assert!(encode_request::<ListKeys>(Request).unwrap().is_empty());
-        assert_eq!(decode_request::<ListKeys>(&[]), Ok(Request));
+        assert!(encode_request::<ListKeys>(Request::default())
+            .unwrap()
+            .is_empty());
+        assert_eq!(decode_request::<ListKeys>(&[]), Ok(Request::default()));
+    }
+
+    fn matches(pattern: &str, name: &str) -> bool {
+        KeyPattern::new(pattern).unwrap().matches(name)
+    }
+
+    #[test]
+    fn one_star_stays_in_its_segment_two_cross_segments() {
+        assert!(matches("/keys/rsa/*", "/keys/rsa/signing"));
+        assert!(matches("/keys/rsa/*", "/keys/rsa/"));
+        assert!(!matches("/keys/rsa/*", "/keys/rsa/old/signing"));
+        assert!(!matches("/keys/rsa/*", "/keys/ecc/signing"));
+        assert!(matches("/keys/**", "/keys/rsa/old/signing"));
+        assert!(matches("**", "any/thing\nat all"));
+        assert!(matches("/keys/*/signing", "/keys/ecc/signing"));
+        assert!(!matches("/keys/*/signing", "/keys/ecc/p256/signing"));
+        assert!(matches("/keys/**/signing", "/keys/ecc/p256/signing"));
+        assert!(matches("dev-*-key", "dev-42-key"));
+        assert!(!matches("dev-*-key", "dev-4/2-key"));
+    }
+
+    #[test]
+    fn everything_else_matches_itself_and_the_whole_name_must_match() {
+        assert!(matches("a.b+(c)?[d]{1}|^$\\", "a.b+(c)?[d]{1}|^$\\"));
+        assert!(!matches("a.b", "axb"));
+        assert!(!matches("key", "key2"));
+        assert!(!matches("key", "my-key"));
+        assert!(matches("", ""));
+        assert!(!matches("", "k"));
+        assert!(matches("ключ/*", "ключ/é"));
+        assert!(!matches("ключ/*", "ключ/é/x"));
+        // Runs of stars: one wildcard, across segments as soon as two are together.
+        assert!(matches("a***b", "a/x/b"));
+        assert!(matches("a**", "a/x"));
+    }
+
+    #[test]
+    fn patterns_travel_in_field_1_and_a_long_one_is_refused() {
+        let request = Request {
+            pattern: Some(KeyPattern::new("/keys/*").unwrap()),
+        };
+        let body = encode_request::<ListKeys>(request.clone()).unwrap();
+        assert_eq!(*body, [&[0x0a, 7][..], b"/keys/*"].concat());
+        assert_eq!(decode_request::<ListKeys>(&body), Ok(request));
+        let long = "*".repeat(MAX_PATTERN_LEN + 1);
+        assert_eq!(
+            KeyPattern::new(&long).unwrap_err(),
+            BodyError::InvalidEncoding("pattern")
+        );
+        assert!(KeyPattern::new(&"*".repeat(MAX_PATTERN_LEN)).is_ok());
+        let many = "*a".repeat(MAX_PATTERN_WILDCARDS);
+        assert!(KeyPattern::new(&many).is_ok());
+        assert_eq!(
+            KeyPattern::new(&format!("{many}*")).unwrap_err(),
+            BodyError::InvalidEncoding("pattern")
+        );
+        // The largest pattern allowed still compiles and matches.
+        let widest = format!("{}{}", "*é".repeat(MAX_PATTERN_WILDCARDS), "x".repeat(4000));
+        let widest = KeyPattern::new(&widest).unwrap();
+        assert!(!widest.matches(&"é".repeat(1000)));
+        assert!(widest.matches(&format!("{}{}", "é".repeat(20), "x".repeat(4000))));
     }
 
     #[test]

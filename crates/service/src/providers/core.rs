@@ -212,11 +212,15 @@ impl Handles<ListKeys> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
-        _: list_keys::Request,
+        request: list_keys::Request,
     ) -> Result<list_keys::Response, ProviderError> {
         let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
         let limit = ctx.settings().buffer_size_limit;
         let mut owned = self.store.list(identity.auth_type, &identity.name);
+        // The pattern only narrows the caller's own keys (and the answer's size with them).
+        if let Some(pattern) = &request.pattern {
+            owned.retain(|(key, _)| pattern.matches(&key.key_name));
+        }
         let mut keys = Vec::with_capacity(owned.len());
         let mut size = 0usize;
         // Configuration order first, then name order within a provider.

@@ -1311,3 +1311,51 @@ fn bulwarkd_answers_the_shared_sequence() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn list_keys_by_pattern_narrows_the_callers_own_keys_only() {
+    let daemon = Daemon::start(DaemonAuth::direct());
+    let alice = client_for(&daemon.socket, "alice");
+    let mallory = client_for(&daemon.socket, "mallory");
+    let attrs = attributes::ecc_signing_key(EccFamily::SecpR1, 256);
+    for name in ["/keys/rsa/a", "/keys/rsa/old/b", "/keys/ecc/c", "plain"] {
+        alice.generate_key(name, attrs).unwrap();
+    }
+    mallory.generate_key("/keys/rsa/m", attrs).unwrap();
+    let names = |client: &Client, pattern: &str| {
+        let mut names: Vec<String> = client
+            .list_keys_matching(pattern)
+            .unwrap()
+            .into_iter()
+            .map(|key| key.name)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&alice, "/keys/rsa/*"), ["/keys/rsa/a"]);
+    assert_eq!(
+        names(&alice, "/keys/**"),
+        ["/keys/ecc/c", "/keys/rsa/a", "/keys/rsa/old/b"]
+    );
+    assert_eq!(names(&alice, "/keys/*/c"), ["/keys/ecc/c"]);
+    assert_eq!(names(&alice, "plain"), ["plain"]);
+    assert!(names(&alice, "plai").is_empty());
+    assert!(names(&alice, "/nothing/**").is_empty());
+    // No pattern reaches another owner's keys.
+    assert_eq!(names(&alice, "**").len(), 4);
+    assert_eq!(names(&mallory, "**"), ["/keys/rsa/m"]);
+    assert_eq!(names(&mallory, "/keys/**"), ["/keys/rsa/m"]);
+    // The service filtered: a raw request with a pattern gets only the matches.
+    let raw = alice
+        .call::<bulwark_client::interface::ops::ListKeys>(
+            ProviderId::Core,
+            bulwark_client::interface::ops::list_keys::Request {
+                pattern: Some(bulwark_client::KeyPattern::new("/keys/rsa/*").unwrap()),
+            },
+        )
+        .unwrap();
+    assert_eq!(raw.keys.len(), 1);
+    // Too many wildcards: refused before anything is sent.
+    let error = alice.list_keys_matching(&"*a".repeat(17)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+}

@@ -179,6 +179,15 @@ fn our_client_falls_back_to_a_connection_per_request_on_upstream_parsec() {
     client
         .generate_key("k", attributes::ecc_signing_key(EccFamily::SecpR1, 256))
         .unwrap();
+    // Upstream ignores ListKeys' pattern and lists every key; the client filters them.
+    client
+        .generate_key("/keys/k2", attributes::ecc_signing_key(EccFamily::SecpR1, 256))
+        .unwrap();
+    assert_eq!(client.list_keys().unwrap().len(), 2);
+    let matching = client.list_keys_matching("/keys/*").unwrap();
+    assert_eq!(matching.len(), 1);
+    assert_eq!(matching[0].name, "/keys/k2");
+    client.destroy_key("/keys/k2").unwrap();
     client.destroy_key("k").unwrap();
     let stats = client.connection_stats();
     assert!(
