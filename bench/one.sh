@@ -7,7 +7,8 @@
 # KIND: bulwarkd-mbed, bulwarkd-openssl, parsec-default or parsec-busy. BULWARKD (default
 # target/release/bulwarkd) picks the bulwarkd binary. The daemon runs in a fresh temporary
 # directory; the `uptime` load is printed before and after. FSYNCS=1 also counts the daemon's
-# fsync and fdatasync calls during the run (`perf stat` on the syscall tracepoints; root).
+# fsync and fdatasync calls during the run (`perf stat` on the syscall tracepoints; root);
+# SWITCHES=1 counts the daemon's context switches during the run (`perf stat`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,10 +55,21 @@ if [[ ${FSYNCS:-0} == 1 ]]; then
     PERF=$!
     sleep 0.5
 fi
+SWITCHES_PID=""
+if [[ ${SWITCHES:-0} == 1 ]]; then
+    perf stat -x, -e context-switches -p "$PID" -o "$WORK/switches.csv" &
+    SWITCHES_PID=$!
+    sleep 0.5
+fi
 "$BENCH" --socket "$WORK/s.sock" --target "$KIND" --daemon-pid "$PID" "$@"
 if [[ -n $PERF ]]; then
     kill -INT "$PERF"
     wait "$PERF" || true
     echo "# $KIND fsync calls: $(grep -E 'fsync|fdatasync' "$WORK/fsyncs.csv" | cut -d, -f1 | paste -sd+ | bc)"
+fi
+if [[ -n $SWITCHES_PID ]]; then
+    kill -INT "$SWITCHES_PID"
+    wait "$SWITCHES_PID" || true
+    echo "# $KIND context switches: $(grep context-switches "$WORK/switches.csv" | cut -d, -f1)"
 fi
 echo "# $KIND load after: $(cut -d' ' -f1-3 /proc/loadavg)"
