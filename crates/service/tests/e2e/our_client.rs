@@ -919,24 +919,12 @@ fn symmetric_keys_aead_cipher_and_mac() {
         b"plaintext"
     );
     // Seal/open: a fresh nonce each time, prefixed.
-    let sealed = client
-        .aead_seal(
-            "gcm",
-            Sealed {
-                msg: b"secret",
-                aad: b"aad",
-            },
-        )
-        .unwrap();
-    let again = client
-        .aead_seal(
-            "gcm",
-            Sealed {
-                msg: b"secret",
-                aad: b"aad",
-            },
-        )
-        .unwrap();
+    let payload = Sealed {
+        msg: b"secret",
+        aad: b"aad",
+    };
+    let sealed = client.aead_seal("gcm", payload).unwrap();
+    let again = client.aead_seal("gcm", payload).unwrap();
     assert_eq!(sealed.len(), 12 + 6 + 16);
     assert_ne!(sealed, again, "each seal uses a fresh nonce");
     let (n, c) = sealed.split_at(12);

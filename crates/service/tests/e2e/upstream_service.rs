@@ -181,7 +181,10 @@ fn our_client_falls_back_to_a_connection_per_request_on_upstream_parsec() {
         .unwrap();
     // Upstream ignores ListKeys' pattern and lists every key; the client filters them.
     client
-        .generate_key("/keys/k2", attributes::ecc_signing_key(EccFamily::SecpR1, 256))
+        .generate_key(
+            "/keys/k2",
+            attributes::ecc_signing_key(EccFamily::SecpR1, 256),
+        )
         .unwrap();
     assert_eq!(client.list_keys().unwrap().len(), 2);
     let matching = client.list_keys_matching("/keys/*").unwrap();
