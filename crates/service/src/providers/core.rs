@@ -149,6 +149,7 @@ impl Handles<Ping> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         _: ping::Request,
     ) -> Result<ping::Response, ProviderError> {
         Ok(ping::Response {
@@ -162,6 +163,7 @@ impl Handles<ListProviders> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: list_providers::Request,
     ) -> Result<list_providers::Response, ProviderError> {
         // Capability discovery: every crypto provider states the key-name limit, which
@@ -184,6 +186,7 @@ impl Handles<ListOpcodes> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: list_opcodes::Request,
     ) -> Result<list_opcodes::Response, ProviderError> {
         self.opcodes
@@ -200,6 +203,7 @@ impl Handles<ListAuthenticators> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         _: list_authenticators::Request,
     ) -> Result<list_authenticators::Response, ProviderError> {
         Ok(list_authenticators::Response {
@@ -212,6 +216,7 @@ impl Handles<ListKeys> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: list_keys::Request,
     ) -> Result<list_keys::Response, ProviderError> {
         let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
@@ -247,6 +252,7 @@ impl Handles<ListClients> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: list_clients::Request,
     ) -> Result<list_clients::Response, ProviderError> {
         let clients = self.store.applications();
@@ -273,6 +279,7 @@ impl Handles<DeleteClient> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: delete_client::Request,
     ) -> Result<delete_client::Response, ProviderError> {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
@@ -329,6 +336,7 @@ impl Handles<BulwarkStatus> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: bulwark_status::Request,
     ) -> Result<bulwark_status::Response, ProviderError> {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
