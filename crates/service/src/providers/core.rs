@@ -294,7 +294,7 @@ impl Handles<DeleteClient> for CoreProvider {
                 auth_type: key.authenticator,
                 is_admin: false,
             };
-            let client_ctx = RequestContext::new(Some(&client), &self.store, ctx.settings());
+            let client_ctx = ctx.on_behalf_of(Some(&client));
             let Some((info, _)) = self.providers.iter().find(|(_, n)| *n == key.provider_name)
             else {
                 // A provider no longer configured: its keys cannot be reached, nor destroyed.
@@ -342,7 +342,7 @@ impl Handles<BulwarkStatus> for CoreProvider {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
         let counts = self.store.counts_by_provider();
         // The probe needs no identity: random numbers are open to every caller.
-        let probe_ctx = RequestContext::new(None, &self.store, ctx.settings());
+        let probe_ctx = ctx.on_behalf_of(None);
         let providers = self
             .providers
             .iter()

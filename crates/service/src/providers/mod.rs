@@ -12,7 +12,7 @@
 
 mod can_do;
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;

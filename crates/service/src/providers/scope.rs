@@ -20,7 +20,7 @@ use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
 
 use super::{Handles, ProviderSettings};
-use crate::audit::{self, KeyEvent, KeyRef};
+use crate::audit::{AuditNotes, KeyEvent, KeyRef};
 use crate::auth::Identity;
 use crate::error::ProviderError;
 use crate::keystore::{KeyIdentity, KeyRecord, KeyStore, KeyStoreError};
@@ -31,6 +31,9 @@ pub struct RequestContext<'a> {
     identity: Option<&'a Identity>,
     store: &'a KeyStore,
     settings: &'a ProviderSettings,
+    /// Where the request's audit notes go (`None`: not audited). Carried here, not in a
+    /// thread-local, so that work moved to another thread still notes what it does.
+    notes: Option<&'a AuditNotes>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -44,6 +47,27 @@ impl<'a> RequestContext<'a> {
             identity,
             store,
             settings,
+            notes: None,
+        }
+    }
+
+    /// The same context, noting what the request does to keys in `notes`.
+    pub fn with_notes(self, notes: Option<&'a AuditNotes>) -> Self {
+        RequestContext { notes, ..self }
+    }
+
+    /// A context for work done on behalf of `identity` within this request (DeleteClient
+    /// destroying another client's keys, a health probe without identity): same store,
+    /// settings and audit notes.
+    pub fn on_behalf_of<'b>(&self, identity: Option<&'b Identity>) -> RequestContext<'b>
+    where
+        'a: 'b,
+    {
+        RequestContext {
+            identity,
+            store: self.store,
+            settings: self.settings,
+            notes: self.notes,
         }
     }
 
@@ -91,6 +115,7 @@ impl<'a> RequestContext<'a> {
             provider_name,
             provider_id,
             settings: self.settings,
+            notes: self.notes,
         })
     }
 }
@@ -334,6 +359,7 @@ pub struct ScopedKeys<'a> {
     provider_name: &'a str,
     provider_id: ProviderId,
     settings: &'a ProviderSettings,
+    notes: Option<&'a AuditNotes>,
 }
 
 impl ScopedKeys<'_> {
@@ -354,11 +380,15 @@ impl ScopedKeys<'_> {
     }
 
     fn note_key(&self, key_name: &str) {
-        audit::note_key(self.audit_ref(key_name));
+        if let Some(notes) = self.notes {
+            notes.note_key(self.audit_ref(key_name));
+        }
     }
 
     fn note_event(&self, event: KeyEvent, key_name: &str, status: ResponseStatus) {
-        audit::note_event(event, self.audit_ref(key_name), status);
+        if let Some(notes) = self.notes {
+            notes.note_event(event, self.audit_ref(key_name), status);
+        }
     }
 
     /// Refuses a key name longer than `max_key_name_len` (InvalidArgument), before anything
