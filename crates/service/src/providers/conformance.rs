@@ -389,7 +389,7 @@ impl<P: Provider> Fixture<P> {
             .list(AuthType::Direct, "app")
             .into_iter()
             .find(|(identity, _)| {
-                identity.key_name == name && identity.provider_name == self.provider.name()
+                identity.key_name() == name && identity.provider_name() == self.provider.name()
             })
             .map(|(_, record)| record)
             .expect("key exists")
@@ -401,7 +401,7 @@ impl<P: Provider> Fixture<P> {
             .store
             .list(AuthType::Direct, "app")
             .into_iter()
-            .map(|(identity, _)| identity.key_name)
+            .map(|(identity, _)| identity.into_key_name())
             .collect();
         names.sort();
         names

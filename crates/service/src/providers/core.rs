@@ -221,18 +221,15 @@ impl Handles<ListKeys> for CoreProvider {
     ) -> Result<list_keys::Response, ProviderError> {
         let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
         let limit = ctx.settings().buffer_size_limit;
-        let mut owned = self.store.list(identity.auth_type, &identity.name);
+        let owned = self.store.list(identity.auth_type, &identity.name);
         let mut keys = Vec::with_capacity(owned.len());
         let mut size = 0usize;
         // Configuration order first, then name order within a provider.
         for (info, name) in &self.providers {
-            for (key, record) in owned
-                .iter_mut()
-                .filter(|(key, _)| &key.provider_name == name)
-            {
+            for (key, record) in owned.iter().filter(|(key, _)| key.provider_name() == name) {
                 let entry = KeyInfo {
                     provider_id: info.id,
-                    name: std::mem::take(&mut key.key_name),
+                    name: key.key_name().to_owned(),
                     attributes: record.attributes,
                 };
                 // The answer is never built past the limit: refused as soon as it would be
@@ -290,16 +287,19 @@ impl Handles<DeleteClient> for CoreProvider {
         let mut first_failure = None;
         for (key, _) in keys {
             let client = Identity {
-                name: key.application,
-                auth_type: key.authenticator,
+                name: key.application().to_owned(),
+                auth_type: key.authenticator(),
                 is_admin: false,
             };
             let client_ctx = ctx.on_behalf_of(Some(&client));
-            let Some((info, _)) = self.providers.iter().find(|(_, n)| *n == key.provider_name)
+            let Some((info, _)) = self
+                .providers
+                .iter()
+                .find(|(_, n)| n == key.provider_name())
             else {
                 // A provider no longer configured: its keys cannot be reached, nor destroyed.
                 tracing::warn!(
-                    provider = key.provider_name,
+                    provider = key.provider_name(),
                     "DeleteClient: a key of the client is held by a provider that is not \
                      configured"
                 );
@@ -307,7 +307,7 @@ impl Handles<DeleteClient> for CoreProvider {
                 continue;
             };
             let destroy = ops::psa_destroy_key::Request {
-                key_name: key.key_name,
+                key_name: key.into_key_name(),
             };
             let outcome = ops::encode_request::<PsaDestroyKey>(destroy)
                 .map_err(ServiceError::from)

@@ -36,10 +36,11 @@ use psa_crypto::types::key::{Attributes, EccFamily, Type};
 use psa_crypto::types::status::Error as PsaError;
 
 pub(crate) use self::scope::serve;
-pub use self::scope::{Creation, KeyToCreate, RequestContext, Resolve, ResolvedKey, ScopedKeys};
+pub use self::scope::{Creation, KeyToCreate, RequestContext, Resolve, ResolvedKey};
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
 use crate::keystore::KeyIdentity;
+pub use crate::keystore::ScopedKeys;
 
 /// A configured provider.
 pub trait Provider: Send + Sync + 'static {
@@ -270,12 +271,12 @@ impl Default for ProviderSettings {
 /// make the encoding injective: no two identities encode alike, whatever bytes the names hold.
 pub fn encode_key_identity(identity: &KeyIdentity) -> Vec<u8> {
     let fields = [
-        identity.application.as_bytes(),
-        identity.provider_name.as_bytes(),
-        identity.key_name.as_bytes(),
+        identity.application().as_bytes(),
+        identity.provider_name().as_bytes(),
+        identity.key_name().as_bytes(),
     ];
     let mut encoded = Vec::with_capacity(1 + fields.iter().map(|f| 8 + f.len()).sum::<usize>());
-    encoded.push(identity.authenticator.value());
+    encoded.push(identity.authenticator().value());
     for field in fields {
         encoded.extend_from_slice(&(field.len() as u64).to_be_bytes());
         encoded.extend_from_slice(field);

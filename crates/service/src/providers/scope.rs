@@ -4,26 +4,26 @@
 //! create, or uses an existing key of the caller and which policy check that key must pass
 //! (`Operation::Key`, `Operation::key_name`, `Operation::check_key`). [`serve`] is the one
 //! place that turns that column into a key: it scopes the name to the caller and the provider
-//! ([`ScopedKeys`]), looks the key up, runs the operation's policy check against the recorded
+//! ([`ScopedKeys`], the key store's view of one caller's keys), looks the key up, runs the operation's policy check against the recorded
 //! attributes, and only then calls the provider's [`Handles::handle`], which receives the result
 //! as its `key` argument: a [`ResolvedKey`], a [`KeyToCreate`] or `()`.
 //!
-//! Nothing outside this module can make any of these, nor reach the store through a
-//! [`RequestContext`]: their fields and constructors are private here. So a handler cannot use
+//! Nothing outside this module can make a [`ResolvedKey`] or a [`KeyToCreate`], nor reach the
+//! store through a [`RequestContext`]: their fields and constructors are private here, and a
+//! [`ScopedKeys`] is made only from a context's authenticated identity. So a handler cannot use
 //! a key it was not handed, cannot skip the policy check, and cannot name another caller's key.
 
-use bulwark_interface::ids::{AuthType, ProviderId};
+use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{ExistingKey, KeyKind, NewKey, NoKey, Operation};
-use bulwark_interface::status::ResponseStatus;
 use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
 
 use super::{Handles, ProviderSettings};
-use crate::audit::{AuditNotes, KeyEvent, KeyRef};
+use crate::audit::AuditNotes;
 use crate::auth::Identity;
 use crate::error::ProviderError;
-use crate::keystore::{KeyIdentity, KeyRecord, KeyStore, KeyStoreError};
+use crate::keystore::{KeyRecord, KeyStore, KeyStoreError, ScopedKeys};
 
 /// What a provider knows about the request it serves.
 #[derive(Debug, Clone, Copy)]
@@ -108,15 +108,14 @@ impl<'a> RequestContext<'a> {
         provider_id: ProviderId,
     ) -> Result<ScopedKeys<'a>, ProviderError> {
         let identity = self.identity.ok_or(ProviderError::NotAuthenticated)?;
-        Ok(ScopedKeys {
-            store: self.store,
-            authenticator: identity.auth_type,
-            application: &identity.name,
+        Ok(ScopedKeys::new(
+            self.store,
+            identity,
             provider_name,
             provider_id,
-            settings: self.settings,
-            notes: self.notes,
-        })
+            self.settings,
+            self.notes,
+        ))
     }
 }
 
@@ -308,10 +307,7 @@ impl KeyToCreate<'_> {
     /// # Errors
     /// A store failure.
     pub fn key_id_in_use(&self, key_id: &[u8]) -> Result<bool, ProviderError> {
-        Ok(self
-            .keys
-            .store
-            .key_id_in_use(self.keys.provider_name, key_id)?)
+        self.keys.key_id_in_use(key_id)
     }
 
     /// Creates the key: checks the name's length and deprecation, reserves the name with the
@@ -347,150 +343,4 @@ pub enum Creation {
     Generate,
     /// PsaImportKey: deprecated primitives only logged.
     Import,
-}
-
-/// One application's keys in one provider: the only way to a key, made only from the
-/// authenticated identity of a [`RequestContext`].
-#[derive(Debug)]
-pub struct ScopedKeys<'a> {
-    store: &'a KeyStore,
-    authenticator: AuthType,
-    application: &'a str,
-    provider_name: &'a str,
-    provider_id: ProviderId,
-    settings: &'a ProviderSettings,
-    notes: Option<&'a AuditNotes>,
-}
-
-impl ScopedKeys<'_> {
-    /// [`encode_key_identity`](super::encode_key_identity) of the caller's key `key_name` in
-    /// this provider.
-    fn identity_encoding(&self, key_name: &str) -> Vec<u8> {
-        super::encode_key_identity(&self.identity(key_name))
-    }
-
-    /// `key_name` of the caller in this provider, for the audit log.
-    fn audit_ref<'k>(&'k self, key_name: &'k str) -> KeyRef<'k> {
-        KeyRef {
-            owner: self.application,
-            provider_name: self.provider_name,
-            provider_id: self.provider_id,
-            key_name,
-        }
-    }
-
-    fn note_key(&self, key_name: &str) {
-        if let Some(notes) = self.notes {
-            notes.note_key(self.audit_ref(key_name));
-        }
-    }
-
-    fn note_event(&self, event: KeyEvent, key_name: &str, status: ResponseStatus) {
-        if let Some(notes) = self.notes {
-            notes.note_event(event, self.audit_ref(key_name), status);
-        }
-    }
-
-    /// Refuses a key name longer than `max_key_name_len` (InvalidArgument), before anything
-    /// else looks at it.
-    fn check_name(&self, key_name: &str) -> Result<(), ProviderError> {
-        if key_name.len() > self.settings.max_key_name_len {
-            return Err(PsaError::InvalidArgument.into());
-        }
-        Ok(())
-    }
-
-    fn identity(&self, key_name: &str) -> KeyIdentity {
-        KeyIdentity {
-            authenticator: self.authenticator,
-            application: self.application.to_owned(),
-            provider_name: self.provider_name.to_owned(),
-            key_name: key_name.to_owned(),
-        }
-    }
-
-    /// The record of a key of the caller.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a name over `max_key_name_len`; `NotFound`
-    /// (PsaErrorDoesNotExist) when the caller has no such key, whether or not another
-    /// application has one of that name.
-    fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
-        self.check_name(key_name)?;
-        self.note_key(key_name);
-        self.store
-            .get(&self.identity(key_name))?
-            .ok_or(KeyStoreError::NotFound.into())
-    }
-
-    /// See [`KeyToCreate::create`].
-    fn create(
-        &self,
-        key_name: &str,
-        attributes: Attributes,
-        key_id: Vec<u8>,
-        creation: Creation,
-        create: impl FnOnce() -> Result<(), ProviderError>,
-        discard: impl FnOnce(&[u8]) -> Result<(), ProviderError>,
-    ) -> Result<(), ProviderError> {
-        self.check_name(key_name)?;
-        self.note_key(key_name);
-        if uses_deprecated_primitive(&attributes) {
-            match creation {
-                Creation::Generate if !self.settings.allow_deprecated => {
-                    return Err(ProviderError::Deprecated);
-                }
-                _ => tracing::warn!("key created with a deprecated primitive"),
-            }
-        }
-        let identity = self.identity(key_name);
-        let record = KeyRecord {
-            provider_id: self.provider_id,
-            key_id: key_id.into(),
-            attributes,
-        };
-        self.store
-            .reserve_within(&identity, &record, self.settings.max_keys_per_client)?;
-        if let Err(error) = create() {
-            self.store.abort(&identity)?;
-            return Err(error);
-        }
-        if let Err(error) = self.store.commit(&identity) {
-            // The reservation row stays if even this fails; start-up recovery removes it.
-            if discard(&record.key_id).is_ok() {
-                let _ = self.store.abort(&identity);
-            }
-            return Err(error.into());
-        }
-        let event = match creation {
-            Creation::Generate => KeyEvent::Generated,
-            Creation::Import => KeyEvent::Imported,
-        };
-        self.note_event(event, key_name, ResponseStatus::Success);
-        Ok(())
-    }
-
-    /// See [`ResolvedKey::destroy`].
-    fn destroy(
-        &self,
-        key_name: &str,
-        destroy: impl FnOnce(&KeyRecord) -> Result<(), ProviderError>,
-    ) -> Result<(), ProviderError> {
-        self.check_name(key_name)?;
-        self.note_key(key_name);
-        let identity = self.identity(key_name);
-        let record = self.store.begin_destroy(&identity)?;
-        // From here on the key is gone for clients, whatever happens next: audited.
-        let outcome = destroy(&record);
-        let outcome = match self.store.finish_destroy(&identity) {
-            Ok(()) => outcome,
-            Err(error) => Err(error.into()),
-        };
-        let status = match &outcome {
-            Ok(()) => ResponseStatus::Success,
-            Err(error) => error.into(),
-        };
-        self.note_event(KeyEvent::Destroyed, key_name, status);
-        outcome
-    }
 }

@@ -2519,11 +2519,8 @@ mod against_mbed {
 fn the_identity_encoding_is_length_prefixed_and_stable() {
     use crate::keystore::KeyIdentity;
     use crate::providers::encode_key_identity;
-    let identity = |application: &str, key_name: &str| KeyIdentity {
-        authenticator: AuthType::UnixPeerCredentials,
-        application: application.to_owned(),
-        provider_name: "p".to_owned(),
-        key_name: key_name.to_owned(),
+    let identity = |application: &str, key_name: &str| {
+        KeyIdentity::for_tests(AuthType::UnixPeerCredentials, application, "p", key_name)
     };
     assert_eq!(
         hex::encode(encode_key_identity(&identity("ab", "k"))),

@@ -264,8 +264,8 @@ impl Pkcs11Provider {
             ]) {
                 Ok(objects) if objects.is_empty() && store.forget_committed(&identity).is_ok() => {
                     tracing::warn!(
-                        application = %identity.application,
-                        key = %identity.key_name,
+                        application = %identity.application(),
+                        key = %identity.key_name(),
                         "key no longer on the PKCS #11 token: its name was dropped"
                     );
                 }
