@@ -58,7 +58,7 @@ mod group;
 mod scoped;
 #[cfg(test)]
 mod tests;
-pub mod upstream;
+pub(crate) mod upstream;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
