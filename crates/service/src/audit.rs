@@ -69,16 +69,17 @@
 //!
 //! # How records are gathered
 //!
-//! [`Service::handle_frame`](crate::service::Service::handle_frame) answers a request
-//! synchronously on one thread, and every key a provider reaches goes through
-//! [`ScopedKeys`](crate::providers::ScopedKeys). So `handle_frame` opens a [`RequestScope`] (a
-//! thread-local note pad) for the request, `ScopedKeys` notes the key names it is asked for and
-//! the keys it creates and destroys, and `handle_frame` writes the records once the outcome is
-//! known. This also catches DeleteClient's destructions, which the core provider runs through
-//! the crypto providers' ordinary destroy path under a context of its own. Without an audit log
-//! no scope is opened and the notes cost one thread-local check.
+//! Every key a provider reaches goes through [`ScopedKeys`](crate::providers::ScopedKeys).
+//! So [`Service::handle_frame`](crate::service::Service::handle_frame) opens a [`RequestScope`]
+//! for the request, whose [`AuditNotes`] travel in the request's
+//! [`RequestContext`](crate::providers::RequestContext); `ScopedKeys` notes there the key names
+//! it is asked for and the keys it creates and destroys, and `handle_frame` writes the records
+//! once the outcome is known. The notes are a value of the request, not of the thread: work a
+//! provider moves to another thread (the Mbed provider's queue) still notes into them. This also
+//! catches DeleteClient's destructions, which the core provider runs through the crypto
+//! providers' ordinary destroy path under a context of its own that keeps the notes. Without an
+//! audit log no scope is opened and the context carries no notes.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -251,11 +252,12 @@ impl AuditLog {
         self
     }
 
-    /// Opens the note pad of one request on this thread; records are written by
-    /// [`RequestScope::finish`].
+    /// Opens the note pad of one request; records are written by [`RequestScope::finish`].
     pub fn begin(&self) -> RequestScope<'_> {
-        NOTES.with(|notes| *notes.borrow_mut() = Some(Notes::default()));
-        RequestScope { log: self }
+        RequestScope {
+            log: self,
+            notes: AuditNotes::default(),
+        }
     }
 
     fn provider_name(&self, id: ProviderId) -> Option<&str> {
@@ -506,53 +508,41 @@ struct Notes {
     events: Vec<(KeyEvent, OwnedKey, ResponseStatus)>,
 }
 
-thread_local! {
-    static NOTES: RefCell<Option<Notes>> = const { RefCell::new(None) };
+/// What one request did to keys, noted while it runs: carried by the request's context, so
+/// that whichever thread does the work notes into the same pad.
+#[derive(Debug, Default)]
+pub struct AuditNotes {
+    notes: Mutex<Notes>,
 }
 
-/// Notes that the current request named `key` (the first one named is the record's key).
-/// Does nothing outside an audited request.
-pub fn note_key(key: KeyRef<'_>) {
-    NOTES.with(|notes| {
-        if let Ok(mut notes) = notes.try_borrow_mut() {
-            if let Some(notes) = notes.as_mut() {
-                if notes.subject.is_none() {
-                    notes.subject = Some(key.into());
-                }
-            }
+impl AuditNotes {
+    /// Notes that the request named `key` (the first one named is the record's key).
+    pub fn note_key(&self, key: KeyRef<'_>) {
+        let mut notes = lock(&self.notes);
+        if notes.subject.is_none() {
+            notes.subject = Some(key.into());
         }
-    });
-}
+    }
 
-/// Notes that the current request created or destroyed `key`, with that step's status. Does
-/// nothing outside an audited request.
-pub fn note_event(event: KeyEvent, key: KeyRef<'_>, status: ResponseStatus) {
-    NOTES.with(|notes| {
-        if let Ok(mut notes) = notes.try_borrow_mut() {
-            if let Some(notes) = notes.as_mut() {
-                notes.events.push((event, key.into(), status));
-            }
-        }
-    });
-}
-
-/// The notes of the request being served on this thread; closed when dropped.
-#[derive(Debug)]
-pub struct RequestScope<'a> {
-    log: &'a AuditLog,
-}
-
-impl Drop for RequestScope<'_> {
-    fn drop(&mut self) {
-        NOTES.with(|notes| {
-            if let Ok(mut notes) = notes.try_borrow_mut() {
-                *notes = None;
-            }
-        });
+    /// Notes that the request created or destroyed `key`, with that step's status.
+    pub fn note_event(&self, event: KeyEvent, key: KeyRef<'_>, status: ResponseStatus) {
+        lock(&self.notes).events.push((event, key.into(), status));
     }
 }
 
+/// The notes of one request being served.
+#[derive(Debug)]
+pub struct RequestScope<'a> {
+    log: &'a AuditLog,
+    notes: AuditNotes,
+}
+
 impl RequestScope<'_> {
+    /// Where the request's providers note what they do (through its `RequestContext`).
+    pub fn notes(&self) -> &AuditNotes {
+        &self.notes
+    }
+
     /// Writes the records of the request now answered: one per key event, then one if the
     /// request was denied.
     pub fn finish(
@@ -563,9 +553,7 @@ impl RequestScope<'_> {
         error: Option<&ServiceError>,
         status: ResponseStatus,
     ) {
-        let notes = NOTES
-            .with(|notes| notes.try_borrow_mut().ok().and_then(|mut n| n.take()))
-            .unwrap_or_default();
+        let notes = std::mem::take(&mut *lock(&self.notes.notes));
         let denied = error.is_some_and(is_denial);
         if notes.events.is_empty() && !denied {
             return;
@@ -851,7 +839,7 @@ mod tests {
 
         // An ordinary request: nothing.
         let scope = log.begin();
-        note_key(key);
+        scope.notes().note_key(key);
         scope.finish(
             &header(Opcode::PsaSignHash, AuthType::Direct),
             Some(&alice),
@@ -861,8 +849,10 @@ mod tests {
         );
         // A creation.
         let scope = log.begin();
-        note_key(key);
-        note_event(KeyEvent::Generated, key, ResponseStatus::Success);
+        scope.notes().note_key(key);
+        scope
+            .notes()
+            .note_event(KeyEvent::Generated, key, ResponseStatus::Success);
         scope.finish(
             &header(Opcode::PsaGenerateKey, AuthType::Direct),
             Some(&alice),
@@ -872,7 +862,7 @@ mod tests {
         );
         // A policy refusal.
         let scope = log.begin();
-        note_key(key);
+        scope.notes().note_key(key);
         let error = ServiceError::Provider(ProviderError::Psa(PsaError::NotPermitted));
         scope.finish(
             &header(Opcode::PsaSignHash, AuthType::Direct),
@@ -892,7 +882,7 @@ mod tests {
             ResponseStatus::AuthenticationError,
         );
         // Notes outside a scope go nowhere.
-        note_event(KeyEvent::Destroyed, key, ResponseStatus::Success);
+        AuditNotes::default().note_event(KeyEvent::Destroyed, key, ResponseStatus::Success);
 
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -925,9 +915,74 @@ mod tests {
         );
     }
 
+    /// The notes are the request's, not the thread's: a key created by work that runs on
+    /// another thread than the one that opened the scope is still recorded.
+    #[test]
+    fn notes_follow_the_request_to_another_thread() {
+        use bulwark_interface::ops::{encode_request, psa_generate_key, PsaGenerateKey};
+        use psa_crypto::types::algorithm::Cipher;
+        use psa_crypto::types::key::{Type, UsageFlags};
+
+        use crate::dispatch::Registry;
+        use crate::keystore::KeyStore;
+        use crate::providers::conformance::attrs;
+        use crate::providers::openssl::OpenSslProvider;
+        use crate::providers::{Provider, ProviderSettings, RequestContext};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::file(&path).unwrap();
+        let store = KeyStore::open_in_memory().unwrap();
+        let provider = Arc::new(
+            OpenSslProvider::new("openssl".to_owned(), &dir.path().join("kek"), &store).unwrap(),
+        );
+        let mut registry = Registry::new();
+        Arc::clone(&provider).register(&mut registry.registrar(ProviderId::MbedCrypto));
+        let settings = ProviderSettings::default();
+        let alice = Identity {
+            name: "alice".to_owned(),
+            auth_type: AuthType::Direct,
+            is_admin: false,
+        };
+        let body = encode_request::<PsaGenerateKey>(psa_generate_key::Request {
+            key_name: "moved".to_owned(),
+            attributes: attrs(Type::Aes, 128, Cipher::Ctr, UsageFlags::default()),
+        })
+        .unwrap();
+
+        let scope = log.begin();
+        let ctx =
+            RequestContext::new(Some(&alice), &store, &settings).with_notes(Some(scope.notes()));
+        std::thread::scope(|threads| {
+            threads
+                .spawn(|| {
+                    registry.dispatch(ProviderId::MbedCrypto, Opcode::PsaGenerateKey, &ctx, &body)
+                })
+                .join()
+                .unwrap()
+        })
+        .unwrap();
+        scope.finish(
+            &header(Opcode::PsaGenerateKey, AuthType::Direct),
+            Some(&alice),
+            None,
+            None,
+            ResponseStatus::Success,
+        );
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("\"event\":\"key_generated\"")
+                && text.contains("\"provider\":\"openssl\"")
+                && text.contains("\"key_name\":\"moved\""),
+            "{text}"
+        );
+    }
+
     fn denial(log: &AuditLog, uid: u32, status: ResponseStatus, key_name: &str) {
         let scope = log.begin();
-        note_key(KeyRef {
+        scope.notes().note_key(KeyRef {
             owner: "alice",
             provider_name: "mbed",
             provider_id: ProviderId::MbedCrypto,

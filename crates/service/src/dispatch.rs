@@ -3,7 +3,9 @@
 //! Registration is generic over the operation, so the erased wrapper that decodes the body,
 //! enforces the operation's identity rule, calls the provider and encodes the result is written
 //! once for all operations. A provider can only register an operation it implements
-//! (`P: Handles<O>` is checked at compile time).
+//! (`P: Handles<O>` is checked at compile time), and the wrapper resolves the operation's key
+//! (its name, the caller's scope, the policy check) before the provider is called, so every
+//! provider gets the same checks in the same order.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use bulwark_interface::BodyError;
 use zeroize::Zeroizing;
 
 use crate::error::{DispatchError, ServiceError};
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{self, Handles, RequestContext, Resolve};
 
 type Handler = Box<
     dyn Fn(&RequestContext<'_>, &[u8]) -> Result<Zeroizing<Vec<u8>>, ServiceError> + Send + Sync,
@@ -89,12 +91,21 @@ pub struct Registrar<'r> {
 
 impl Registrar<'_> {
     /// Registers operation `O`, served by `provider`.
-    pub fn add<O: Operation, P: Handles<O>>(&mut self, provider: &Arc<P>) -> &mut Self {
+    ///
+    /// The handler made here resolves the operation's key for the caller and runs its policy
+    /// check before the provider is called ([`providers::serve`](crate::providers)).
+    pub fn add<O, P>(&mut self, provider: &Arc<P>) -> &mut Self
+    where
+        O: Operation,
+        O::Key: Resolve,
+        P: Handles<O>,
+    {
         let provider = Arc::clone(provider);
+        let provider_id = self.provider;
         let handler: Handler = Box::new(move |ctx, body| {
             let request = ops::decode_request::<O>(body)?;
             check_identity(O::OPCODE, ctx)?;
-            let response = provider.handle(ctx, request)?;
+            let response = providers::serve::<O, P>(&*provider, provider_id, ctx, request)?;
             Ok(ops::encode_response::<O>(response)?)
         });
         self.registry

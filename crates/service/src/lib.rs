@@ -14,10 +14,10 @@ pub mod front;
 pub mod keystore;
 pub mod logging;
 pub mod metrics;
-pub mod migration;
+pub(crate) mod migration;
 pub mod providers;
 pub mod service;
-pub mod status;
+pub(crate) mod status;
 pub mod system;
 #[doc(hidden)]
 pub mod test_support;

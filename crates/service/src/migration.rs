@@ -38,7 +38,7 @@ use bulwark_interface::ids::{AuthType, ProviderId};
 
 use crate::config::{Config, KeyManagerConfig, KeyManagerType, ProviderKind};
 use crate::keystore::upstream::{self, UpstreamMapping};
-use crate::keystore::{Import, ImportMarker, ImportOutcome, KeyIdentity, KeyRecord, KeyStore};
+use crate::keystore::{Import, ImportMarker, ImportOutcome, KeyRecord, KeyStore};
 
 /// The file name of Bulwark's store when it sits beside an upstream store.
 pub const BULWARK_STORE_FILE_NAME: &str = "bulwark-key-store.sqlite3";
@@ -196,17 +196,12 @@ pub fn take_over(
             continue;
         };
         imports.push(Import {
-            identity: KeyIdentity {
-                authenticator: mapping.authenticator,
-                application: mapping.application,
-                provider_name: provider.name().to_owned(),
-                key_name: mapping.key_name,
-            },
             record: KeyRecord {
                 provider_id: mapping.provider_id,
                 key_id: key_id.to_vec().into(),
                 attributes: mapping.attributes,
             },
+            identity: mapping.into_identity(provider.name()),
             marker,
         });
     }
@@ -232,16 +227,16 @@ pub fn take_over(
             ImportOutcome::Imported => {
                 taken += 1;
                 tracing::info!(
-                    application = %identity.application,
-                    key = %identity.key_name,
-                    provider = %identity.provider_name,
+                    application = %identity.application(),
+                    key = %identity.key_name(),
+                    provider = %identity.provider_name(),
                     "took over an upstream key"
                 );
             }
             ImportOutcome::NameTaken => tracing::warn!(
-                application = %identity.application,
-                key = %identity.key_name,
-                provider = %identity.provider_name,
+                application = %identity.application(),
+                key = %identity.key_name(),
+                provider = %identity.provider_name(),
                 "upstream key not taken over: a Bulwark key of that name exists"
             ),
             ImportOutcome::AlreadyImported => {}
@@ -311,13 +306,8 @@ mod tests {
         }
     }
 
-    fn identity(provider_name: &str, key_name: &str) -> KeyIdentity {
-        KeyIdentity {
-            authenticator: AuthType::Direct,
-            application: "app".to_owned(),
-            provider_name: provider_name.to_owned(),
-            key_name: key_name.to_owned(),
-        }
+    fn identity(provider_name: &str, key_name: &str) -> crate::keystore::KeyIdentity {
+        crate::keystore::KeyIdentity::for_tests(AuthType::Direct, "app", provider_name, key_name)
     }
 
     #[test]

@@ -15,7 +15,7 @@ use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{Limits, RequestFrame, RequestHeader, ResponseFrame, ResponseHeader};
 use zeroize::Zeroizing;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditNotes, RequestScope};
 use crate::auth::{Authenticator, Identity, PeerCredentials};
 use crate::dispatch::Registry;
 use crate::error::{DispatchError, ServiceError};
@@ -172,8 +172,9 @@ impl Service {
         let _entered = span.enter();
         let audit = self.audit.as_ref().map(AuditLog::begin);
         let mut identity = None;
+        let notes = audit.as_ref().map(RequestScope::notes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.serve(frame, peer, &span, &mut identity)
+            self.serve(frame, peer, &span, notes, &mut identity)
         }))
         .unwrap_or(Err(ServiceError::Internal("a handler panicked")));
         let (response, error) = match outcome {
@@ -221,6 +222,7 @@ impl Service {
         frame: &RequestFrame,
         peer: Option<&PeerCredentials>,
         span: &tracing::Span,
+        notes: Option<&AuditNotes>,
         identity: &mut Option<Identity>,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
         let header = &frame.header;
@@ -252,7 +254,7 @@ impl Service {
             }
         }
         // E, F: decode, identity rule, provider.
-        let ctx = RequestContext::new(identity, &self.store, &self.settings);
+        let ctx = RequestContext::new(identity, &self.store, &self.settings).with_notes(notes);
         let registry = if is_core { &self.core } else { &*self.crypto };
         registry.dispatch(header.provider, header.opcode, &ctx, &frame.body)
     }

@@ -15,6 +15,8 @@
 use std::fmt;
 
 use prost::Message;
+use psa_crypto::types::key::Attributes;
+use psa_crypto::types::status::Error as PsaError;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::BodyError;
@@ -59,6 +61,51 @@ pub trait Operation: Send + Sync + 'static {
     type ProtoRequest: Message + Default + Zeroize;
     /// The protobuf `Result` message of the operation's package.
     type ProtoResponse: Message + Default + Zeroize;
+    /// The key the operation works on, from the table's key column: [`NoKey`], [`NewKey`] or
+    /// [`ExistingKey`]. The service resolves it before a provider sees the request.
+    type Key: KeyKind;
+
+    /// The name of the key `request` creates or uses; `None` for operations of no key.
+    fn key_name(request: &Self::Request) -> Option<&str>;
+
+    /// The policy check an existing key must pass for `request`, against the key's recorded
+    /// attributes (the operation module's `validate`). Operations of no key, key creations,
+    /// and uses that need no usage flag (destruction, public export) accept every key.
+    ///
+    /// # Errors
+    /// `NotPermitted` and the other refusals of the operation's `validate`.
+    fn check_key(request: &Self::Request, attributes: Attributes) -> Result<(), PsaError> {
+        let _ = (request, attributes);
+        Ok(())
+    }
+}
+
+/// How an operation reaches a key, as the operations table states it: [`NoKey`], [`NewKey`] or
+/// [`ExistingKey`], and nothing else.
+pub trait KeyKind: sealed::Sealed + 'static {}
+
+/// The operation works on no key (ListKeys, PsaHashCompute, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoKey {}
+
+/// The operation creates the key its request names (PsaGenerateKey, PsaImportKey).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKey {}
+
+/// The operation uses an existing key of the caller, named by its request, which must pass the
+/// operation's [`Operation::check_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingKey {}
+
+impl KeyKind for NoKey {}
+impl KeyKind for NewKey {}
+impl KeyKind for ExistingKey {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::NoKey {}
+    impl Sealed for super::NewKey {}
+    impl Sealed for super::ExistingKey {}
 }
 
 /// Decodes a request body of operation `O`.
@@ -141,48 +188,53 @@ fn encode_message<M: Message + Zeroize>(mut message: M) -> Result<Zeroizing<Vec<
 }
 
 /// The operations table: one line per operation — opcode, marker type, module, which kind of
-/// provider serves it, who may call it. This is the only list of operations in the workspace.
+/// provider serves it, who may call it, and the key it works on. This is the only list of
+/// operations in the workspace.
+///
+/// The key column is `none()`, `new(field)` (the request's `field` names a key to create), or
+/// `uses(field)` / `uses(field, check)` (the request's `field`, or `field()`, names an existing
+/// key of the caller, which must pass the request's method `check` against its attributes).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __operation_table {
     ($m:ident ($($args:tt)*)) => {
         $crate::$m! { ($($args)*)
-            0x0001 => Ping, ping, Core, Open;
-            0x0002 => PsaGenerateKey, psa_generate_key, Crypto, Identity;
-            0x0003 => PsaDestroyKey, psa_destroy_key, Crypto, Identity;
-            0x0004 => PsaSignHash, psa_sign_hash, Crypto, Identity;
-            0x0005 => PsaVerifyHash, psa_verify_hash, Crypto, Identity;
-            0x0006 => PsaImportKey, psa_import_key, Crypto, Identity;
-            0x0007 => PsaExportPublicKey, psa_export_public_key, Crypto, Identity;
-            0x0008 => ListProviders, list_providers, Core, Open;
-            0x0009 => ListOpcodes, list_opcodes, Core, Open;
-            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, Crypto, Identity;
-            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, Crypto, Identity;
-            0x000C => PsaExportKey, psa_export_key, Crypto, Identity;
-            0x000D => PsaGenerateRandom, psa_generate_random, Crypto, Open;
-            0x000E => ListAuthenticators, list_authenticators, Core, Open;
-            0x000F => PsaHashCompute, psa_hash_compute, Crypto, Open;
-            0x0010 => PsaHashCompare, psa_hash_compare, Crypto, Open;
-            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, Crypto, Identity;
-            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, Crypto, Identity;
-            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, Crypto, Identity;
-            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, Crypto, Identity;
-            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, Crypto, Identity;
-            0x0016 => PsaMacCompute, psa_mac_compute, Crypto, Identity;
-            0x0017 => PsaMacVerify, psa_mac_verify, Crypto, Identity;
-            0x0018 => PsaSignMessage, psa_sign_message, Crypto, Identity;
-            0x0019 => PsaVerifyMessage, psa_verify_message, Crypto, Identity;
-            0x001A => ListKeys, list_keys, Core, Identity;
-            0x001B => ListClients, list_clients, Core, Admin;
-            0x001C => DeleteClient, delete_client, Core, Admin;
-            0x001E => AttestKey, attest_key, Crypto, Identity;
-            0x001F => PrepareKeyAttestation, prepare_key_attestation, Crypto, Identity;
-            0x0020 => CanDoCrypto, can_do_crypto, Crypto, Identity;
+            0x0001 => Ping, ping, Core, Open, none();
+            0x0002 => PsaGenerateKey, psa_generate_key, Crypto, Identity, new(key_name);
+            0x0003 => PsaDestroyKey, psa_destroy_key, Crypto, Identity, uses(key_name);
+            0x0004 => PsaSignHash, psa_sign_hash, Crypto, Identity, uses(key_name, validate);
+            0x0005 => PsaVerifyHash, psa_verify_hash, Crypto, Identity, uses(key_name, validate);
+            0x0006 => PsaImportKey, psa_import_key, Crypto, Identity, new(key_name);
+            0x0007 => PsaExportPublicKey, psa_export_public_key, Crypto, Identity, uses(key_name);
+            0x0008 => ListProviders, list_providers, Core, Open, none();
+            0x0009 => ListOpcodes, list_opcodes, Core, Open, none();
+            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, Crypto, Identity, uses(key_name, validate);
+            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, Crypto, Identity, uses(key_name, validate);
+            0x000C => PsaExportKey, psa_export_key, Crypto, Identity, uses(key_name, validate);
+            0x000D => PsaGenerateRandom, psa_generate_random, Crypto, Open, none();
+            0x000E => ListAuthenticators, list_authenticators, Core, Open, none();
+            0x000F => PsaHashCompute, psa_hash_compute, Crypto, Open, none();
+            0x0010 => PsaHashCompare, psa_hash_compare, Crypto, Open, none();
+            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, Crypto, Identity, uses(key_name, validate);
+            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, Crypto, Identity, uses(key_name, validate);
+            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, Crypto, Identity, uses(private_key_name, validate);
+            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, Crypto, Identity, uses(key_name, validate);
+            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, Crypto, Identity, uses(key_name, validate);
+            0x0016 => PsaMacCompute, psa_mac_compute, Crypto, Identity, uses(key_name, validate);
+            0x0017 => PsaMacVerify, psa_mac_verify, Crypto, Identity, uses(key_name, validate);
+            0x0018 => PsaSignMessage, psa_sign_message, Crypto, Identity, uses(key_name, validate);
+            0x0019 => PsaVerifyMessage, psa_verify_message, Crypto, Identity, uses(key_name, validate);
+            0x001A => ListKeys, list_keys, Core, Identity, none();
+            0x001B => ListClients, list_clients, Core, Admin, none();
+            0x001C => DeleteClient, delete_client, Core, Admin, none();
+            0x001E => AttestKey, attest_key, Crypto, Identity, uses(attested_key_name);
+            0x001F => PrepareKeyAttestation, prepare_key_attestation, Crypto, Identity, uses(attested_key_name());
+            0x0020 => CanDoCrypto, can_do_crypto, Crypto, Identity, none();
             // Bulwark's own operations. Upstream assigns 0x0001..=0x0020 and its API overview
             // groups operations in low decimal ranges (PSA ones in 1000..=1999); values with the
             // top bit set are outside every range it lays out, so no future upstream opcode can
             // collide, and upstream services answer them OpcodeDoesNotExist.
-            0x8000_0001 => BulwarkStatus, bulwark_status, Core, Admin;
+            0x8000_0001 => BulwarkStatus, bulwark_status, Core, Admin, none();
         }
     };
 }
@@ -190,7 +242,7 @@ macro_rules! __operation_table {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __define_operations {
-    (() $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident;)*) => {
+    (() $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
         $(pub mod $module;)*
 
         /// Every opcode of the wire protocol (docs/protocol.md#opcodes), with its wire value.
@@ -268,16 +320,59 @@ macro_rules! __define_operations {
                 type Response = $module::Response;
                 type ProtoRequest = $crate::proto::$module::Operation;
                 type ProtoResponse = $crate::proto::$module::Result;
+                $crate::__key_column!($key $keyargs);
             }
         )*
 
     };
 }
 
+/// The items of [`Operation`] that the table's key column gives.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __key_column {
+    (none ()) => {
+        type Key = $crate::ops::NoKey;
+        fn key_name(_: &Self::Request) -> Option<&str> {
+            None
+        }
+    };
+    (new ($field:ident)) => {
+        type Key = $crate::ops::NewKey;
+        fn key_name(request: &Self::Request) -> Option<&str> {
+            Some(request.$field.as_str())
+        }
+    };
+    (uses ($field:ident)) => {
+        type Key = $crate::ops::ExistingKey;
+        fn key_name(request: &Self::Request) -> Option<&str> {
+            Some(request.$field.as_str())
+        }
+    };
+    (uses ($method:ident ())) => {
+        type Key = $crate::ops::ExistingKey;
+        fn key_name(request: &Self::Request) -> Option<&str> {
+            Some(request.$method())
+        }
+    };
+    (uses ($field:ident, $check:ident)) => {
+        type Key = $crate::ops::ExistingKey;
+        fn key_name(request: &Self::Request) -> Option<&str> {
+            Some(request.$field.as_str())
+        }
+        fn check_key(
+            request: &Self::Request,
+            attributes: ::psa_crypto::types::key::Attributes,
+        ) -> Result<(), ::psa_crypto::types::status::Error> {
+            request.$check(attributes)
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __each_operation {
-    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident;)*) => {
+    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
         $($visit!($crate::ops::$marker);)*
     };
 }

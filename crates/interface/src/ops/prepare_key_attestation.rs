@@ -11,6 +11,17 @@ pub struct Request {
     pub parameters: PrepareKeyAttestationParams,
 }
 
+impl Request {
+    /// The name of the key to attest, whatever the mechanism.
+    pub fn attested_key_name(&self) -> &str {
+        match &self.parameters {
+            PrepareKeyAttestationParams::ActivateCredential {
+                attested_key_name, ..
+            } => attested_key_name,
+        }
+    }
+}
+
 /// The material the verifier needs, for the mechanism that was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {

@@ -55,9 +55,10 @@
 mod db;
 mod fs;
 mod group;
+mod scoped;
 #[cfg(test)]
 mod tests;
-pub mod upstream;
+pub(crate) mod upstream;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -70,20 +71,67 @@ use psa_crypto::types::key::Attributes;
 use rusqlite::Connection;
 
 use self::group::{Committer, Done, Write};
+pub use self::scoped::ScopedKeys;
 
 /// Who owns a key and what it is called: the primary key of the store.
 ///
-/// All four parts count for uniqueness.
+/// All four parts count for uniqueness. Only the key store makes one (its fields are private to
+/// `keystore`): [`ScopedKeys`] from a request's authenticated identity, the store's own reads
+/// from its rows, and upstream mappings being taken over. Everything else can only read those
+/// it is given, so no code outside the key store can name another owner's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyIdentity {
     /// The authenticator that authenticated the owning application.
-    pub authenticator: AuthType,
+    authenticator: AuthType,
     /// The owning application's name, as produced by that authenticator.
-    pub application: String,
+    application: String,
     /// The configured name of the provider that holds the key.
-    pub provider_name: String,
+    provider_name: String,
     /// The client's name for the key (any UTF-8).
-    pub key_name: String,
+    key_name: String,
+}
+
+impl KeyIdentity {
+    /// The authenticator that authenticated the owning application.
+    pub fn authenticator(&self) -> AuthType {
+        self.authenticator
+    }
+
+    /// The owning application's name, as produced by that authenticator.
+    pub fn application(&self) -> &str {
+        &self.application
+    }
+
+    /// The configured name of the provider that holds the key.
+    pub fn provider_name(&self) -> &str {
+        &self.provider_name
+    }
+
+    /// The client's name for the key.
+    pub fn key_name(&self) -> &str {
+        &self.key_name
+    }
+
+    /// The client's name for the key, taken out of the identity.
+    pub fn into_key_name(self) -> String {
+        self.key_name
+    }
+
+    /// An identity for tests outside the key store, which build rows by hand.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        authenticator: AuthType,
+        application: &str,
+        provider_name: &str,
+        key_name: &str,
+    ) -> Self {
+        KeyIdentity {
+            authenticator,
+            application: application.to_owned(),
+            provider_name: provider_name.to_owned(),
+            key_name: key_name.to_owned(),
+        }
+    }
 }
 
 /// What the store knows about a key.

@@ -33,6 +33,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::KeyIdentity;
+
 /// The upstream UUID of each provider kind whose keys can be found in a mapping.
 const PROVIDER_UUIDS: [(&str, ProviderId); 3] = [
     (crate::providers::mbed::MBED_UUID, ProviderId::MbedCrypto),
@@ -66,6 +68,19 @@ pub struct UpstreamMapping {
     pub key_id: Zeroizing<Vec<u8>>,
     /// The key's attributes.
     pub attributes: Attributes,
+}
+
+impl UpstreamMapping {
+    /// The identity this mapping's key takes in Bulwark's store, held by the provider named
+    /// `provider_name`.
+    pub fn into_identity(self, provider_name: &str) -> KeyIdentity {
+        KeyIdentity {
+            authenticator: self.authenticator,
+            application: self.application,
+            provider_name: provider_name.to_owned(),
+            key_name: self.key_name,
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamMapping {

@@ -149,6 +149,7 @@ impl Handles<Ping> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         _: ping::Request,
     ) -> Result<ping::Response, ProviderError> {
         Ok(ping::Response {
@@ -162,6 +163,7 @@ impl Handles<ListProviders> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: list_providers::Request,
     ) -> Result<list_providers::Response, ProviderError> {
         // Capability discovery: every crypto provider states the key-name limit, which
@@ -184,6 +186,7 @@ impl Handles<ListOpcodes> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: list_opcodes::Request,
     ) -> Result<list_opcodes::Response, ProviderError> {
         self.opcodes
@@ -200,6 +203,7 @@ impl Handles<ListAuthenticators> for CoreProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         _: list_authenticators::Request,
     ) -> Result<list_authenticators::Response, ProviderError> {
         Ok(list_authenticators::Response {
@@ -212,6 +216,7 @@ impl Handles<ListKeys> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: list_keys::Request,
     ) -> Result<list_keys::Response, ProviderError> {
         let identity = ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
@@ -219,19 +224,16 @@ impl Handles<ListKeys> for CoreProvider {
         let mut owned = self.store.list(identity.auth_type, &identity.name);
         // The pattern only narrows the caller's own keys (and the answer's size with them).
         if let Some(pattern) = &request.pattern {
-            owned.retain(|(key, _)| pattern.matches(&key.key_name));
+            owned.retain(|(key, _)| pattern.matches(key.key_name()));
         }
         let mut keys = Vec::with_capacity(owned.len());
         let mut size = 0usize;
         // Configuration order first, then name order within a provider.
         for (info, name) in &self.providers {
-            for (key, record) in owned
-                .iter_mut()
-                .filter(|(key, _)| &key.provider_name == name)
-            {
+            for (key, record) in owned.iter().filter(|(key, _)| key.provider_name() == name) {
                 let entry = KeyInfo {
                     provider_id: info.id,
-                    name: std::mem::take(&mut key.key_name),
+                    name: key.key_name().to_owned(),
                     attributes: record.attributes,
                 };
                 // The answer is never built past the limit: refused as soon as it would be
@@ -251,6 +253,7 @@ impl Handles<ListClients> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: list_clients::Request,
     ) -> Result<list_clients::Response, ProviderError> {
         let clients = self.store.applications();
@@ -277,6 +280,7 @@ impl Handles<DeleteClient> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: delete_client::Request,
     ) -> Result<delete_client::Response, ProviderError> {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
@@ -287,16 +291,19 @@ impl Handles<DeleteClient> for CoreProvider {
         let mut first_failure = None;
         for (key, _) in keys {
             let client = Identity {
-                name: key.application,
-                auth_type: key.authenticator,
+                name: key.application().to_owned(),
+                auth_type: key.authenticator(),
                 is_admin: false,
             };
-            let client_ctx = RequestContext::new(Some(&client), &self.store, ctx.settings());
-            let Some((info, _)) = self.providers.iter().find(|(_, n)| *n == key.provider_name)
+            let client_ctx = ctx.on_behalf_of(Some(&client));
+            let Some((info, _)) = self
+                .providers
+                .iter()
+                .find(|(_, n)| n == key.provider_name())
             else {
                 // A provider no longer configured: its keys cannot be reached, nor destroyed.
                 tracing::warn!(
-                    provider = key.provider_name,
+                    provider = key.provider_name(),
                     "DeleteClient: a key of the client is held by a provider that is not \
                      configured"
                 );
@@ -304,7 +311,7 @@ impl Handles<DeleteClient> for CoreProvider {
                 continue;
             };
             let destroy = ops::psa_destroy_key::Request {
-                key_name: key.key_name,
+                key_name: key.into_key_name(),
             };
             let outcome = ops::encode_request::<PsaDestroyKey>(destroy)
                 .map_err(ServiceError::from)
@@ -333,12 +340,13 @@ impl Handles<BulwarkStatus> for CoreProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         _: bulwark_status::Request,
     ) -> Result<bulwark_status::Response, ProviderError> {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
         let counts = self.store.counts_by_provider();
         // The probe needs no identity: random numbers are open to every caller.
-        let probe_ctx = RequestContext::new(None, &self.store, ctx.settings());
+        let probe_ctx = ctx.on_behalf_of(None);
         let providers = self
             .providers
             .iter()

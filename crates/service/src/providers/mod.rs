@@ -14,20 +14,19 @@ mod can_do;
 #[cfg(test)]
 // What only the hardware providers' runs use is unused when they are compiled out.
 #[cfg_attr(not(all(feature = "pkcs11", feature = "tpm")), allow(dead_code))]
-mod conformance;
+pub(crate) mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+mod scope;
 #[cfg(feature = "tpm")]
 pub mod tpm;
 
 use std::sync::Arc;
 
-use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::psa_generate_key::uses_deprecated_primitive;
 use bulwark_interface::ops::{
     CanDoCrypto, Operation, PsaAeadDecrypt, PsaAeadEncrypt, PsaAsymmetricDecrypt,
     PsaAsymmetricEncrypt, PsaCipherDecrypt, PsaCipherEncrypt, PsaDestroyKey, PsaExportKey,
@@ -35,15 +34,15 @@ use bulwark_interface::ops::{
     PsaImportKey, PsaMacCompute, PsaMacVerify, PsaRawKeyAgreement, PsaSignHash, PsaSignMessage,
     PsaVerifyHash, PsaVerifyMessage,
 };
-use bulwark_interface::status::ResponseStatus;
-use psa_crypto::types::key::{Attributes, EccFamily};
+use psa_crypto::types::key::{Attributes, EccFamily, Type};
 use psa_crypto::types::status::Error as PsaError;
 
-use crate::audit::{self, KeyEvent, KeyRef};
-use crate::auth::Identity;
+pub(crate) use self::scope::serve;
+pub use self::scope::{Creation, KeyToCreate, RequestContext, Resolve, ResolvedKey};
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
-use crate::keystore::{KeyIdentity, KeyRecord, KeyStore, KeyStoreError};
+use crate::keystore::KeyIdentity;
+pub use crate::keystore::ScopedKeys;
 
 /// A configured provider.
 pub trait Provider: Send + Sync + 'static {
@@ -67,17 +66,111 @@ pub trait Provider: Send + Sync + 'static {
 }
 
 /// A provider that serves operation `O`.
-pub trait Handles<O: Operation>: Provider {
-    /// Serves one request.
+///
+/// The handler receives the operation's key already resolved by the registry
+/// ([`Registrar::add`](crate::dispatch::Registrar::add)): a
+/// [`ResolvedKey`] that passed the operation's policy check for an operation on an existing
+/// key, a [`KeyToCreate`] for a key creation, `()` otherwise ([`KeyOf`]). It has no other way to
+/// a key, so it cannot forget the check. A handler of a key-using operation that does not take
+/// the key does not compile:
+///
+/// ```compile_fail,E0050
+/// # use std::sync::Arc;
+/// # use bulwark_interface::ops::{list_providers::ProviderInfo, psa_sign_hash, PsaSignHash};
+/// # use bulwark_service::dispatch::Registrar;
+/// # use bulwark_service::error::ProviderError;
+/// # use bulwark_service::providers::{Handles, Provider, RequestContext};
+/// # struct Mine;
+/// # impl Provider for Mine {
+/// #     fn info(&self) -> ProviderInfo { unimplemented!() }
+/// #     fn name(&self) -> &str { "mine" }
+/// #     fn register(self: Arc<Self>, _: &mut Registrar<'_>) {}
+/// #     fn discard(&self, _: &[u8]) -> Result<(), ProviderError> { Ok(()) }
+/// # }
+/// impl Handles<PsaSignHash> for Mine {
+///     fn handle(
+///         &self,
+///         ctx: &RequestContext<'_>,
+///         request: psa_sign_hash::Request,
+///     ) -> Result<psa_sign_hash::Response, ProviderError> {
+///         unimplemented!("would have to find and check the key itself")
+///     }
+/// }
+/// ```
+///
+/// and neither does one that takes something else than the resolved key:
+///
+/// ```compile_fail,E0053
+/// # use std::sync::Arc;
+/// # use bulwark_interface::ops::{list_providers::ProviderInfo, psa_sign_hash, PsaSignHash};
+/// # use bulwark_service::dispatch::Registrar;
+/// # use bulwark_service::error::ProviderError;
+/// # use bulwark_service::providers::{Handles, Provider, RequestContext};
+/// # struct Mine;
+/// # impl Provider for Mine {
+/// #     fn info(&self) -> ProviderInfo { unimplemented!() }
+/// #     fn name(&self) -> &str { "mine" }
+/// #     fn register(self: Arc<Self>, _: &mut Registrar<'_>) {}
+/// #     fn discard(&self, _: &[u8]) -> Result<(), ProviderError> { Ok(()) }
+/// # }
+/// impl Handles<PsaSignHash> for Mine {
+///     fn handle(
+///         &self,
+///         ctx: &RequestContext<'_>,
+///         key: (),
+///         request: psa_sign_hash::Request,
+///     ) -> Result<psa_sign_hash::Response, ProviderError> {
+///         unimplemented!()
+///     }
+/// }
+/// ```
+///
+/// The same handler with `key: ResolvedKey<'_>` compiles:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use bulwark_interface::ops::{list_providers::ProviderInfo, psa_sign_hash, PsaSignHash};
+/// # use bulwark_service::dispatch::Registrar;
+/// # use bulwark_service::error::ProviderError;
+/// # use bulwark_service::providers::{Handles, Provider, RequestContext, ResolvedKey};
+/// # struct Mine;
+/// # impl Provider for Mine {
+/// #     fn info(&self) -> ProviderInfo { unimplemented!() }
+/// #     fn name(&self) -> &str { "mine" }
+/// #     fn register(self: Arc<Self>, _: &mut Registrar<'_>) {}
+/// #     fn discard(&self, _: &[u8]) -> Result<(), ProviderError> { Ok(()) }
+/// # }
+/// impl Handles<PsaSignHash> for Mine {
+///     fn handle(
+///         &self,
+///         _: &RequestContext<'_>,
+///         key: ResolvedKey<'_>,
+///         request: psa_sign_hash::Request,
+///     ) -> Result<psa_sign_hash::Response, ProviderError> {
+///         let _ = (key.attributes(), request);
+///         Err(ProviderError::NotAuthenticated)
+///     }
+/// }
+/// ```
+pub trait Handles<O: Operation>: Provider
+where
+    O::Key: Resolve,
+{
+    /// Serves one request with its resolved `key`.
     ///
     /// # Errors
-    /// Whatever the back end or a policy check refuses.
-    fn handle(
+    /// Whatever the back end or a check of its own refuses.
+    fn handle<'a>(
         &self,
-        ctx: &RequestContext<'_>,
+        ctx: &RequestContext<'a>,
+        key: KeyOf<'a, O>,
         request: O::Request,
     ) -> Result<O::Response, ProviderError>;
 }
+
+/// The key a handler of `O` receives: `()`, [`KeyToCreate`] or [`ResolvedKey`], after the
+/// table's key column for `O`.
+pub type KeyOf<'a, O> = <<O as Operation>::Key as Resolve>::Resolved<'a>;
 
 /// Generates, from one list, the trait of a provider serving every listed operation, its
 /// blanket impl, and the function registering them all.
@@ -172,95 +265,6 @@ impl Default for ProviderSettings {
     }
 }
 
-/// What a provider knows about the request it serves.
-#[derive(Debug)]
-pub struct RequestContext<'a> {
-    identity: Option<&'a Identity>,
-    store: &'a KeyStore,
-    settings: &'a ProviderSettings,
-}
-
-impl<'a> RequestContext<'a> {
-    /// A context for one request.
-    pub fn new(
-        identity: Option<&'a Identity>,
-        store: &'a KeyStore,
-        settings: &'a ProviderSettings,
-    ) -> Self {
-        RequestContext {
-            identity,
-            store,
-            settings,
-        }
-    }
-
-    /// The caller, if authenticated.
-    pub fn identity(&self) -> Option<&'a Identity> {
-        self.identity
-    }
-
-    /// The settings providers obey.
-    pub fn settings(&self) -> &ProviderSettings {
-        self.settings
-    }
-
-    /// The checks every provider makes first on a key to generate, in the reference order:
-    /// a deprecated primitive is refused unless the settings allow it, then a public key type
-    /// (only key pairs and symmetric keys are generated).
-    ///
-    /// # Errors
-    /// [`ProviderError::Deprecated`], then `InvalidArgument`.
-    pub fn check_generation(&self, attributes: &Attributes) -> Result<(), ProviderError> {
-        if uses_deprecated_primitive(attributes) && !self.settings.allow_deprecated {
-            return Err(ProviderError::Deprecated);
-        }
-        if attributes.key_type.is_public_key() {
-            return Err(PsaError::InvalidArgument.into());
-        }
-        Ok(())
-    }
-
-    /// The caller's keys in provider `provider`.
-    ///
-    /// # Errors
-    /// [`ProviderError::NotAuthenticated`] when the request carries no identity (the
-    /// dispatcher refuses such requests before they reach a provider, so this is a guard).
-    pub fn keys<P: Provider + ?Sized>(
-        &self,
-        provider: &'a P,
-    ) -> Result<ScopedKeys<'a>, ProviderError> {
-        let identity = self.identity.ok_or(ProviderError::NotAuthenticated)?;
-        Ok(ScopedKeys {
-            store: self.store,
-            authenticator: identity.auth_type,
-            application: &identity.name,
-            provider_name: provider.name(),
-            provider_id: provider.info().id,
-            settings: self.settings,
-        })
-    }
-}
-
-/// Whether a key is being generated or imported; they differ on deprecated primitives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Creation {
-    /// PsaGenerateKey: deprecated primitives refused unless allowed.
-    Generate,
-    /// PsaImportKey: deprecated primitives only logged.
-    Import,
-}
-
-/// One application's keys in one provider: the only way a provider reaches a key.
-#[derive(Debug)]
-pub struct ScopedKeys<'a> {
-    store: &'a KeyStore,
-    authenticator: AuthType,
-    application: &'a str,
-    provider_name: &'a str,
-    provider_id: ProviderId,
-    settings: &'a ProviderSettings,
-}
-
 /// A canonical, unambiguous byte encoding of a key identity, for binding data to one key (the
 /// OpenSSL provider authenticates each wrapped key with it).
 ///
@@ -269,12 +273,12 @@ pub struct ScopedKeys<'a> {
 /// make the encoding injective: no two identities encode alike, whatever bytes the names hold.
 pub fn encode_key_identity(identity: &KeyIdentity) -> Vec<u8> {
     let fields = [
-        identity.application.as_bytes(),
-        identity.provider_name.as_bytes(),
-        identity.key_name.as_bytes(),
+        identity.application().as_bytes(),
+        identity.provider_name().as_bytes(),
+        identity.key_name().as_bytes(),
     ];
     let mut encoded = Vec::with_capacity(1 + fields.iter().map(|f| 8 + f.len()).sum::<usize>());
-    encoded.push(identity.authenticator.value());
+    encoded.push(identity.authenticator().value());
     for field in fields {
         encoded.extend_from_slice(&(field.len() as u64).to_be_bytes());
         encoded.extend_from_slice(field);
@@ -282,150 +286,24 @@ pub fn encode_key_identity(identity: &KeyIdentity) -> Vec<u8> {
     encoded
 }
 
-impl ScopedKeys<'_> {
-    /// [`encode_key_identity`] of the caller's key `key_name` in this provider.
-    pub fn identity_encoding(&self, key_name: &str) -> Vec<u8> {
-        encode_key_identity(&self.identity(key_name))
-    }
+/// The RSA sizes the software providers generate, as the reference provider does
+/// (docs/protocol.md#key-management).
+pub(crate) const RSA_BITS: [usize; 3] = [1024, 2048, 4096];
 
-    /// `key_name` of the caller in this provider, for the audit log.
-    fn audit_ref<'k>(&'k self, key_name: &'k str) -> KeyRef<'k> {
-        KeyRef {
-            owner: self.application,
-            provider_name: self.provider_name,
-            provider_id: self.provider_id,
-            key_name,
+/// Checks the RSA key size of a key the software providers create, as the reference provider
+/// does (docs/protocol.md#key-management): one of [`RSA_BITS`], or 0 when `zero_ok` (an import
+/// taking its size from the data).
+///
+/// # Errors
+/// `InvalidArgument` for any other size of an RSA key.
+pub(crate) fn check_rsa_bits(attributes: Attributes, zero_ok: bool) -> Result<(), PsaError> {
+    match attributes.key_type {
+        Type::RsaKeyPair | Type::RsaPublicKey
+            if !(RSA_BITS.contains(&attributes.bits) || zero_ok && attributes.bits == 0) =>
+        {
+            Err(PsaError::InvalidArgument)
         }
-    }
-
-    /// Refuses a key name longer than `max_key_name_len` (InvalidArgument), before anything
-    /// else looks at it.
-    fn check_name(&self, key_name: &str) -> Result<(), ProviderError> {
-        if key_name.len() > self.settings.max_key_name_len {
-            return Err(PsaError::InvalidArgument.into());
-        }
-        Ok(())
-    }
-
-    fn identity(&self, key_name: &str) -> KeyIdentity {
-        KeyIdentity {
-            authenticator: self.authenticator,
-            application: self.application.to_owned(),
-            provider_name: self.provider_name.to_owned(),
-            key_name: key_name.to_owned(),
-        }
-    }
-
-    /// The record of a key of the caller.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a name over `max_key_name_len`; `NotFound`
-    /// (PsaErrorDoesNotExist) when the caller has no such key, whether or not another
-    /// application has one of that name.
-    pub fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
-        self.check_name(key_name)?;
-        audit::note_key(self.audit_ref(key_name));
-        self.store
-            .get(&self.identity(key_name))?
-            .ok_or(KeyStoreError::NotFound.into())
-    }
-
-    /// Whether a back-end key id is used by any key of this provider, of any application.
-    ///
-    /// # Errors
-    /// A store failure.
-    pub fn key_id_in_use(&self, key_id: &[u8]) -> Result<bool, ProviderError> {
-        Ok(self.store.key_id_in_use(self.provider_name, key_id)?)
-    }
-
-    /// Creates a key: checks the name's length and deprecation, reserves the name with the
-    /// back-end id the key will have (within the owner's quota of keys), runs `create` in the
-    /// back end, then commits the name.
-    ///
-    /// If `create` fails the reservation is dropped and the name stays free. If the commit
-    /// fails the back-end key is removed with `discard`. A crash anywhere in between leaves a
-    /// reservation that start-up recovery cleans, so a key the caller was told exists always
-    /// exists, and a half-made key is never visible.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a name over `max_key_name_len`, [`ProviderError::Deprecated`],
-    /// `AlreadyExists`, `QuotaExceeded` (PsaErrorInsufficientStorage), a store failure or the
-    /// back end's error.
-    pub fn create(
-        &self,
-        key_name: &str,
-        attributes: Attributes,
-        key_id: Vec<u8>,
-        creation: Creation,
-        create: impl FnOnce() -> Result<(), ProviderError>,
-        discard: impl FnOnce(&[u8]) -> Result<(), ProviderError>,
-    ) -> Result<(), ProviderError> {
-        self.check_name(key_name)?;
-        audit::note_key(self.audit_ref(key_name));
-        if uses_deprecated_primitive(&attributes) {
-            match creation {
-                Creation::Generate if !self.settings.allow_deprecated => {
-                    return Err(ProviderError::Deprecated);
-                }
-                _ => tracing::warn!("key created with a deprecated primitive"),
-            }
-        }
-        let identity = self.identity(key_name);
-        let record = KeyRecord {
-            provider_id: self.provider_id,
-            key_id: key_id.into(),
-            attributes,
-        };
-        self.store
-            .reserve_within(&identity, &record, self.settings.max_keys_per_client)?;
-        if let Err(error) = create() {
-            self.store.abort(&identity)?;
-            return Err(error);
-        }
-        if let Err(error) = self.store.commit(&identity) {
-            // The reservation row stays if even this fails; start-up recovery removes it.
-            if discard(&record.key_id).is_ok() {
-                let _ = self.store.abort(&identity);
-            }
-            return Err(error.into());
-        }
-        let event = match creation {
-            Creation::Generate => KeyEvent::Generated,
-            Creation::Import => KeyEvent::Imported,
-        };
-        audit::note_event(event, self.audit_ref(key_name), ResponseStatus::Success);
-        Ok(())
-    }
-
-    /// Destroys a key: hides the name, runs `destroy` in the back end, then frees the name.
-    ///
-    /// The name is free once this returns, even if the back end failed (its error is
-    /// returned); a crash in between is finished by start-up recovery.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a name over `max_key_name_len`, `NotFound`, a store failure or
-    /// the back end's error.
-    pub fn destroy(
-        &self,
-        key_name: &str,
-        destroy: impl FnOnce(&KeyRecord) -> Result<(), ProviderError>,
-    ) -> Result<(), ProviderError> {
-        self.check_name(key_name)?;
-        audit::note_key(self.audit_ref(key_name));
-        let identity = self.identity(key_name);
-        let record = self.store.begin_destroy(&identity)?;
-        // From here on the key is gone for clients, whatever happens next: audited.
-        let outcome = destroy(&record);
-        let outcome = match self.store.finish_destroy(&identity) {
-            Ok(()) => outcome,
-            Err(error) => Err(error.into()),
-        };
-        let status = match &outcome {
-            Ok(()) => ResponseStatus::Success,
-            Err(error) => error.into(),
-        };
-        audit::note_event(KeyEvent::Destroyed, self.audit_ref(key_name), status);
-        outcome
+        _ => Ok(()),
     }
 }
 

@@ -73,6 +73,23 @@ fn status_reports_the_daemons_real_figures() {
     assert_eq!(status.requests_in_flight, 1, "{status:?}");
     assert_eq!(status.requests_queued, 0, "{status:?}");
     assert!(status.connections_open >= 1, "{status:?}");
+    let alone = status.connections_open;
+    // Waits until the daemon counts `count` open connections (it notices a close at once; the
+    // deadline only guards against a hang).
+    let settle = |count| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let last: Response = admin.status().unwrap();
+            if last.connections_open == count {
+                return last;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "connections still counted: {last:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     assert!(
         status.audit.sink.starts_with("file:") && status.audit.sink.ends_with("bulwark-audit.log"),
         "{status:?}"
@@ -97,9 +114,10 @@ fn status_reports_the_daemons_real_figures() {
         (0, 0, 0)
     );
     drop(alice);
+    // Alice's kept-open connection is closed by her client; counted until the daemon sees it.
+    let before = settle(alone).connections_open;
 
     // Three more clients, each holding a kept-open connection: three more connections open.
-    let before = admin.status().unwrap().connections_open;
     let others: Vec<Client> = (0..3)
         .map(|i| {
             let c = client(&daemon, &format!("idle-{i}"));
@@ -111,20 +129,7 @@ fn status_reports_the_daemons_real_figures() {
     let during = admin.status().unwrap();
     assert_eq!(during.connections_open, before + 3, "{during:?}");
     assert_eq!(during.requests_in_flight, 1, "{during:?}");
-    // Closed by their clients, they are no longer counted (the daemon notices the close at
-    // once; the deadline only guards against a hang).
+    // Closed by their clients, they are no longer counted.
     drop(others);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last: Response;
-    loop {
-        last = admin.status().unwrap();
-        if last.connections_open == before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "connections still counted: {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    settle(before);
 }

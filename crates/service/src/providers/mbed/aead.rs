@@ -8,18 +8,18 @@ use psa_crypto::operations::aead;
 
 use super::{buffer, into_secret, secret_buffer, MbedProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 impl Handles<PsaAeadEncrypt> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_aead_encrypt::Request,
     ) -> Result<psa_aead_encrypt::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let alg = request.alg;
-        let ciphertext = self.with_key(&record, |_, id, attributes| {
+        let ciphertext = self.with_key(record, |_, id, attributes| {
             let size = attributes.aead_encrypt_output_size(alg, request.plaintext.len())?;
             let mut ciphertext = buffer(size);
             let length = aead::encrypt(
@@ -40,13 +40,13 @@ impl Handles<PsaAeadEncrypt> for MbedProvider {
 impl Handles<PsaAeadDecrypt> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_aead_decrypt::Request,
     ) -> Result<psa_aead_decrypt::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let alg = request.alg;
-        let plaintext = self.with_key(&record, |_, id, attributes| {
+        let plaintext = self.with_key(record, |_, id, attributes| {
             let size = attributes.aead_decrypt_output_size(alg, request.ciphertext.len())?;
             let mut plaintext = secret_buffer(size);
             let length = aead::decrypt(

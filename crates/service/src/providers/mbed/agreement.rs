@@ -7,22 +7,22 @@ use psa_crypto::types::status::Error as PsaError;
 
 use super::{into_secret, secret_buffer, MbedProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 impl Handles<PsaRawKeyAgreement> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_raw_key_agreement::Request,
     ) -> Result<psa_raw_key_agreement::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.private_key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let alg = request.alg;
         if alg == RawKeyAgreement::Ffdh {
             // No output size is known for FFDH secrets here, as in the reference provider.
             return Err(PsaError::NotSupported.into());
         }
-        let shared_secret = self.with_key(&record, |_, id, attributes| {
+        let shared_secret = self.with_key(record, |_, id, attributes| {
             let mut secret = secret_buffer(attributes.raw_key_agreement_output_size(alg)?);
             let length = key_agreement::raw_key_agreement(alg, id, &request.peer_key, &mut secret)?;
             secret.truncate(length);

@@ -8,10 +8,10 @@ use bulwark_interface::ops::CanDoCrypto;
 use psa_crypto::types::algorithm::Algorithm;
 use psa_crypto::types::key::{Attributes, Type};
 
-use super::keys::check_rsa_bits;
 use super::{ffi, MbedProvider};
 use crate::error::ProviderError;
 use crate::providers::can_do::{self, Capabilities};
+use crate::providers::check_rsa_bits;
 use crate::providers::{Handles, RequestContext};
 
 /// The key types Mbed TLS generates here.
@@ -48,6 +48,7 @@ impl Handles<CanDoCrypto> for MbedProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
         can_do::answer(self, request)

@@ -13,7 +13,7 @@ use psa_crypto::types::status::Error as PsaError;
 
 use super::{buffer, ffi, into_secret, psa_key_id, secret_buffer, MbedProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The largest cipher block (AES, Camellia): the most a cipher operation adds to its input.
 const MAX_BLOCK: usize = 16;
@@ -34,16 +34,16 @@ fn iv_length(key_type: Type, alg: Cipher) -> usize {
 impl Handles<PsaCipherEncrypt> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_cipher_encrypt::Request,
     ) -> Result<psa_cipher_encrypt::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let raw_id = psa_key_id(&record.key_id)?;
         let alg = request.alg;
         let iv_len = iv_length(record.attributes.key_type, alg);
         let plaintext = &request.plaintext[..];
-        let ciphertext = self.with_key(&record, |guard, _, _| {
+        let ciphertext = self.with_key(record, |guard, _, _| {
             let mut output = buffer(iv_len + plaintext.len() + MAX_BLOCK);
             let (iv, data) = output.split_at_mut(iv_len);
             if !iv.is_empty() {
@@ -60,11 +60,11 @@ impl Handles<PsaCipherEncrypt> for MbedProvider {
 impl Handles<PsaCipherDecrypt> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_cipher_decrypt::Request,
     ) -> Result<psa_cipher_decrypt::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let raw_id = psa_key_id(&record.key_id)?;
         let alg = request.alg;
         let iv_len = iv_length(record.attributes.key_type, alg);
@@ -72,7 +72,7 @@ impl Handles<PsaCipherDecrypt> for MbedProvider {
             return Err(PsaError::InvalidArgument.into());
         }
         let (iv, data) = request.ciphertext.split_at(iv_len);
-        let plaintext = self.with_key(&record, |guard, _, _| {
+        let plaintext = self.with_key(record, |guard, _, _| {
             let mut plaintext = secret_buffer(data.len() + MAX_BLOCK);
             let length = ffi::cipher(guard, false, raw_id, alg, iv, data, &mut plaintext)?;
             plaintext.truncate(length);

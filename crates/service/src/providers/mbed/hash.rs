@@ -12,6 +12,7 @@ impl Handles<PsaHashCompute> for MbedProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: psa_hash_compute::Request,
     ) -> Result<psa_hash_compute::Response, ProviderError> {
         let mut hash = buffer(request.alg.hash_length());
@@ -25,6 +26,7 @@ impl Handles<PsaHashCompare> for MbedProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: psa_hash_compare::Request,
     ) -> Result<psa_hash_compare::Response, ProviderError> {
         if request.hash.len() != request.alg.hash_length() {

@@ -7,39 +7,22 @@ use bulwark_interface::ops::{
 };
 use psa_crypto::operations::key_management;
 use psa_crypto::operations::other::generate_random;
-use psa_crypto::types::key::{Attributes, Type};
+use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
 
 use super::{
     buffer, ffi, into_secret, psa_handle, psa_key_id, secret_buffer, MbedProvider, PsaGuard,
 };
 use crate::error::ProviderError;
-use crate::providers::{Creation, Handles, Provider, RequestContext, ScopedKeys};
-
-/// The RSA sizes this provider accepts.
-const RSA_BITS: [usize; 3] = [1024, 2048, 4096];
+use crate::providers::{
+    check_rsa_bits, Creation, Handles, KeyToCreate, Provider, RequestContext, ResolvedKey,
+};
 
 /// Largest id of the PSA user range (`PSA_KEY_ID_USER_MAX`); the range starts at 1.
 const PSA_KEY_ID_USER_MAX: u32 = 0x3FFF_FFFF;
 
 /// How many random ids are tried before the id space is declared full.
 const ID_ATTEMPTS: usize = 32;
-
-/// Checks the RSA key size (docs/protocol.md#key-management): 1024, 2048 or 4096 bits, or 0 when `zero_ok`
-/// (an import taking its size from the data).
-///
-/// # Errors
-/// `InvalidArgument` for any other size of an RSA key.
-pub(super) fn check_rsa_bits(attributes: Attributes, zero_ok: bool) -> Result<(), PsaError> {
-    match attributes.key_type {
-        Type::RsaKeyPair | Type::RsaPublicKey
-            if !(RSA_BITS.contains(&attributes.bits) || zero_ok && attributes.bits == 0) =>
-        {
-            Err(PsaError::InvalidArgument)
-        }
-        _ => Ok(()),
-    }
-}
 
 /// Destroys the PSA key `raw_id` if it exists.
 ///
@@ -62,12 +45,12 @@ impl MbedProvider {
     ///
     /// # Errors
     /// `InsufficientMemory` when no free id was found (the id space is exhausted).
-    fn allocate_key_id(&self, keys: &ScopedKeys<'_>) -> Result<u32, ProviderError> {
+    fn allocate_key_id(&self, key: &KeyToCreate<'_>) -> Result<u32, ProviderError> {
         for _ in 0..ID_ATTEMPTS {
             let mut bytes = [0; 4];
             self.psa(|_| generate_random(&mut bytes))?;
             let id = u32::from_le_bytes(bytes) & PSA_KEY_ID_USER_MAX;
-            if id == 0 || keys.key_id_in_use(&id.to_le_bytes())? {
+            if id == 0 || key.key_id_in_use(&id.to_le_bytes())? {
                 continue;
             }
             // A file left behind by a key the store does not know of.
@@ -79,23 +62,20 @@ impl MbedProvider {
         Err(PsaError::InsufficientMemory.into())
     }
 
-    /// Creates a key through [`ScopedKeys::create`], `make` creating the PSA key of a given id.
+    /// Creates a key through [`KeyToCreate::create`], `make` creating the PSA key of a given id.
     ///
     /// If Mbed TLS reports the chosen id taken (another request chose the same id at the same
     /// moment), the creation is retried with a new id.
     fn create_key(
         &self,
-        ctx: &RequestContext<'_>,
-        key_name: &str,
+        key: &KeyToCreate<'_>,
         attributes: Attributes,
         creation: Creation,
         make: impl Fn(&PsaGuard, u32) -> Result<(), PsaError> + Sync,
     ) -> Result<(), ProviderError> {
-        let keys = ctx.keys(self)?;
         for _ in 0..ID_ATTEMPTS {
-            let id = self.allocate_key_id(&keys)?;
-            let outcome = keys.create(
-                key_name,
+            let id = self.allocate_key_id(key)?;
+            let outcome = key.create(
                 attributes,
                 id.to_le_bytes().to_vec(),
                 creation,
@@ -118,18 +98,15 @@ impl Handles<PsaGenerateKey> for MbedProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
         ctx.check_generation(&attributes)?;
         check_rsa_bits(attributes, false)?;
-        self.create_key(
-            ctx,
-            &request.key_name,
-            attributes,
-            Creation::Generate,
-            |guard, id| ffi::generate_key(guard, attributes, id),
-        )?;
+        self.create_key(&key, attributes, Creation::Generate, |guard, id| {
+            ffi::generate_key(guard, attributes, id)
+        })?;
         Ok(psa_generate_key::Response)
     }
 }
@@ -137,18 +114,15 @@ impl Handles<PsaGenerateKey> for MbedProvider {
 impl Handles<PsaImportKey> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_import_key::Request,
     ) -> Result<psa_import_key::Response, ProviderError> {
         let attributes = request.attributes;
         check_rsa_bits(attributes, true)?;
-        self.create_key(
-            ctx,
-            &request.key_name,
-            attributes,
-            Creation::Import,
-            |guard, id| ffi::import_key(guard, attributes, id, &request.data),
-        )?;
+        self.create_key(&key, attributes, Creation::Import, |guard, id| {
+            ffi::import_key(guard, attributes, id, &request.data)
+        })?;
         Ok(psa_import_key::Response)
     }
 }
@@ -156,10 +130,11 @@ impl Handles<PsaImportKey> for MbedProvider {
 impl Handles<PsaDestroyKey> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_destroy_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_destroy_key::Request,
     ) -> Result<psa_destroy_key::Response, ProviderError> {
-        ctx.keys(self)?.destroy(&request.key_name, |record| {
+        key.destroy(|record| {
             let raw_id = psa_key_id(&record.key_id)?;
             // A key already missing from Mbed TLS's storage is as good as destroyed.
             self.psa(|guard| destroy_if_present(guard, raw_id))
@@ -172,11 +147,12 @@ impl Handles<PsaDestroyKey> for MbedProvider {
 impl Handles<PsaExportPublicKey> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_export_public_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_export_public_key::Request,
     ) -> Result<psa_export_public_key::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        let data = self.with_key(&record, |_, id, attributes| {
+        let record = key.record();
+        let data = self.with_key(record, |_, id, attributes| {
             let mut data = buffer(attributes.export_public_key_output_size()?);
             let length = key_management::export_public(id, &mut data)?;
             data.truncate(length);
@@ -189,12 +165,12 @@ impl Handles<PsaExportPublicKey> for MbedProvider {
 impl Handles<PsaExportKey> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_export_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_export_key::Request,
     ) -> Result<psa_export_key::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
-        let data = self.with_key(&record, |_, id, attributes| {
+        let record = key.record();
+        let data = self.with_key(record, |_, id, attributes| {
             let mut data = secret_buffer(attributes.export_key_output_size()?);
             let length = key_management::export(id, &mut data)?;
             data.truncate(length);

@@ -7,18 +7,18 @@ use psa_crypto::operations::mac;
 
 use super::{buffer, MbedProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 impl Handles<PsaMacCompute> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_mac_compute::Request,
     ) -> Result<psa_mac_compute::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let alg = request.alg;
-        let mac = self.with_key(&record, |_, id, attributes| {
+        let mac = self.with_key(record, |_, id, attributes| {
             let mut mac = buffer(attributes.mac_length(alg)?);
             let length = mac::compute_mac(id, alg, &request.input, &mut mac)?;
             mac.truncate(length);
@@ -31,12 +31,12 @@ impl Handles<PsaMacCompute> for MbedProvider {
 impl Handles<PsaMacVerify> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_mac_verify::Request,
     ) -> Result<psa_mac_verify::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
-        self.with_key(&record, |_, id, _| {
+        let record = key.record();
+        self.with_key(record, |_, id, _| {
             mac::verify_mac(id, request.alg, &request.input, &request.mac)
         })?;
         Ok(psa_mac_verify::Response)

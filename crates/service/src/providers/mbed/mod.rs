@@ -119,8 +119,8 @@ impl MbedProvider {
             );
             if gone && store.forget_committed(&identity).is_ok() {
                 tracing::warn!(
-                    application = %identity.application,
-                    key = %identity.key_name,
+                    application = %identity.application(),
+                    key = %identity.key_name(),
                     "key no longer in Mbed TLS's storage: its name was dropped"
                 );
             }

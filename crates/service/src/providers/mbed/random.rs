@@ -11,6 +11,7 @@ impl Handles<PsaGenerateRandom> for MbedProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: psa_generate_random::Request,
     ) -> Result<psa_generate_random::Response, ProviderError> {
         if request.size > ctx.settings().buffer_size_limit {

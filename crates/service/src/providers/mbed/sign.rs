@@ -15,7 +15,7 @@ use psa_crypto::types::status::Error as PsaError;
 use super::{buffer, MbedProvider};
 use crate::error::ProviderError;
 use crate::keystore::KeyRecord;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 impl MbedProvider {
     /// Signs `hash` with the key of `record`; the request was validated.
@@ -69,12 +69,12 @@ impl MbedProvider {
 impl Handles<PsaSignHash> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_hash::Request,
     ) -> Result<psa_sign_hash::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
-        let signature = self.sign(&record, request.alg, &request.hash)?;
+        let record = key.record();
+        let signature = self.sign(record, request.alg, &request.hash)?;
         Ok(psa_sign_hash::Response { signature })
     }
 }
@@ -82,12 +82,12 @@ impl Handles<PsaSignHash> for MbedProvider {
 impl Handles<PsaVerifyHash> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
-        self.verify(&record, request.alg, &request.hash, &request.signature)?;
+        let record = key.record();
+        self.verify(record, request.alg, &request.hash, &request.signature)?;
         Ok(psa_verify_hash::Response)
     }
 }
@@ -95,13 +95,13 @@ impl Handles<PsaVerifyHash> for MbedProvider {
 impl Handles<PsaSignMessage> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_message::Request,
     ) -> Result<psa_sign_message::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let hash = self.message_hash(request.alg, &request.message)?;
-        let signature = self.sign(&record, request.alg, &hash)?;
+        let signature = self.sign(record, request.alg, &hash)?;
         Ok(psa_sign_message::Response { signature })
     }
 }
@@ -109,13 +109,13 @@ impl Handles<PsaSignMessage> for MbedProvider {
 impl Handles<PsaVerifyMessage> for MbedProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_message::Request,
     ) -> Result<psa_verify_message::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        request.validate(record.attributes)?;
+        let record = key.record();
         let hash = self.message_hash(request.alg, &request.message)?;
-        self.verify(&record, request.alg, &hash, &request.signature)?;
+        self.verify(record, request.alg, &hash, &request.signature)?;
         Ok(psa_verify_message::Response)
     }
 }

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use super::material::{LoadedKey, Material};
 use super::{error, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// Default (and largest) tag length.
 const FULL_TAG: usize = 16;
@@ -190,10 +190,11 @@ fn key_bytes(key: &LoadedKey) -> Result<&[u8], PsaError> {
 impl Handles<PsaAeadEncrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_aead_encrypt::Request,
     ) -> Result<psa_aead_encrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let parameters = parameters(&key, request.alg, request.nonce.len())?;
         let ciphertext = seal(
             &parameters,
@@ -209,10 +210,11 @@ impl Handles<PsaAeadEncrypt> for OpenSslProvider {
 impl Handles<PsaAeadDecrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_aead_decrypt::Request,
     ) -> Result<psa_aead_decrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let parameters = parameters(&key, request.alg, request.nonce.len())?;
         let data_len = request
             .ciphertext

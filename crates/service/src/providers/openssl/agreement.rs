@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use super::material::{Curve, EcMaterial, LoadedKey, Material};
 use super::{error, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The peer's Weierstrass public key, checked as an imported public key would be.
 fn weierstrass_peer(ec: &EcMaterial, peer: &[u8]) -> Result<PKey<Public>, PsaError> {
@@ -85,16 +85,14 @@ fn agree(key: &LoadedKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, PsaError> {
 impl Handles<PsaRawKeyAgreement> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_raw_key_agreement::Request,
     ) -> Result<psa_raw_key_agreement::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.private_key_name, |a| {
-            request.validate(a)?;
-            if request.alg == RawKeyAgreement::Ffdh {
-                return Err(PsaError::NotSupported);
-            }
-            Ok(())
-        })?;
+        if request.alg == RawKeyAgreement::Ffdh {
+            return Err(PsaError::NotSupported.into());
+        }
+        let key = self.load(&key)?;
         let mut secret = agree(&key, &request.peer_key)?;
         Ok(psa_raw_key_agreement::Response {
             shared_secret: SecretBytes::new(std::mem::take(&mut *secret)),

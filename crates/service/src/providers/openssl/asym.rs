@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::material::{Material, RsaMaterial};
 use super::{error, hash, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The label to use: none when absent or empty.
 fn label(salt: Option<&[u8]>) -> Option<&[u8]> {
@@ -114,10 +114,11 @@ fn decrypt(
 impl Handles<PsaAsymmetricEncrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_encrypt::Request,
     ) -> Result<psa_asymmetric_encrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let ciphertext = encrypt(
             rsa(&key.material)?,
             request.alg,
@@ -131,10 +132,11 @@ impl Handles<PsaAsymmetricEncrypt> for OpenSslProvider {
 impl Handles<PsaAsymmetricDecrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_decrypt::Request,
     ) -> Result<psa_asymmetric_decrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let rsa = rsa(&key.material)?;
         let private = rsa.private.as_ref().ok_or(PsaError::InvalidArgument)?;
         let mut plaintext = decrypt(

@@ -14,10 +14,10 @@ use psa_crypto::types::algorithm::{
 };
 use psa_crypto::types::key::{Attributes, Type};
 
-use super::keys::check_rsa_bits;
 use super::{hash, material, OpenSslProvider};
 use crate::error::ProviderError;
 use crate::providers::can_do::{self, Capabilities};
+use crate::providers::check_rsa_bits;
 use crate::providers::{is_psa_curve_size, Handles, RequestContext};
 
 /// Whether `hash` names a hash OpenSSL has (the `Any` wildcard: yes).
@@ -132,6 +132,7 @@ impl Handles<CanDoCrypto> for OpenSslProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
         can_do::answer(self, request)

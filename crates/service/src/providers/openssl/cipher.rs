@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use super::material::{LoadedKey, Material};
 use super::{error, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The block size of AES and Camellia.
 const BLOCK: usize = 16;
@@ -137,10 +137,11 @@ fn run(
 impl Handles<PsaCipherEncrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_cipher_encrypt::Request,
     ) -> Result<psa_cipher_encrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let (mode, key_bytes) = mode(&key, request.alg)?;
         if mode.whole_blocks && request.plaintext.len() % BLOCK != 0 {
             return Err(PsaError::InvalidArgument.into());
@@ -157,10 +158,11 @@ impl Handles<PsaCipherEncrypt> for OpenSslProvider {
 impl Handles<PsaCipherDecrypt> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_cipher_decrypt::Request,
     ) -> Result<psa_cipher_decrypt::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let (mode, key_bytes) = mode(&key, request.alg)?;
         if request.ciphertext.len() < mode.iv_len {
             return Err(PsaError::InvalidArgument.into());

@@ -64,6 +64,7 @@ impl Handles<PsaHashCompute> for OpenSslProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: psa_hash_compute::Request,
     ) -> Result<psa_hash_compute::Response, ProviderError> {
         let hash = compute(request.alg, &request.input)?;
@@ -75,6 +76,7 @@ impl Handles<PsaHashCompare> for OpenSslProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: psa_hash_compare::Request,
     ) -> Result<psa_hash_compare::Response, ProviderError> {
         // An unsupported algorithm is reported as such before a digest of the wrong length.

@@ -14,7 +14,7 @@ use psa_crypto::types::status::Error as PsaError;
 use super::material::{LoadedKey, Material};
 use super::{error, hash, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The shortest MAC this provider makes (as the reference provider).
 const MIN_MAC: usize = 4;
@@ -79,10 +79,11 @@ pub(super) fn compute(key: &LoadedKey, alg: Mac, input: &[u8]) -> Result<Vec<u8>
 impl Handles<PsaMacCompute> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_mac_compute::Request,
     ) -> Result<psa_mac_compute::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let mac = compute(&key, request.alg, &request.input)?;
         Ok(psa_mac_compute::Response { mac })
     }
@@ -91,10 +92,11 @@ impl Handles<PsaMacCompute> for OpenSslProvider {
 impl Handles<PsaMacVerify> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_mac_verify::Request,
     ) -> Result<psa_mac_verify::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let mac = compute(&key, request.alg, &request.input)?;
         if mac.len() != request.mac.len() || !::openssl::memcmp::eq(&mac, &request.mac) {
             return Err(PsaError::InvalidSignature.into());

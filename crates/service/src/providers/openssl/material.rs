@@ -26,11 +26,7 @@ use zeroize::Zeroizing;
 
 use super::error;
 
-use crate::providers::is_psa_curve_size;
-
-/// The RSA sizes this provider generates, and accepts as a non-zero `key_bits` (as the Mbed
-/// Crypto provider does).
-pub(super) const RSA_BITS: [usize; 3] = [1024, 2048, 4096];
+use crate::providers::{is_psa_curve_size, RSA_BITS};
 
 /// The RSA sizes an imported key may have when its `key_bits` is 0.
 const RSA_IMPORT_BITS: std::ops::RangeInclusive<usize> = 1024..=8192;

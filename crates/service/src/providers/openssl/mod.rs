@@ -9,7 +9,7 @@
 //! the key's identity and attributes (format and checks in `kek`). The KEK file is made on the
 //! first start; a missing KEK while keys exist, or a KEK that decrypts none of them, stops the
 //! start with a message naming the file ([`OpenSslProvider::new`]). Creating a key is a single
-//! store transaction (the crash protocol of [`ScopedKeys::create`] still applies), and
+//! store transaction (the crash protocol of [`KeyToCreate::create`](super::KeyToCreate::create) still applies), and
 //! [`Provider::discard`] has nothing to remove.
 //!
 //! # Speed and concurrency
@@ -66,14 +66,13 @@ use std::sync::Arc;
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
 
 use self::cache::KeyCache;
 use self::kek::Kek;
 pub use self::kek::KekError;
 use self::material::LoadedKey;
-use super::{encode_key_identity, Provider, RequestContext, ScopedKeys};
+use super::{encode_key_identity, Provider, ResolvedKey};
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
 use crate::keystore::{KeyRecord, KeyStore};
@@ -129,44 +128,24 @@ impl OpenSslProvider {
         })
     }
 
-    /// The parsed key of record `record` of key `key_name`, from the cache or unwrapped.
+    /// The parsed key of `key`, from the cache or unwrapped.
     ///
     /// # Errors
     /// `DataCorrupt` when the record's blob does not unwrap (altered, moved from another key,
     /// or made under another KEK) or does not parse.
-    fn load(
-        &self,
-        keys: &ScopedKeys<'_>,
-        key_name: &str,
-        record: &KeyRecord,
-    ) -> Result<Arc<LoadedKey>, ProviderError> {
-        let ad = kek::associated_data(&keys.identity_encoding(key_name), record.attributes)?;
+    fn load(&self, key: &ResolvedKey<'_>) -> Result<Arc<LoadedKey>, ProviderError> {
+        let record = key.record();
+        let ad = kek::associated_data(&key.identity_encoding(), record.attributes)?;
         if let Some(key) = self.cache.get(&ad, &record.key_id) {
             return Ok(key);
         }
         let plaintext = self.kek.unwrap(&ad, &record.key_id)?;
-        let key = material::load(record.attributes.key_type, &plaintext)
+        let loaded = material::load(record.attributes.key_type, &plaintext)
             .map_err(|_| PsaError::DataCorrupt)?;
-        let key = Arc::new(key);
+        let loaded = Arc::new(loaded);
         self.cache
-            .insert(ad, record.key_id.to_vec(), Arc::clone(&key));
-        Ok(key)
-    }
-
-    /// The caller's key `key_name`, after `validate` accepted its recorded attributes.
-    ///
-    /// # Errors
-    /// `DoesNotExist`, `validate`'s refusal, or [`OpenSslProvider::load`]'s error.
-    fn use_key(
-        &self,
-        ctx: &RequestContext<'_>,
-        key_name: &str,
-        validate: impl FnOnce(Attributes) -> Result<(), PsaError>,
-    ) -> Result<Arc<LoadedKey>, ProviderError> {
-        let keys = ctx.keys(self)?;
-        let record = keys.get(key_name)?;
-        validate(record.attributes)?;
-        self.load(&keys, key_name, &record)
+            .insert(ad, record.key_id.to_vec(), Arc::clone(&loaded));
+        Ok(loaded)
     }
 }
 

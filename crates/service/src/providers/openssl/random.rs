@@ -12,6 +12,7 @@ impl Handles<PsaGenerateRandom> for OpenSslProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: psa_generate_random::Request,
     ) -> Result<psa_generate_random::Response, ProviderError> {
         if request.size > ctx.settings().buffer_size_limit {

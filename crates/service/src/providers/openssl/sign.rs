@@ -21,7 +21,7 @@ use psa_crypto::types::status::Error as PsaError;
 use super::material::{to_padded, EcMaterial, LoadedKey, Material, RsaMaterial};
 use super::{error, hash, OpenSslProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The RSA-PSS salt length for a `modulus_bytes` key and a `hash_len` hash: the hash length,
 /// or what room the key leaves if less (as the reference provider signs and expects).
@@ -218,10 +218,11 @@ fn message_hash(alg: AsymmetricSignature, message: &[u8]) -> Result<Vec<u8>, Psa
 impl Handles<PsaSignHash> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_hash::Request,
     ) -> Result<psa_sign_hash::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let signature = sign(&key, request.alg, &request.hash)?;
         Ok(psa_sign_hash::Response { signature })
     }
@@ -230,10 +231,11 @@ impl Handles<PsaSignHash> for OpenSslProvider {
 impl Handles<PsaVerifyHash> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         verify(&key, request.alg, &request.hash, &request.signature)?;
         Ok(psa_verify_hash::Response)
     }
@@ -242,10 +244,11 @@ impl Handles<PsaVerifyHash> for OpenSslProvider {
 impl Handles<PsaSignMessage> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_message::Request,
     ) -> Result<psa_sign_message::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let hash = message_hash(request.alg, &request.message)?;
         let signature = sign(&key, request.alg, &hash)?;
         Ok(psa_sign_message::Response { signature })
@@ -255,10 +258,11 @@ impl Handles<PsaSignMessage> for OpenSslProvider {
 impl Handles<PsaVerifyMessage> for OpenSslProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_message::Request,
     ) -> Result<psa_verify_message::Response, ProviderError> {
-        let key = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let key = self.load(&key)?;
         let hash = message_hash(request.alg, &request.message)?;
         verify(&key, request.alg, &hash, &request.signature)?;
         Ok(psa_verify_message::Response)

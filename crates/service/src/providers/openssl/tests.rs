@@ -29,7 +29,7 @@ use crate::providers::conformance::{
     self, attrs, cipher_encrypt, digest, ecdsa, encrypt_decrypt, flags, secp_r1_pair, sign_verify,
     status, Expectations, Keep, Load, Subject, Support, SOFTWARE_OPCODES,
 };
-use crate::providers::{Handles, Provider, ProviderSettings, RequestContext};
+use crate::providers::{serve, Handles, Provider, ProviderSettings, RequestContext, Resolve};
 
 type Fixture = conformance::Fixture<OpenSslProvider>;
 
@@ -945,7 +945,7 @@ mod against_mbed {
         }
 
         /// Sends `request` to both providers.
-        fn both<O: Operation>(
+        fn both<O: Operation<Key: Resolve>>(
             &self,
             request: O::Request,
         ) -> (Outcome<O::Response>, Outcome<O::Response>)
@@ -955,27 +955,28 @@ mod against_mbed {
             O::Request: Clone,
         {
             let ctx = RequestContext::new(Some(&self.identity), &self.store, &self.settings);
-            let mbed = <MbedProvider as Handles<O>>::handle(&self.mbed, &ctx, request.clone())
-                .map_err(|e| ResponseStatus::from(&e));
-            let ossl = <OpenSslProvider as Handles<O>>::handle(&self.ossl, &ctx, request)
-                .map_err(|e| ResponseStatus::from(&e));
+            let mbed =
+                serve::<O, MbedProvider>(&self.mbed, ProviderId::MbedCrypto, &ctx, request.clone())
+                    .map_err(|e| ResponseStatus::from(&e));
+            let ossl =
+                serve::<O, OpenSslProvider>(&self.ossl, ProviderId::MbedCrypto, &ctx, request)
+                    .map_err(|e| ResponseStatus::from(&e));
             (mbed, ossl)
         }
 
         /// One provider only.
-        fn one<O: Operation, P: Handles<O>>(
+        fn one<O: Operation<Key: Resolve>, P: Handles<O>>(
             &self,
             provider: &P,
             request: O::Request,
         ) -> Outcome<O::Response> {
             let ctx = RequestContext::new(Some(&self.identity), &self.store, &self.settings);
-            provider
-                .handle(&ctx, request)
+            serve::<O, P>(provider, ProviderId::MbedCrypto, &ctx, request)
                 .map_err(|e| ResponseStatus::from(&e))
         }
 
         /// Records a mismatch unless the statuses agree; returns both responses.
-        fn same<O: Operation>(
+        fn same<O: Operation<Key: Resolve>>(
             &self,
             what: &str,
             request: O::Request,
@@ -1073,8 +1074,9 @@ mod against_mbed {
             exportable.policy.usage_flags.set_export();
             let seed = format!("{name}-seed");
             let ctx = RequestContext::new(Some(&self.identity), &self.store, &self.settings);
-            <MbedProvider as Handles<PsaGenerateKey>>::handle(
+            serve::<PsaGenerateKey, MbedProvider>(
                 &self.mbed,
+                ProviderId::MbedCrypto,
                 &ctx,
                 psa_generate_key::Request {
                     key_name: seed.clone(),
@@ -2326,13 +2328,18 @@ mod against_mbed {
             f64::from(count) / start.elapsed().as_secs_f64()
         };
         let mut report = Vec::new();
-        let mbed_sig = <MbedProvider as Handles<PsaSignHash>>::handle(&p.mbed, &ctx, sign.clone())
-            .expect("signed")
-            .signature;
-        let ossl_sig =
-            <OpenSslProvider as Handles<PsaSignHash>>::handle(&p.ossl, &ctx, sign.clone())
+        let mbed_sig =
+            serve::<PsaSignHash, MbedProvider>(&p.mbed, ProviderId::MbedCrypto, &ctx, sign.clone())
                 .expect("signed")
                 .signature;
+        let ossl_sig = serve::<PsaSignHash, OpenSslProvider>(
+            &p.ossl,
+            ProviderId::MbedCrypto,
+            &ctx,
+            sign.clone(),
+        )
+        .expect("signed")
+        .signature;
         let verify = |signature: &Vec<u8>| psa_verify_hash::Request {
             key_name: "speed".into(),
             alg,
@@ -2341,20 +2348,36 @@ mod against_mbed {
         };
         let rates = [
             rate(Box::new(|| {
-                <MbedProvider as Handles<PsaSignHash>>::handle(&p.mbed, &ctx, sign.clone())
-                    .expect("signed");
+                serve::<PsaSignHash, MbedProvider>(
+                    &p.mbed,
+                    ProviderId::MbedCrypto,
+                    &ctx,
+                    sign.clone(),
+                )
+                .expect("signed");
             })),
             rate(Box::new(|| {
-                <OpenSslProvider as Handles<PsaSignHash>>::handle(&p.ossl, &ctx, sign.clone())
-                    .expect("signed");
-            })),
-            rate(Box::new(|| {
-                <MbedProvider as Handles<PsaVerifyHash>>::handle(&p.mbed, &ctx, verify(&mbed_sig))
-                    .expect("verified");
-            })),
-            rate(Box::new(|| {
-                <OpenSslProvider as Handles<PsaVerifyHash>>::handle(
+                serve::<PsaSignHash, OpenSslProvider>(
                     &p.ossl,
+                    ProviderId::MbedCrypto,
+                    &ctx,
+                    sign.clone(),
+                )
+                .expect("signed");
+            })),
+            rate(Box::new(|| {
+                serve::<PsaVerifyHash, MbedProvider>(
+                    &p.mbed,
+                    ProviderId::MbedCrypto,
+                    &ctx,
+                    verify(&mbed_sig),
+                )
+                .expect("verified");
+            })),
+            rate(Box::new(|| {
+                serve::<PsaVerifyHash, OpenSslProvider>(
+                    &p.ossl,
+                    ProviderId::MbedCrypto,
                     &ctx,
                     verify(&ossl_sig),
                 )
@@ -2496,11 +2519,8 @@ mod against_mbed {
 fn the_identity_encoding_is_length_prefixed_and_stable() {
     use crate::keystore::KeyIdentity;
     use crate::providers::encode_key_identity;
-    let identity = |application: &str, key_name: &str| KeyIdentity {
-        authenticator: AuthType::UnixPeerCredentials,
-        application: application.to_owned(),
-        provider_name: "p".to_owned(),
-        key_name: key_name.to_owned(),
+    let identity = |application: &str, key_name: &str| {
+        KeyIdentity::for_tests(AuthType::UnixPeerCredentials, application, "p", key_name)
     };
     assert_eq!(
         hex::encode(encode_key_identity(&identity("ab", "k"))),

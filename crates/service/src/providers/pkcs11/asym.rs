@@ -20,7 +20,7 @@ use psa_crypto::types::status::Error as PsaError;
 use super::sign::hash_params;
 use super::{error, software, Half, Pkcs11Provider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// The label to use: none when absent or empty.
 fn label(salt: Option<&[u8]>) -> Option<&[u8]> {
@@ -56,11 +56,12 @@ fn mechanism(
 impl Handles<PsaAsymmetricEncrypt> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_encrypt::Request,
     ) -> Result<psa_asymmetric_encrypt::Response, ProviderError> {
-        let record = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
-        let public = self.public_key(&record)?;
+        let record = key.record();
+        let public = self.public_key(record)?;
         let label = label(request.salt.as_deref());
         let (mechanism, capacity) = mechanism(request.alg, label, public.size)?;
         if request.plaintext.len() > capacity {
@@ -69,7 +70,7 @@ impl Handles<PsaAsymmetricEncrypt> for Pkcs11Provider {
         let ciphertext = if self.software_public_operations {
             software::encrypt(&public, request.alg, &request.plaintext, label)?
         } else {
-            self.with_object(&record, Half::Public, error::psa, |session, key| {
+            self.with_object(record, Half::Public, error::psa, |session, key| {
                 session.encrypt(&mechanism, key, &request.plaintext)
             })?
         };
@@ -80,14 +81,15 @@ impl Handles<PsaAsymmetricEncrypt> for Pkcs11Provider {
 impl Handles<PsaAsymmetricDecrypt> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_decrypt::Request,
     ) -> Result<psa_asymmetric_decrypt::Response, ProviderError> {
-        let record = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let record = key.record();
         if record.attributes.key_type.is_public_key() {
             return Err(PsaError::InvalidArgument.into());
         }
-        let public = self.public_key(&record)?;
+        let public = self.public_key(record)?;
         if request.ciphertext.len() != public.size {
             return Err(PsaError::InvalidArgument.into());
         }
@@ -98,7 +100,7 @@ impl Handles<PsaAsymmetricDecrypt> for Pkcs11Provider {
         }
         let (mechanism, _) = mechanism(request.alg, label(request.salt.as_deref()), public.size)?;
         let plaintext =
-            self.with_object(&record, Half::Private, error::decrypt, |session, key| {
+            self.with_object(record, Half::Private, error::decrypt, |session, key| {
                 session.decrypt(&mechanism, key, &request.ciphertext)
             })?;
         Ok(psa_asymmetric_decrypt::Response {

@@ -118,6 +118,7 @@ impl Handles<CanDoCrypto> for Pkcs11Provider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
         can_do::answer(&self.mechanisms(), request)

@@ -23,18 +23,10 @@ use zeroize::Zeroize;
 
 use super::{curve, error, lock, rsa_bits_ok, Curve, Half, Pkcs11Provider, PublicKey};
 use crate::error::ProviderError;
-use crate::keystore::{KeyRecord, KeyStoreError};
-use crate::providers::{is_psa_curve_size, Creation, Handles, RequestContext, ScopedKeys};
-
-/// `AlreadyExists` if the caller already has a key named `key_name` (checked before the token
-/// works; [`ScopedKeys::create`] checks again, atomically).
-fn check_name_free(keys: &ScopedKeys<'_>, key_name: &str) -> Result<(), ProviderError> {
-    match keys.get(key_name) {
-        Ok(_) => Err(KeyStoreError::AlreadyExists.into()),
-        Err(ProviderError::KeyStore(KeyStoreError::NotFound)) => Ok(()),
-        Err(error) => Err(error),
-    }
-}
+use crate::keystore::KeyRecord;
+use crate::providers::{
+    is_psa_curve_size, Creation, Handles, KeyToCreate, RequestContext, ResolvedKey,
+};
 
 /// The token usage attributes of a key's policy: (sign, verify, encrypt, decrypt).
 fn usage(attributes: Attributes) -> (bool, bool, bool, bool) {
@@ -312,14 +304,14 @@ impl Pkcs11Provider {
     /// A random key id used neither in the key store nor on the token.
     fn allocate_id(
         &self,
-        keys: &ScopedKeys<'_>,
+        key: &KeyToCreate<'_>,
         session: &Session,
     ) -> Result<Vec<u8>, ProviderError> {
         for _ in 0..64 {
             let mut id = [0_u8; 4];
             ::openssl::rand::rand_bytes(&mut id).map_err(|_| PsaError::InsufficientEntropy)?;
             let id = id.to_vec();
-            if keys.key_id_in_use(&id)? {
+            if key.key_id_in_use(&id)? {
                 continue;
             }
             let on_token = session
@@ -333,18 +325,17 @@ impl Pkcs11Provider {
     }
 
     /// Creates key `key_name`: chooses its id, then runs `make` on the token within
-    /// [`ScopedKeys::create`]. Objects `make` left behind when it failed are removed.
+    /// [`KeyToCreate::create`]. Objects `make` left behind when it failed are removed.
     fn create_key(
         &self,
-        keys: &ScopedKeys<'_>,
-        key_name: &str,
+        key: &KeyToCreate<'_>,
         attributes: Attributes,
         creation: Creation,
         make: impl FnOnce(&Session, &[u8]) -> Result<(), PsaError>,
     ) -> Result<(), ProviderError> {
         let _creating = lock(&self.creating);
         let session = self.token.pool.get();
-        let key_id = self.allocate_id(keys, &session)?;
+        let key_id = self.allocate_id(key, &session)?;
         let remove = |id: &[u8]| -> Result<(), ProviderError> {
             let objects = session
                 .find_objects(&[Attribute::Token(true), Attribute::Id(id.to_vec())])
@@ -354,8 +345,7 @@ impl Pkcs11Provider {
             }
             Ok(())
         };
-        keys.create(
-            key_name,
+        key.create(
             attributes,
             key_id.clone(),
             creation,
@@ -427,6 +417,7 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
@@ -457,23 +448,16 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
             }
             _ => return Err(PsaError::NotSupported.into()),
         };
-        let keys = ctx.keys(self)?;
-        check_name_free(&keys, &request.key_name)?;
-        self.create_key(
-            &keys,
-            &request.key_name,
-            attributes,
-            Creation::Generate,
-            |session, key_id| {
-                let mut public = public_template(key_id, attributes);
-                public.extend(specific);
-                let private = private_template(key_id, attributes);
-                session
-                    .generate_key_pair(&mechanism, &public, &private)
-                    .map_err(error::psa)?;
-                Ok(())
-            },
-        )?;
+        key.check_free()?;
+        self.create_key(&key, attributes, Creation::Generate, |session, key_id| {
+            let mut public = public_template(key_id, attributes);
+            public.extend(specific);
+            let private = private_template(key_id, attributes);
+            session
+                .generate_key_pair(&mechanism, &public, &private)
+                .map_err(error::psa)?;
+            Ok(())
+        })?;
         Ok(psa_generate_key::Response)
     }
 }
@@ -481,7 +465,8 @@ impl Handles<PsaGenerateKey> for Pkcs11Provider {
 impl Handles<PsaImportKey> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_import_key::Request,
     ) -> Result<psa_import_key::Response, ProviderError> {
         let attributes = request.attributes;
@@ -503,33 +488,26 @@ impl Handles<PsaImportKey> for Pkcs11Provider {
             return Err(PsaError::NotSupported.into());
         }
         // Recorded as sent (a `key_bits` of 0 stays 0), as the other providers do.
-        let keys = ctx.keys(self)?;
-        check_name_free(&keys, &request.key_name)?;
+        key.check_free()?;
         let mut private = private.map(|specific| {
             let mut template = private_template(&[], attributes);
             template.extend(specific);
             template
         });
-        let result = self.create_key(
-            &keys,
-            &request.key_name,
-            attributes,
-            Creation::Import,
-            |session, key_id| {
-                let mut template = public_template(key_id, attributes);
-                template.extend(public);
-                session.create_object(&template).map_err(error::psa)?;
-                if let Some(private) = private.as_mut() {
-                    for attribute in private.iter_mut() {
-                        if let Attribute::Id(id) = attribute {
-                            *id = key_id.to_vec();
-                        }
+        let result = self.create_key(&key, attributes, Creation::Import, |session, key_id| {
+            let mut template = public_template(key_id, attributes);
+            template.extend(public);
+            session.create_object(&template).map_err(error::psa)?;
+            if let Some(private) = private.as_mut() {
+                for attribute in private.iter_mut() {
+                    if let Attribute::Id(id) = attribute {
+                        *id = key_id.to_vec();
                     }
-                    session.create_object(private).map_err(error::psa)?;
                 }
-                Ok(())
-            },
-        );
+                session.create_object(private).map_err(error::psa)?;
+            }
+            Ok(())
+        });
         if let Some(private) = private.as_mut() {
             wipe(private);
         }
@@ -541,13 +519,11 @@ impl Handles<PsaImportKey> for Pkcs11Provider {
 impl Handles<PsaDestroyKey> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_destroy_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_destroy_key::Request,
     ) -> Result<psa_destroy_key::Response, ProviderError> {
-        let keys = ctx.keys(self)?;
-        keys.destroy(&request.key_name, |record| {
-            Ok(self.destroy_objects(&record.key_id)?)
-        })?;
+        key.destroy(|record| Ok(self.destroy_objects(&record.key_id)?))?;
         Ok(psa_destroy_key::Response)
     }
 }
@@ -555,11 +531,12 @@ impl Handles<PsaDestroyKey> for Pkcs11Provider {
 impl Handles<PsaExportPublicKey> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_export_public_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_export_public_key::Request,
     ) -> Result<psa_export_public_key::Response, ProviderError> {
-        let record = self.use_key(ctx, &request.key_name, |_| Ok(()))?;
-        let key = self.public_key(&record)?;
+        let record = key.record();
+        let key = self.public_key(record)?;
         Ok(psa_export_public_key::Response {
             data: key.export.clone(),
         })

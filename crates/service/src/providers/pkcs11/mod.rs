@@ -19,7 +19,7 @@
 //! the key store row records it as the key's id (docs/protocol.md#key-store). Private keys are
 //! `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`: no private key leaves the token, and ExportKey is
 //! not served. With `allow_export = false`, keys whose policy has the export flag are refused
-//! (`NotPermitted`). Creation follows the crash protocol of [`ScopedKeys::create`](super::ScopedKeys::create);
+//! (`NotPermitted`). Creation follows the crash protocol of [`KeyToCreate::create`](super::KeyToCreate::create);
 //! [`Provider::discard`] destroys every token object with the key's `CKA_ID`. At start-up the
 //! key store rows of this provider whose objects are no longer on the token are dropped
 //! (docs/protocol.md#key-store).
@@ -59,12 +59,12 @@ use bulwark_interface::ops::list_providers::ProviderInfo;
 use cryptoki::error::Error as CkError;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use psa_crypto::types::key::{Attributes, EccFamily};
+use psa_crypto::types::key::EccFamily;
 use psa_crypto::types::status::Error as PsaError;
 
 pub use self::token::StartError;
 use self::token::Token;
-use super::{Provider, RequestContext};
+use super::Provider;
 use crate::config::Pkcs11Config;
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
@@ -264,8 +264,8 @@ impl Pkcs11Provider {
             ]) {
                 Ok(objects) if objects.is_empty() && store.forget_committed(&identity).is_ok() => {
                     tracing::warn!(
-                        application = %identity.application,
-                        key = %identity.key_name,
+                        application = %identity.application(),
+                        key = %identity.key_name(),
                         "key no longer on the PKCS #11 token: its name was dropped"
                     );
                 }
@@ -337,18 +337,6 @@ impl Pkcs11Provider {
                 Err(e) => return Err(map(e)),
             }
         }
-    }
-
-    /// The caller's key `key_name`, after `validate` accepted its recorded attributes.
-    fn use_key(
-        &self,
-        ctx: &RequestContext<'_>,
-        key_name: &str,
-        validate: impl FnOnce(Attributes) -> Result<(), PsaError>,
-    ) -> Result<KeyRecord, ProviderError> {
-        let record = ctx.keys(self)?.get(key_name)?;
-        validate(record.attributes)?;
-        Ok(record)
     }
 
     /// Destroys every token object with `CKA_ID` `key_id`.

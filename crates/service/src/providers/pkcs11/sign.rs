@@ -15,7 +15,7 @@ use psa_crypto::types::status::Error as PsaError;
 
 use super::{error, software, Half, Pkcs11Provider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// What the token needs to know of a hash.
 #[derive(Debug, Clone, Copy)]
@@ -125,14 +125,15 @@ fn mechanism(
 impl Handles<PsaSignHash> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_hash::Request,
     ) -> Result<psa_sign_hash::Response, ProviderError> {
-        let record = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
+        let record = key.record();
         // The modulus size (PSS salt, raw capacity) from the public key, read once.
-        let size = self.public_key(&record)?.size;
+        let size = self.public_key(record)?.size;
         let (mechanism, data) = mechanism(request.alg, &request.hash, size)?;
-        let signature = self.with_object(&record, Half::Private, error::psa, |session, key| {
+        let signature = self.with_object(record, Half::Private, error::psa, |session, key| {
             session.sign(&mechanism, key, &data)
         })?;
         Ok(psa_sign_hash::Response { signature })
@@ -142,18 +143,19 @@ impl Handles<PsaSignHash> for Pkcs11Provider {
 impl Handles<PsaVerifyHash> for Pkcs11Provider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
-        let record = self.use_key(ctx, &request.key_name, |a| request.validate(a))?;
-        let public = self.public_key(&record)?;
+        let record = key.record();
+        let public = self.public_key(record)?;
         // What the signature shows without the key, checked as the software providers do.
         software::check_signature_form(&public, request.alg, &request.signature)?;
         if self.software_public_operations {
             software::verify(&public, request.alg, &request.hash, &request.signature)?;
         } else {
             let (mechanism, data) = mechanism(request.alg, &request.hash, public.size)?;
-            self.with_object(&record, Half::Public, error::psa, |session, key| {
+            self.with_object(record, Half::Public, error::psa, |session, key| {
                 session.verify(&mechanism, key, &data, &request.signature)
             })?;
         }

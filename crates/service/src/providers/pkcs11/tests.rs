@@ -627,7 +627,7 @@ fn destroy_and_discard_remove_the_token_objects() {
         .store
         .list_for_provider("pkcs11-provider")
         .into_iter()
-        .map(|(identity, _)| identity.key_name)
+        .map(|(identity, _)| identity.into_key_name())
         .collect();
     assert_eq!(names, ["c"]);
 }

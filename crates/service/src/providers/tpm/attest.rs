@@ -35,7 +35,7 @@ use super::device::Failure;
 use super::keys::export_public;
 use super::{with_key, TpmProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// TPM_ALG_SHA256, the name algorithm of every key of this provider.
 const SHA256_ALG_ID: [u8; 2] = [0x00, 0x0B];
@@ -82,10 +82,9 @@ fn attestation_status(kind: Tss2ResponseCodeKind) -> Option<PsaError> {
 }
 
 impl TpmProvider {
-    /// The caller's key pair `key_name`, which must be in the TPM.
-    fn attested(&self, ctx: &RequestContext<'_>, key_name: &str) -> Result<KeyBlob, ProviderError> {
-        let record = ctx.keys(self)?.get(key_name)?;
-        match KeyBlob::decode(&record.key_id)? {
+    /// The blob of the key pair `key`, which must be in the TPM.
+    fn attested(&self, key: &ResolvedKey<'_>) -> Result<KeyBlob, ProviderError> {
+        match KeyBlob::decode(key.key_id())? {
             KeyBlob::Public { .. } => Err(PsaError::InvalidArgument.into()),
             blob => Ok(blob),
         }
@@ -95,15 +94,15 @@ impl TpmProvider {
 impl Handles<PrepareKeyAttestation> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: prepare_key_attestation::Request,
     ) -> Result<prepare_key_attestation::Response, ProviderError> {
         let PrepareKeyAttestationParams::ActivateCredential {
-            attested_key_name,
-            attesting_key_name,
+            attesting_key_name, ..
         } = request.parameters;
         default_attesting_key(attesting_key_name.as_ref())?;
-        let blob = self.attested(ctx, &attested_key_name)?;
+        let blob = self.attested(&key)?;
         let ek_public = self.run(
             |session| {
                 let handle = endorsement_key(session.context)?;
@@ -131,7 +130,8 @@ impl Handles<PrepareKeyAttestation> for TpmProvider {
 impl Handles<AttestKey> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: attest_key::Request,
     ) -> Result<attest_key::Response, ProviderError> {
         default_attesting_key(request.attesting_key_name.as_ref())?;
@@ -139,7 +139,7 @@ impl Handles<AttestKey> for TpmProvider {
             credential_blob,
             secret,
         } = request.parameters;
-        let blob = self.attested(ctx, &request.attested_key_name)?;
+        let blob = self.attested(&key)?;
         let credential_blob =
             IdObject::try_from(credential_blob).map_err(|_| PsaError::InvalidArgument)?;
         let secret = EncryptedSecret::try_from(secret).map_err(|_| PsaError::InvalidArgument)?;

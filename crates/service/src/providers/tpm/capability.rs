@@ -222,6 +222,7 @@ impl Handles<CanDoCrypto> for TpmProvider {
     fn handle(
         &self,
         _: &RequestContext<'_>,
+        _: (),
         request: can_do_crypto::Request,
     ) -> Result<can_do_crypto::Response, ProviderError> {
         can_do::answer(&self.capabilities, request)

@@ -29,7 +29,7 @@ use super::device::Failure;
 use super::keys::{curve_bits, field_bytes, padded};
 use super::{with_key, TpmProvider};
 use crate::error::ProviderError;
-use crate::providers::{Handles, RequestContext};
+use crate::providers::{Handles, RequestContext, ResolvedKey};
 
 /// Most bytes asked of `TPM2_GetRandom` at once (a digest's size).
 const RANDOM_CHUNK: usize = 64;
@@ -98,18 +98,6 @@ impl TpmProvider {
             _ => Err(PsaError::NotSupported),
         }
     }
-
-    /// The caller's key `key_name` after `validate` accepted its attributes.
-    fn key(
-        &self,
-        ctx: &RequestContext<'_>,
-        key_name: &str,
-        validate: impl FnOnce(psa_crypto::types::key::Attributes) -> Result<(), PsaError>,
-    ) -> Result<KeyBlob, ProviderError> {
-        let record = ctx.keys(self)?.get(key_name)?;
-        validate(record.attributes)?;
-        Ok(KeyBlob::decode(&record.key_id)?)
-    }
 }
 
 /// A null hash-check ticket: the digest was not made by the TPM.
@@ -125,10 +113,11 @@ fn null_ticket() -> Result<HashcheckTicket, PsaError> {
 impl Handles<PsaSignHash> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_sign_hash::Request,
     ) -> Result<psa_sign_hash::Response, ProviderError> {
-        let blob = self.key(ctx, &request.key_name, |a| request.validate(a))?;
+        let blob = KeyBlob::decode(key.key_id())?;
         if matches!(blob, KeyBlob::Public { .. }) {
             return Err(PsaError::NotPermitted.into());
         }
@@ -166,10 +155,11 @@ impl Handles<PsaSignHash> for TpmProvider {
 impl Handles<PsaVerifyHash> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
-        let blob = self.key(ctx, &request.key_name, |a| request.validate(a))?;
+        let blob = KeyBlob::decode(key.key_id())?;
         let (scheme, hash) = self.scheme(request.alg, request.hash.len())?;
         let part = signature_part_len(blob.public())?;
         let signature = match scheme {
@@ -251,10 +241,11 @@ fn encryption(
 impl Handles<PsaAsymmetricEncrypt> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_encrypt::Request,
     ) -> Result<psa_asymmetric_encrypt::Response, ProviderError> {
-        let blob = self.key(ctx, &request.key_name, |a| request.validate(a))?;
+        let blob = KeyBlob::decode(key.key_id())?;
         let (scheme, label) = encryption(self, request.alg, request.salt.as_deref())?;
         // The longest message the padding leaves room for (libtpms answers TPM_RC_FAILURE
         // rather than TPM_RC_VALUE to a longer one).
@@ -288,10 +279,11 @@ impl Handles<PsaAsymmetricEncrypt> for TpmProvider {
 impl Handles<PsaAsymmetricDecrypt> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
         request: psa_asymmetric_decrypt::Request,
     ) -> Result<psa_asymmetric_decrypt::Response, ProviderError> {
-        let blob = self.key(ctx, &request.key_name, |a| request.validate(a))?;
+        let blob = KeyBlob::decode(key.key_id())?;
         if matches!(blob, KeyBlob::Public { .. }) {
             return Err(PsaError::NotPermitted.into());
         }
@@ -332,6 +324,7 @@ impl Handles<PsaGenerateRandom> for TpmProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        _: (),
         request: psa_generate_random::Request,
     ) -> Result<psa_generate_random::Response, ProviderError> {
         if request.size > ctx.settings().buffer_size_limit {

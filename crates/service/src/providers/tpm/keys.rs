@@ -3,7 +3,7 @@
 //! A generated key is made by `TPM2_Create` under the primary key with a random auth value; an
 //! imported public key is checked (parsed, point on the curve, loaded once as an external
 //! object) and kept as its public area. Either way the key id is the [`KeyBlob`], recorded with
-//! [`ScopedKeys::create`]: the TPM holds nothing afterwards.
+//! [`KeyToCreate::create`]: the TPM holds nothing afterwards.
 
 use ::openssl::bn::{BigNum, BigNumContext};
 use ::openssl::ec::{EcGroup, EcPoint};
@@ -33,24 +33,13 @@ use super::blob::KeyBlob;
 use super::device::Failure;
 use super::TpmProvider;
 use crate::error::ProviderError;
-use crate::keystore::KeyStoreError;
-use crate::providers::{Creation, Handles, RequestContext, ScopedKeys};
+use crate::providers::{Creation, Handles, KeyToCreate, RequestContext, ResolvedKey};
 
 /// Length of a key's random auth value (the size of its name hash, SHA-256).
 const AUTH_LEN: usize = 32;
 
 /// The standard RSA public exponent, which the TPM encodes as 0.
 const DEFAULT_EXPONENT: u32 = 65537;
-
-/// `AlreadyExists` if the caller already has a key named `key_name` (checked before the TPM
-/// works; [`ScopedKeys::create`] checks again, atomically).
-fn check_name_free(keys: &ScopedKeys<'_>, key_name: &str) -> Result<(), ProviderError> {
-    match keys.get(key_name) {
-        Ok(_) => Err(KeyStoreError::AlreadyExists.into()),
-        Err(ProviderError::KeyStore(KeyStoreError::NotFound)) => Ok(()),
-        Err(error) => Err(error),
-    }
-}
 
 /// The TPM object attributes of a key with `attributes`: a decryption key when its policy names
 /// an encryption algorithm, else a signing key. `in_tpm` for a key pair made by the TPM.
@@ -263,6 +252,7 @@ impl Handles<PsaGenerateKey> for TpmProvider {
     fn handle(
         &self,
         ctx: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_generate_key::Request,
     ) -> Result<psa_generate_key::Response, ProviderError> {
         let attributes = request.attributes;
@@ -292,8 +282,7 @@ impl Handles<PsaGenerateKey> for TpmProvider {
             }
             _ => return Err(PsaError::NotSupported.into()),
         };
-        let keys = ctx.keys(self)?;
-        check_name_free(&keys, &request.key_name)?;
+        key.check_free()?;
         let mut auth = Zeroizing::new(vec![0; AUTH_LEN]);
         ::openssl::rand::rand_priv_bytes(&mut auth).map_err(|_| PsaError::InsufficientEntropy)?;
         let created = self.run(
@@ -316,8 +305,7 @@ impl Handles<PsaGenerateKey> for TpmProvider {
             public: created.out_public,
         };
         let key_id = blob.encode()?;
-        keys.create(
-            &request.key_name,
+        key.create(
             attributes,
             key_id.to_vec(),
             Creation::Generate,
@@ -331,7 +319,8 @@ impl Handles<PsaGenerateKey> for TpmProvider {
 impl Handles<PsaImportKey> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
+        _: &RequestContext<'_>,
+        key: KeyToCreate<'_>,
         request: psa_import_key::Request,
     ) -> Result<psa_import_key::Response, ProviderError> {
         let mut attributes = request.attributes;
@@ -347,8 +336,7 @@ impl Handles<PsaImportKey> for TpmProvider {
         {
             return Err(PsaError::NotSupported.into());
         }
-        let keys = ctx.keys(self)?;
-        check_name_free(&keys, &request.key_name)?;
+        key.check_free()?;
         let (public, bits) = self.import_public(attributes, &request.data)?;
         // The TPM checks the key too (an RSA modulus it refuses, for instance).
         self.run(
@@ -363,8 +351,7 @@ impl Handles<PsaImportKey> for TpmProvider {
         )?;
         attributes.bits = bits;
         let blob = KeyBlob::Public { public };
-        keys.create(
-            &request.key_name,
+        key.create(
             attributes,
             blob.encode()?.to_vec(),
             Creation::Import,
@@ -378,11 +365,12 @@ impl Handles<PsaImportKey> for TpmProvider {
 impl Handles<PsaDestroyKey> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_destroy_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_destroy_key::Request,
     ) -> Result<psa_destroy_key::Response, ProviderError> {
         // The wrapped key goes with the row; the TPM holds nothing of it.
-        ctx.keys(self)?.destroy(&request.key_name, |_| Ok(()))?;
+        key.destroy(|_| Ok(()))?;
         Ok(psa_destroy_key::Response)
     }
 }
@@ -390,11 +378,11 @@ impl Handles<PsaDestroyKey> for TpmProvider {
 impl Handles<PsaExportPublicKey> for TpmProvider {
     fn handle(
         &self,
-        ctx: &RequestContext<'_>,
-        request: psa_export_public_key::Request,
+        _: &RequestContext<'_>,
+        key: ResolvedKey<'_>,
+        _: psa_export_public_key::Request,
     ) -> Result<psa_export_public_key::Response, ProviderError> {
-        let record = ctx.keys(self)?.get(&request.key_name)?;
-        let blob = KeyBlob::decode(&record.key_id)?;
+        let blob = KeyBlob::decode(key.key_id())?;
         Ok(psa_export_public_key::Response {
             data: export_public(blob.public())?,
         })
