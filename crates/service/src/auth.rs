@@ -1,8 +1,11 @@
 //! Authenticators: turning a request's auth bytes and the socket peer into an [`Identity`].
 //!
-//! Exactly one authenticator is active (docs/protocol.md#authentication). A request with auth type 0 carries no
-//! identity; a request with another auth type than the active one is refused whatever its
-//! opcode, before anything else is looked at.
+//! One or several authenticators are active, at most one per auth type, in configuration order
+//! ([`Authenticators`]; docs/protocol.md#authentication). A request with auth type 0 carries no
+//! identity; a request is authenticated by the authenticator of its auth type, and refused
+//! whatever its opcode, before anything else is looked at, when none is configured for it.
+//! An identity remembers which authenticator vouched for it, and only that authenticator's
+//! administrators are administrators.
 
 use std::collections::HashSet;
 
@@ -137,6 +140,63 @@ impl Authenticator {
     }
 }
 
+/// The configured authenticators, in configuration order, at most one per auth type.
+#[derive(Debug, Clone)]
+pub struct Authenticators(Vec<Authenticator>);
+
+impl Authenticators {
+    /// The authenticators of `list`, in that order.
+    ///
+    /// # Errors
+    /// The auth type of the second authenticator of the same type (configuration validation
+    /// refuses such files first), or `None` for an empty list.
+    pub fn new(list: Vec<Authenticator>) -> Result<Self, Option<AuthType>> {
+        if list.is_empty() {
+            return Err(None);
+        }
+        for (i, authenticator) in list.iter().enumerate() {
+            let auth_type = authenticator.method.auth_type();
+            if list[..i].iter().any(|a| a.method.auth_type() == auth_type) {
+                return Err(Some(auth_type));
+            }
+        }
+        Ok(Authenticators(list))
+    }
+
+    /// One authenticator alone.
+    pub fn one(authenticator: Authenticator) -> Self {
+        Authenticators(vec![authenticator])
+    }
+
+    /// The methods, in configuration order (what ListAuthenticators lists).
+    pub fn methods(&self) -> impl Iterator<Item = Method> + '_ {
+        self.0.iter().map(Authenticator::method)
+    }
+
+    /// Authenticates one request with the authenticator of its auth type.
+    ///
+    /// Returns `Ok(None)` for auth type 0 (no identity, whatever bytes were sent).
+    ///
+    /// # Errors
+    /// [`AuthError::NotRegistered`] when no authenticator of that auth type is configured;
+    /// [`AuthError::Rejected`] when the credentials do not hold.
+    pub fn authenticate(
+        &self,
+        auth_type: AuthType,
+        auth: &[u8],
+        peer: Option<&PeerCredentials>,
+    ) -> Result<Option<Identity>, AuthError> {
+        if auth_type == AuthType::NoAuth {
+            return Ok(None);
+        }
+        self.0
+            .iter()
+            .find(|a| a.method.auth_type() == auth_type)
+            .ok_or(AuthError::NotRegistered)?
+            .authenticate(auth_type, auth, peer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +278,66 @@ mod tests {
             a.authenticate(AuthType::UnixPeerCredentials, &1000u32.to_le_bytes(), None),
             Err(AuthError::Rejected(_))
         ));
+    }
+
+    #[test]
+    fn each_request_goes_to_the_authenticator_of_its_type_with_its_own_admins() {
+        let both = Authenticators::new(vec![
+            Authenticator::new(Method::UnixPeerCredentials, ["1000".to_owned()]),
+            Authenticator::new(Method::Direct, ["alice".to_owned()]),
+        ])
+        .unwrap();
+        assert_eq!(
+            both.methods().collect::<Vec<_>>(),
+            [Method::UnixPeerCredentials, Method::Direct]
+        );
+        let unix = both
+            .authenticate(
+                AuthType::UnixPeerCredentials,
+                &1000u32.to_le_bytes(),
+                Some(&PEER),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (unix.name.as_str(), unix.auth_type, unix.is_admin),
+            ("1000", AuthType::UnixPeerCredentials, true)
+        );
+        // The same name through the other authenticator is another identity, and the
+        // administrators of one are not administrators under the other.
+        let direct = both
+            .authenticate(AuthType::Direct, b"1000", Some(&PEER))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (direct.name.as_str(), direct.auth_type, direct.is_admin),
+            ("1000", AuthType::Direct, false)
+        );
+        assert_ne!(unix, direct);
+        assert!(
+            both.authenticate(AuthType::Direct, b"alice", None)
+                .unwrap()
+                .unwrap()
+                .is_admin
+        );
+        assert_eq!(
+            both.authenticate(AuthType::JwtSvid, b"x", Some(&PEER)),
+            Err(AuthError::NotRegistered)
+        );
+        assert_eq!(both.authenticate(AuthType::NoAuth, b"x", None), Ok(None));
+    }
+
+    #[test]
+    fn two_authenticators_of_one_type_or_none_are_refused() {
+        assert_eq!(
+            Authenticators::new(vec![
+                Authenticator::new(Method::Direct, []),
+                Authenticator::new(Method::UnixPeerCredentials, []),
+                Authenticator::new(Method::Direct, []),
+            ])
+            .unwrap_err(),
+            Some(AuthType::Direct)
+        );
+        assert_eq!(Authenticators::new(vec![]).unwrap_err(), None);
     }
 }

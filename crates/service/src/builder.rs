@@ -24,7 +24,7 @@ use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
 use bulwark_interface::wire::Limits;
 
 use crate::audit::AuditLog;
-use crate::auth::{Authenticator, Method};
+use crate::auth::{Authenticator, Authenticators, Method};
 use crate::config::{AuditLogSetting, AuthenticatorType, Config, KeyManagerType, ProviderKind};
 use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
@@ -160,26 +160,43 @@ impl Drop for Scratch {
 /// # Errors
 /// A [`BuildError`] naming the configuration key that cannot be served.
 pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, BuildError> {
-    let method = match config.authenticator.auth_type {
-        AuthenticatorType::Direct => {
-            tracing::warn!(
-                "the Direct authenticator trusts the name each client gives: use it only when \
-                 all clients trust each other"
-            );
-            Method::Direct
-        }
-        AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
-        AuthenticatorType::JwtSvid => {
-            return Err(fail(
-                "authenticator.auth_type",
-                "JwtSvid is not available in this build",
-            ));
-        }
-    };
-    let authenticator = Authenticator::new(
-        method,
-        config.authenticator.admins.iter().map(|a| a.name.clone()),
-    );
+    let mut list = Vec::with_capacity(config.authenticators.len());
+    for (i, auth) in config.authenticators.iter().enumerate() {
+        let method = match auth.auth_type {
+            AuthenticatorType::Direct if config.authenticators.len() > 1 => {
+                tracing::warn!(
+                    "the Direct authenticator runs beside others \
+                     (allow_with_other_authenticators): any client may claim any Direct name, \
+                     so keys owned under Direct are open to every local user"
+                );
+                Method::Direct
+            }
+            AuthenticatorType::Direct => {
+                tracing::warn!(
+                    "the Direct authenticator trusts the name each client gives: use it only \
+                     when all clients trust each other"
+                );
+                Method::Direct
+            }
+            AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
+            AuthenticatorType::JwtSvid => {
+                return Err(fail(
+                    config.authenticator_key(i, "auth_type"),
+                    "JwtSvid is not available in this build",
+                ));
+            }
+        };
+        list.push(Authenticator::new(
+            method,
+            auth.admins.iter().map(|a| a.name.clone()),
+        ));
+    }
+    let authenticators = Authenticators::new(list).map_err(|_| {
+        fail(
+            "authenticator",
+            "one authenticator per auth type, at least one",
+        )
+    })?;
 
     // One key store serves every provider (see ARCHITECTURE.md): all providers must name the
     // same SQLite key manager.
@@ -215,8 +232,14 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
     let layout = migration::layout(manager).map_err(|e| fail(location_key, e))?;
     let store = resources.store(layout.store.clone(), location_key)?;
     if let Some(upstream) = &layout.upstream {
+        // Upstream runs one authenticator: its OnDisk tree, which does not record it, belongs
+        // to the first one configured (upstream's own table, in its configuration file).
+        let first = authenticators
+            .methods()
+            .next()
+            .unwrap_or(Method::UnixPeerCredentials);
         let mappings = upstream
-            .read(method.auth_type())
+            .read(first.auth_type())
             .map_err(|e| fail(location_key, e))?;
         migration::take_over(config, upstream.path(), mappings, &store)
             .map_err(|(key, reason)| fail(key, reason))?;
@@ -322,13 +345,16 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         .extend(providers.iter().map(|p| p.name().to_owned()));
 
     let crypto = Arc::new(crypto);
-    let auth_info = AuthenticatorInfo {
-        description: method.description().to_owned(),
-        version_maj: 0,
-        version_min: 1,
-        version_rev: 0,
-        id: method.auth_type(),
-    };
+    let auth_infos = authenticators
+        .methods()
+        .map(|method| AuthenticatorInfo {
+            description: method.description().to_owned(),
+            version_maj: 0,
+            version_min: 1,
+            version_rev: 0,
+            id: method.auth_type(),
+        })
+        .collect();
     let infos: Vec<_> = providers
         .iter()
         .map(|p| (p.info(), p.name().to_owned()))
@@ -343,7 +369,7 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         AuditLogSetting::File(path) => format!("file:{}", path.display()),
     };
     let core = Arc::new(
-        CoreProvider::new(infos, auth_info, Arc::clone(&store), Arc::clone(&crypto))
+        CoreProvider::new(infos, auth_infos, Arc::clone(&store), Arc::clone(&crypto))
             .with_audit_sink(audit_sink),
     );
     let mut core_registry = Registry::new();
@@ -355,7 +381,7 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         auth_len: usize::from(u16::MAX),
     };
     let service = Service::new(
-        authenticator,
+        authenticators,
         store,
         settings,
         limits,

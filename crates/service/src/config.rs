@@ -262,8 +262,10 @@ pub struct Config {
     pub core_settings: CoreSettings,
     /// `[listener]`.
     pub listener: ListenerConfig,
-    /// `[authenticator]`.
-    pub authenticator: AuthenticatorConfig,
+    /// `[authenticator]` (upstream's one table), or `[[authenticator]]` (several, in file
+    /// order: the order ListAuthenticators lists them in); never empty, at most one per
+    /// `auth_type`.
+    pub authenticators: Vec<AuthenticatorConfig>,
     /// `[[key_manager]]`, in file order.
     pub key_manager: Vec<KeyManagerConfig>,
     /// `[[provider]]`, in file order = priority; the first is the clients' default provider.
@@ -631,10 +633,10 @@ pub enum ListenerType {
     DomainSocket,
 }
 
-/// `[authenticator]`.
+/// `[authenticator]`, or one `[[authenticator]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AuthenticatorConfig {
-    /// The one authenticator of the service.
+    /// What the authenticator checks.
     pub auth_type: AuthenticatorType,
     /// Applications allowed to call ListClients and DeleteClient, named as the authenticator
     /// names them (decimal UIDs for UnixPeerCredentials, SPIFFE IDs for JwtSvid).
@@ -644,6 +646,35 @@ pub struct AuthenticatorConfig {
     /// for JwtSvid, ignored otherwise.
     #[serde(default)]
     pub workload_endpoint: Option<String>,
+    /// Bulwark, Direct only: accept Direct beside other authenticators. Any client may claim
+    /// any Direct name, so beside an authenticator that checks identities it is refused
+    /// unless this says so (and start-up then warns).
+    #[serde(default)]
+    pub allow_with_other_authenticators: bool,
+}
+
+/// A table or an array of tables of `T`: `[authenticator]` as upstream writes it, or
+/// `[[authenticator]]`.
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TableOrArray<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for TableOrArray<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table or an array of tables")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|one| OneOrMany(vec![one]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)
+            }
+        }
+        deserializer.deserialize_any(TableOrArray(std::marker::PhantomData))
+    }
 }
 
 /// One entry of `authenticator.admins`.
@@ -1033,11 +1064,12 @@ impl Config {
                 socket_path: default_socket_path(),
                 idle_timeout: DEFAULT_IDLE_TIMEOUT_MS,
             },
-            authenticator: AuthenticatorConfig {
+            authenticators: vec![AuthenticatorConfig {
                 auth_type: AuthenticatorType::UnixPeerCredentials,
                 admins: Vec::new(),
                 workload_endpoint: None,
-            },
+                allow_with_other_authenticators: false,
+            }],
             key_manager: vec![KeyManagerConfig {
                 name: "sqlite-manager".to_owned(),
                 manager_type: KeyManagerType::SQLite,
@@ -1053,13 +1085,23 @@ impl Config {
         }
     }
 
-    /// The admin application names (`authenticator.admins`), in file order.
+    /// The admin application names of every authenticator (`authenticator.admins`), in file
+    /// order.
     pub fn admins(&self) -> Vec<String> {
-        self.authenticator
-            .admins
+        self.authenticators
             .iter()
-            .map(|admin| admin.name.clone())
+            .flat_map(|auth| auth.admins.iter().map(|admin| admin.name.clone()))
             .collect()
+    }
+
+    /// The path of `key` of the `index`th authenticator in messages: `authenticator.key` with
+    /// one authenticator (upstream's table), `authenticator[index].key` with several.
+    pub fn authenticator_key(&self, index: usize, key: &str) -> String {
+        if self.authenticators.len() == 1 {
+            format!("authenticator.{key}")
+        } else {
+            format!("authenticator[{index}].{key}")
+        }
     }
 
     /// The `[[key_manager]]` called `name`.
@@ -1117,15 +1159,39 @@ impl Config {
             }
         }
 
-        let auth = &self.authenticator;
-        if auth.auth_type == AuthenticatorType::JwtSvid
-            && auth.workload_endpoint.as_deref().is_none_or(str::is_empty)
-        {
-            return Err(ConfigError::invalid(
-                "authenticator.workload_endpoint",
-                "is required when auth_type is \"JwtSvid\" (the SPIFFE Workload API endpoint, \
-                 e.g. \"unix:///run/spire/sockets/agent.sock\")",
-            ));
+        for (i, auth) in self.authenticators.iter().enumerate() {
+            if auth.auth_type == AuthenticatorType::JwtSvid
+                && auth.workload_endpoint.as_deref().is_none_or(str::is_empty)
+            {
+                return Err(ConfigError::invalid(
+                    self.authenticator_key(i, "workload_endpoint"),
+                    "is required when auth_type is \"JwtSvid\" (the SPIFFE Workload API endpoint, \
+                     e.g. \"unix:///run/spire/sockets/agent.sock\")",
+                ));
+            }
+            if let Some(first) = self.authenticators[..i]
+                .iter()
+                .position(|other| other.auth_type == auth.auth_type)
+            {
+                return Err(ConfigError::invalid(
+                    self.authenticator_key(i, "auth_type"),
+                    format!(
+                        "{} is configured twice (also authenticator[{first}]): one \
+                         authenticator per auth type",
+                        auth.auth_type
+                    ),
+                ));
+            }
+            if auth.auth_type == AuthenticatorType::Direct
+                && self.authenticators.len() > 1
+                && !auth.allow_with_other_authenticators
+            {
+                return Err(ConfigError::invalid(
+                    self.authenticator_key(i, "auth_type"),
+                    "Direct beside other authenticators lets any client claim any Direct name; \
+                     set allow_with_other_authenticators = true in this table to accept that",
+                ));
+            }
         }
 
         let mut km_names: HashMap<&str, usize> = HashMap::new();
@@ -1233,7 +1299,7 @@ impl ProviderConfig {
 struct RawConfig {
     core_settings: CoreSettings,
     listener: ListenerConfig,
-    authenticator: AuthenticatorConfig,
+    authenticator: OneOrMany<AuthenticatorConfig>,
     #[serde(default)]
     key_manager: Vec<RawKeyManager>,
     #[serde(default)]
@@ -1303,10 +1369,21 @@ struct RawProvider {
 
 impl RawConfig {
     fn into_config(self, mut unknown_keys: Vec<String>) -> Result<Config, ConfigError> {
-        if self.authenticator.auth_type != AuthenticatorType::JwtSvid
-            && self.authenticator.workload_endpoint.is_some()
-        {
-            unknown_keys.push("authenticator.workload_endpoint".to_owned());
+        let authenticators = self.authenticator.0;
+        let path = |i: usize, key: &str| {
+            if authenticators.len() == 1 {
+                format!("authenticator.{key}")
+            } else {
+                format!("authenticator[{i}].{key}")
+            }
+        };
+        for (i, auth) in authenticators.iter().enumerate() {
+            if auth.auth_type != AuthenticatorType::JwtSvid && auth.workload_endpoint.is_some() {
+                unknown_keys.push(path(i, "workload_endpoint"));
+            }
+            if auth.auth_type != AuthenticatorType::Direct && auth.allow_with_other_authenticators {
+                unknown_keys.push(path(i, "allow_with_other_authenticators"));
+            }
         }
         let key_manager = self
             .key_manager
@@ -1326,7 +1403,7 @@ impl RawConfig {
         Ok(Config {
             core_settings: self.core_settings,
             listener: self.listener,
-            authenticator: self.authenticator,
+            authenticators,
             key_manager,
             provider,
             unknown_keys,
@@ -1771,6 +1848,93 @@ key_info_manager = "sqlite-manager"
         }
     }
 
+    /// A minimal file with `[[authenticator]]` tables (each given as its lines) and Mbed.
+    fn with_authenticators(tables: &[&str]) -> String {
+        let mut text = String::from(
+            "[core_settings]\n[listener]\nlistener_type = \"DomainSocket\"\ntimeout = 200\n",
+        );
+        for table in tables {
+            text.push_str(&format!("[[authenticator]]\n{table}\n"));
+        }
+        format!("{text}{KM}{MBED}")
+    }
+
+    #[test]
+    fn several_authenticators_are_kept_in_file_order() {
+        let config = Config::parse(&with_authenticators(&[
+            "auth_type = \"UnixPeerCredentials\"\nadmins = [{ name = \"0\" }]",
+            "auth_type = \"Direct\"\nallow_with_other_authenticators = true\nadmins = [{ name = \"ops\" }]",
+        ]))
+        .unwrap();
+        let types: Vec<_> = config.authenticators.iter().map(|a| a.auth_type).collect();
+        assert_eq!(
+            types,
+            [
+                AuthenticatorType::UnixPeerCredentials,
+                AuthenticatorType::Direct
+            ]
+        );
+        assert_eq!(config.admins(), ["0", "ops"]);
+        assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
+        // One table in the array form is the same as upstream's table.
+        let one = Config::parse(&with_authenticators(&["auth_type = \"Direct\""])).unwrap();
+        let table = Config::parse(&file(
+            "",
+            "listener_type = \"DomainSocket\"\ntimeout = 200",
+            "auth_type = \"Direct\"",
+            &format!("{KM}{MBED}"),
+        ))
+        .unwrap();
+        assert_eq!(one, table);
+    }
+
+    #[test]
+    fn one_authenticator_per_type_and_direct_beside_others_only_when_allowed() {
+        assert_err(
+            &with_authenticators(&[
+                "auth_type = \"UnixPeerCredentials\"",
+                "auth_type = \"UnixPeerCredentials\"",
+            ]),
+            "authenticator[1].auth_type",
+            &["configured twice", "authenticator[0]"],
+        );
+        assert_err(
+            &with_authenticators(&[
+                "auth_type = \"UnixPeerCredentials\"",
+                "auth_type = \"Direct\"",
+            ]),
+            "authenticator[1].auth_type",
+            &[
+                "any client claim any Direct name",
+                "allow_with_other_authenticators",
+            ],
+        );
+        // The setting means nothing on other authenticators: reported as unknown.
+        let config = Config::parse(&with_authenticators(&[
+            "auth_type = \"UnixPeerCredentials\"\nallow_with_other_authenticators = true",
+            "auth_type = \"Direct\"\nallow_with_other_authenticators = true",
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.unknown_keys,
+            ["authenticator[0].allow_with_other_authenticators"]
+        );
+        // Errors inside the array name the table.
+        assert_err(
+            &with_authenticators(&["auth_type = \"Direct\"", "auth_type = \"Password\""]),
+            "authenticator[1].auth_type",
+            &["`Password`"],
+        );
+        assert_err(
+            &with_authenticators(&[
+                "auth_type = \"UnixPeerCredentials\"",
+                "auth_type = \"JwtSvid\"",
+            ]),
+            "authenticator[1].workload_endpoint",
+            &["required when auth_type is \"JwtSvid\""],
+        );
+    }
+
     #[test]
     fn upstream_sample_loads_unchanged() {
         let config = Config::parse(UPSTREAM_SAMPLE).unwrap();
@@ -1783,7 +1947,7 @@ key_info_manager = "sqlite-manager"
         );
         assert_eq!(config.listener.socket_path, Path::new(DEFAULT_SOCKET_PATH));
         assert_eq!(
-            config.authenticator.auth_type,
+            config.authenticators[0].auth_type,
             AuthenticatorType::UnixPeerCredentials
         );
         assert!(config.admins().is_empty());
@@ -1818,9 +1982,12 @@ key_info_manager = "sqlite-manager"
             config.listener.socket_path,
             Path::new("/tmp/parsec/parsec.sock")
         );
-        assert_eq!(config.authenticator.auth_type, AuthenticatorType::JwtSvid);
         assert_eq!(
-            config.authenticator.auth_type.auth_type(),
+            config.authenticators[0].auth_type,
+            AuthenticatorType::JwtSvid
+        );
+        assert_eq!(
+            config.authenticators[0].auth_type.auth_type(),
             AuthType::JwtSvid
         );
         assert_eq!(
@@ -1828,7 +1995,7 @@ key_info_manager = "sqlite-manager"
             ["spiffe://example.org/admin", "spiffe://example.org/root"]
         );
         assert_eq!(
-            config.authenticator.workload_endpoint.as_deref(),
+            config.authenticators[0].workload_endpoint.as_deref(),
             Some("unix:///run/spire/sockets/agent.sock")
         );
 
@@ -1922,7 +2089,7 @@ key_info_manager = "sqlite-manager"
             Path::new("/run/parsec/parsec.sock")
         );
         assert_eq!(
-            parsed.authenticator.auth_type,
+            parsed.authenticators[0].auth_type,
             AuthenticatorType::UnixPeerCredentials
         );
         assert_eq!(parsed.key_manager[0].manager_type, KeyManagerType::SQLite);
@@ -1963,8 +2130,8 @@ key_info_manager = "sqlite-manager"
         assert_eq!(core.max_requests_in_flight, 4 * available_cpus());
         assert_eq!(core.log_format, LogFormat::Text);
         assert_eq!(config.listener.socket_path, Path::new(DEFAULT_SOCKET_PATH));
-        assert!(config.authenticator.admins.is_empty());
-        assert_eq!(config.authenticator.workload_endpoint, None);
+        assert!(config.authenticators[0].admins.is_empty());
+        assert_eq!(config.authenticators[0].workload_endpoint, None);
         let km = &config.key_manager[0];
         assert_eq!(km.sqlite_db_path, Path::new(DEFAULT_SQLITE_DB_PATH));
         assert_eq!(km.store_path, Path::new(DEFAULT_ON_DISK_STORE_PATH));

@@ -16,7 +16,7 @@ use bulwark_interface::wire::{Limits, RequestFrame, RequestHeader, ResponseFrame
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditLog, AuditNotes, RequestScope};
-use crate::auth::{Authenticator, Identity, PeerCredentials};
+use crate::auth::{Authenticators, Identity, PeerCredentials};
 use crate::dispatch::Registry;
 use crate::error::{DispatchError, ServiceError};
 use crate::keystore::KeyStore;
@@ -25,7 +25,7 @@ use crate::providers::{ProviderSettings, RequestContext};
 /// Everything needed to answer requests; shared by all connections.
 #[derive(Debug)]
 pub struct Service {
-    authenticator: Authenticator,
+    authenticators: Authenticators,
     store: Arc<KeyStore>,
     settings: ProviderSettings,
     limits: Limits,
@@ -43,7 +43,7 @@ pub struct Service {
 impl Service {
     /// Assembles a service from its parts (see `builder.rs` for the usual way).
     pub fn new(
-        authenticator: Authenticator,
+        authenticators: Authenticators,
         store: Arc<KeyStore>,
         settings: ProviderSettings,
         limits: Limits,
@@ -52,7 +52,7 @@ impl Service {
         core: Registry,
     ) -> Self {
         Service {
-            authenticator,
+            authenticators,
             store,
             settings,
             limits,
@@ -229,7 +229,7 @@ impl Service {
         // B: authentication, for every opcode whenever an auth type is given. The identity is
         // handed back for the audit record.
         *identity = self
-            .authenticator
+            .authenticators
             .authenticate(header.auth_type, &frame.auth, peer)?;
         let identity = identity.as_ref();
         if let Some(identity) = identity {

@@ -31,7 +31,8 @@ pub const CORE_UUID: &str = "47049873-2a43-4845-9d72-831eab668784";
 pub struct CoreProvider {
     /// Configured crypto providers in configuration order, as (info, configured name).
     providers: Vec<(ProviderInfo, String)>,
-    authenticator: AuthenticatorInfo,
+    /// The authenticators, in configuration order (never empty).
+    authenticators: Vec<AuthenticatorInfo>,
     store: Arc<KeyStore>,
     crypto: Arc<Registry>,
     /// Opcodes per provider, read from the registries once every provider has registered.
@@ -44,13 +45,13 @@ impl CoreProvider {
     /// A core provider over the given crypto providers and their registry.
     pub fn new(
         providers: Vec<(ProviderInfo, String)>,
-        authenticator: AuthenticatorInfo,
+        authenticators: Vec<AuthenticatorInfo>,
         store: Arc<KeyStore>,
         crypto: Arc<Registry>,
     ) -> Self {
         CoreProvider {
             providers,
-            authenticator,
+            authenticators,
             store,
             crypto,
             opcodes: OnceLock::new(),
@@ -207,7 +208,7 @@ impl Handles<ListAuthenticators> for CoreProvider {
         _: list_authenticators::Request,
     ) -> Result<list_authenticators::Response, ProviderError> {
         Ok(list_authenticators::Response {
-            authenticators: vec![self.authenticator.clone()],
+            authenticators: self.authenticators.clone(),
         })
     }
 }
@@ -363,10 +364,14 @@ impl Handles<BulwarkStatus> for CoreProvider {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: crate::metrics::uptime().as_secs(),
             providers,
-            authenticators: vec![bulwark_status::AuthenticatorStatus {
-                id: self.authenticator.id,
-                description: self.authenticator.description.clone(),
-            }],
+            authenticators: self
+                .authenticators
+                .iter()
+                .map(|auth| bulwark_status::AuthenticatorStatus {
+                    id: auth.id,
+                    description: auth.description.clone(),
+                })
+                .collect(),
             connections_open: occupied.connections,
             requests_in_flight: occupied.in_flight,
             requests_queued: occupied.queued,
