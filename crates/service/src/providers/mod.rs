@@ -12,7 +12,7 @@
 
 mod can_do;
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 pub mod core;
 pub mod mbed;
 pub mod openssl;
@@ -170,12 +170,35 @@ impl Default for ProviderSettings {
     }
 }
 
+/// The largest RSA key whose private operations (signing, decryption) count as quick: about a
+/// millisecond with OpenSSL. Their cost grows with the cube of the size: 4096 bits take about
+/// eight times as long, 8192 bits about sixty times ([`takes_long`]).
+pub const QUICK_RSA_BITS: usize = 2048;
+
+/// Whether using a key with `attributes` may take long enough that it must not run on the
+/// front end's I/O threads: an RSA key pair over [`QUICK_RSA_BITS`], or of a size not recorded
+/// (an import that took its size from the data, which may be as large as 8192 bits).
+///
+/// This is the one place that decides it, for every operation that uses a key: a request
+/// answered on an I/O thread ([`Service::runs_inline`](crate::service::Service::runs_inline))
+/// runs with [`RequestContext::quick_only`], and [`ScopedKeys::get`] gives it back
+/// ([`ProviderError::TakesLong`]) when the key it resolves is such a key, before anything was
+/// done with it. Public-key operations with such a key pair (verification) go to the pool too:
+/// they are cheap, but a rule on the key alone keeps the decision out of the handlers.
+pub fn takes_long(attributes: &Attributes) -> bool {
+    matches!(
+        attributes.key_type,
+        psa_crypto::types::key::Type::RsaKeyPair
+    ) && (attributes.bits == 0 || attributes.bits > QUICK_RSA_BITS)
+}
+
 /// What a provider knows about the request it serves.
 #[derive(Debug)]
 pub struct RequestContext<'a> {
     identity: Option<&'a Identity>,
     store: &'a KeyStore,
     settings: &'a ProviderSettings,
+    quick_only: bool,
 }
 
 impl<'a> RequestContext<'a> {
@@ -189,7 +212,16 @@ impl<'a> RequestContext<'a> {
             identity,
             store,
             settings,
+            quick_only: false,
         }
+    }
+
+    /// The same context for an attempt that must stay short (on an I/O thread): resolving a key
+    /// for which [`takes_long`] holds fails with [`ProviderError::TakesLong`], so that the
+    /// request is served again on the blocking pool.
+    pub fn quick_only(mut self) -> Self {
+        self.quick_only = true;
+        self
     }
 
     /// The caller, if authenticated.
@@ -235,6 +267,7 @@ impl<'a> RequestContext<'a> {
             provider_name: provider.name(),
             provider_id: provider.info().id,
             settings: self.settings,
+            quick_only: self.quick_only,
         })
     }
 }
@@ -257,6 +290,8 @@ pub struct ScopedKeys<'a> {
     provider_name: &'a str,
     provider_id: ProviderId,
     settings: &'a ProviderSettings,
+    /// See [`RequestContext::quick_only`].
+    quick_only: bool,
 }
 
 /// A canonical, unambiguous byte encoding of a key identity, for binding data to one key (the
@@ -319,13 +354,19 @@ impl ScopedKeys<'_> {
     /// # Errors
     /// `InvalidArgument` for a name over `max_key_name_len`; `NotFound`
     /// (PsaErrorDoesNotExist) when the caller has no such key, whether or not another
-    /// application has one of that name.
+    /// application has one of that name; [`ProviderError::TakesLong`] in a quick-only attempt
+    /// when [`takes_long`] holds for the key.
     pub fn get(&self, key_name: &str) -> Result<KeyRecord, ProviderError> {
         self.check_name(key_name)?;
         audit::note_key(self.audit_ref(key_name));
-        self.store
+        let record = self
+            .store
             .get(&self.identity(key_name))?
-            .ok_or(KeyStoreError::NotFound.into())
+            .ok_or(ProviderError::from(KeyStoreError::NotFound))?;
+        if self.quick_only && takes_long(&record.attributes) {
+            return Err(ProviderError::TakesLong);
+        }
+        Ok(record)
     }
 
     /// Whether a back-end key id is used by any key of this provider, of any application.
