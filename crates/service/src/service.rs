@@ -185,6 +185,8 @@ impl Service {
     ) -> Option<ResponseFrame> {
         let header = &frame.header;
         let started = Instant::now();
+        // Providers that serve clients in turns (the Mbed TLS thread) learn whose call it is.
+        let _client = crate::fair::serving(crate::fair::Client(peer.map(|peer| peer.uid)));
         let _in_flight = crate::metrics::Occupancy::in_flight();
         let span = tracing::debug_span!(
             "request",
