@@ -37,6 +37,8 @@ pub struct Plan {
     pub duration: Duration,
     /// The daemon's pid, for its CPU time.
     pub daemon_pid: Option<i32>,
+    /// A file created once the keys are set up, before the first cell starts.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// The time any one request may take before the client gives up.
@@ -658,6 +660,12 @@ pub fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<V
     let keys = Keys::new(plan.client);
     let mut created = Vec::new();
     let outcome = create_keys(&*admin, plan, &keys, &mut created)
+        .and_then(|()| match &plan.ready_file {
+            Some(path) => {
+                std::fs::write(path, b"").with_context(|| format!("creating {}", path.display()))
+            }
+            None => Ok(()),
+        })
         .and_then(|()| run_cells(plan, &connector, &keys, sink));
     destroy_keys(&*admin, plan, &keys, &created);
     outcome

@@ -160,6 +160,11 @@ struct Args {
     #[arg(long, value_name = "BIN")]
     daemon_bin: Option<PathBuf>,
 
+    /// With --socket: create this file once the keys the operations use are set up, before
+    /// the first run (another process can then start measuring while this one loads).
+    #[arg(long, value_name = "FILE", requires = "socket")]
+    ready_file: Option<PathBuf>,
+
     /// Hold this many connections to --socket open (each after one Ping) for --duration
     /// seconds, reporting --daemon-pid's resident memory before and during.
     #[arg(long, value_name = "N", requires_all = ["daemon_pid", "socket"])]
@@ -330,6 +335,7 @@ fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<R
         warmup,
         duration,
         daemon_pid: args.daemon_pid,
+        ready_file: args.ready_file.clone(),
     };
     load::run(&plan, sink)
 }
