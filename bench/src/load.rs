@@ -37,6 +37,8 @@ pub struct Plan {
     pub duration: Duration,
     /// The daemon's pid, for its CPU time.
     pub daemon_pid: Option<i32>,
+    /// A file created once the keys are set up, before the first cell starts.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// The time any one request may take before the client gives up.
@@ -47,8 +49,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum KeyKind {
     /// ECC P-256 key pair for ECDSA with SHA-256.
     EccP256,
-    /// RSA-2048 key pair for PKCS#1 v1.5 signatures with SHA-256.
-    Rsa2048,
+    /// RSA key pair of this many bits for PKCS#1 v1.5 signatures with SHA-256.
+    Rsa(usize),
     /// AES-128 key for GCM.
     Aes128Gcm,
 }
@@ -82,6 +84,9 @@ pub trait Api: Send {
     fn generate(&self, key: &str, kind: KeyKind) -> Result<()>;
     /// PsaDestroyKey.
     fn destroy(&self, key: &str) -> Result<()>;
+    /// PsaImportKey of an RSA key pair (PKCS#1 DER) for PKCS#1 v1.5 signatures with SHA-256,
+    /// its size taken from the data.
+    fn import_rsa(&self, key: &str, der: &[u8]) -> Result<()>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,13 +140,16 @@ mod ours {
         fn generate(&self, key: &str, kind: KeyKind) -> Result<()> {
             let attributes = match kind {
                 KeyKind::EccP256 => attributes::ecc_signing_key(EccFamily::SecpR1, 256),
-                KeyKind::Rsa2048 => attributes::rsa_signing_key(2048),
+                KeyKind::Rsa(bits) => attributes::rsa_signing_key(bits),
                 KeyKind::Aes128Gcm => attributes::aes_gcm_key(128),
             };
             Ok(self.generate_key(key, attributes)?)
         }
         fn destroy(&self, key: &str) -> Result<()> {
             Ok(self.destroy_key(key)?)
+        }
+        fn import_rsa(&self, key: &str, der: &[u8]) -> Result<()> {
+            Ok(self.import_key(key, attributes::rsa_signing_key(0), der)?)
         }
     }
 }
@@ -232,11 +240,11 @@ mod upstream {
                     scheme(Scheme::EcdsaSha256).into(),
                 )
             }
-            KeyKind::Rsa2048 => {
+            KeyKind::Rsa(bits) => {
                 usage_flags.set_sign_hash().set_verify_hash();
                 (
                     Type::RsaKeyPair,
-                    2048,
+                    bits,
                     scheme(Scheme::RsaPkcs1Sha256).into(),
                 )
             }
@@ -288,6 +296,9 @@ mod upstream {
         }
         fn destroy(&self, key: &str) -> Result<()> {
             Ok(self.psa_destroy_key(key)?)
+        }
+        fn import_rsa(&self, key: &str, der: &[u8]) -> Result<()> {
+            Ok(self.psa_import_key(key, der, attributes(KeyKind::Rsa(0)))?)
         }
     }
 }
@@ -388,6 +399,9 @@ mod until_close {
         fn destroy(&self, _key: &str) -> Result<()> {
             unsupported("key destruction")
         }
+        fn import_rsa(&self, _key: &str, _der: &[u8]) -> Result<()> {
+            unsupported("key import")
+        }
     }
 }
 
@@ -465,6 +479,9 @@ impl Keys {
     fn rsa(&self) -> String {
         format!("{}-rsa", self.prefix)
     }
+    fn rsa8192(&self) -> String {
+        format!("{}-rsa8192", self.prefix)
+    }
     fn generated(&self, thread: usize) -> String {
         format!("{}-gen-{thread}", self.prefix)
     }
@@ -485,11 +502,21 @@ fn create_keys(api: &dyn Api, plan: &Plan, keys: &Keys, created: &mut Vec<String
         wanted.extend((0..max_threads).map(|t| (keys.aes(t), KeyKind::Aes128Gcm)));
     }
     if plan.ops.contains(&Op::RsaSign) {
-        wanted.push((keys.rsa(), KeyKind::Rsa2048));
+        wanted.push((keys.rsa(), KeyKind::Rsa(2048)));
     }
     for (name, kind) in wanted {
         api.generate(&name, kind)
             .with_context(|| format!("set-up: generating {kind:?} key {name}"))?;
+        created.push(name);
+    }
+    if plan.ops.contains(&Op::Rsa8192Sign) {
+        // Services generate RSA keys of at most 4096 bits, but import larger ones.
+        let name = keys.rsa8192();
+        let der = openssl::rsa::Rsa::generate(8192)
+            .and_then(|rsa| rsa.private_key_to_der())
+            .context("set-up: making an RSA-8192 key")?;
+        api.import_rsa(&name, &der)
+            .with_context(|| format!("set-up: importing RSA-8192 key {name}"))?;
         created.push(name);
     }
     Ok(())
@@ -502,7 +529,11 @@ fn destroy_keys(api: &dyn Api, plan: &Plan, keys: &Keys, created: &[String]) {
             eprintln!("clean-up: destroying {name}: {e:#}");
         }
     }
-    if plan.ops.contains(&Op::EccGenerateDestroy) {
+    if plan
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::EccGenerateDestroy | Op::Rsa4096GenerateDestroy))
+    {
         let max_threads = plan.threads.iter().copied().max().unwrap_or(1);
         for t in 0..max_threads {
             // Normally already destroyed: only a cell stopped between the two calls leaves one.
@@ -544,14 +575,22 @@ impl Worker for OpWorker {
                 .sign(&self.key, Scheme::RsaPkcs1Sha256, &self.digest)
                 .map(drop),
             Op::AesGcmEncrypt => api.aes_gcm_encrypt(&self.key, &next_nonce(), &self.payload),
-            Op::EccGenerateDestroy => {
-                if let Err(e) = api.generate(&self.key, KeyKind::EccP256) {
+            Op::EccGenerateDestroy | Op::Rsa4096GenerateDestroy => {
+                let kind = if self.op == Op::EccGenerateDestroy {
+                    KeyKind::EccP256
+                } else {
+                    KeyKind::Rsa(4096)
+                };
+                if let Err(e) = api.generate(&self.key, kind) {
                     // A key left by an earlier failure would make every later call fail.
                     let _ = api.destroy(&self.key);
                     return Err(e);
                 }
                 api.destroy(&self.key)
             }
+            Op::Rsa8192Sign => api
+                .sign(&self.key, Scheme::RsaPkcs1Sha256, &self.digest)
+                .map(drop),
         }
     }
 }
@@ -568,7 +607,8 @@ fn worker(
         Op::EcdsaSign | Op::EcdsaVerify => keys.ecdsa(thread),
         Op::AesGcmEncrypt => keys.aes(thread),
         Op::RsaSign => keys.rsa(),
-        Op::EccGenerateDestroy => keys.generated(thread),
+        Op::EccGenerateDestroy | Op::Rsa4096GenerateDestroy => keys.generated(thread),
+        Op::Rsa8192Sign => keys.rsa8192(),
         Op::Ping | Op::ListProviders | Op::Random32 | Op::Sha256 => String::new(),
     };
     let digest = digest();
@@ -620,6 +660,12 @@ pub fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<V
     let keys = Keys::new(plan.client);
     let mut created = Vec::new();
     let outcome = create_keys(&*admin, plan, &keys, &mut created)
+        .and_then(|()| match &plan.ready_file {
+            Some(path) => {
+                std::fs::write(path, b"").with_context(|| format!("creating {}", path.display()))
+            }
+            None => Ok(()),
+        })
         .and_then(|()| run_cells(plan, &connector, &keys, sink));
     destroy_keys(&*admin, plan, &keys, &created);
     outcome

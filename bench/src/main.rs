@@ -112,9 +112,10 @@ struct Args {
     #[arg(long, default_value = "bulwark-bench")]
     app_name: String,
 
-    /// Operations, comma-separated (default: all). One of: ping, list-providers, random-32,
-    /// sha256-1k, ecdsa-p256-sign, ecdsa-p256-verify, rsa2048-sign, aes128gcm-encrypt-1k,
-    /// ecc-p256-generate-destroy.
+    /// Operations, comma-separated (default: all but the last two). One of: ping,
+    /// list-providers, random-32, sha256-1k, ecdsa-p256-sign, ecdsa-p256-verify, rsa2048-sign,
+    /// aes128gcm-encrypt-1k, ecc-p256-generate-destroy, rsa4096-generate-destroy, rsa8192-sign
+    /// (the last two load a service while another client measures it).
     #[arg(long, value_delimiter = ',')]
     ops: Vec<Op>,
 
@@ -158,6 +159,11 @@ struct Args {
     /// The daemon binary for --startup.
     #[arg(long, value_name = "BIN")]
     daemon_bin: Option<PathBuf>,
+
+    /// With --socket: create this file once the keys the operations use are set up, before
+    /// the first run (another process can then start measuring while this one loads).
+    #[arg(long, value_name = "FILE", requires = "socket")]
+    ready_file: Option<PathBuf>,
 
     /// Hold this many connections to --socket open (each after one Ping) for --duration
     /// seconds, reporting --daemon-pid's resident memory before and during.
@@ -312,7 +318,7 @@ fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<R
         bail!("give one of --socket PATH, --in-process, --idle-cpu SECONDS or --report FILE");
     };
     let ops = if args.ops.is_empty() {
-        Op::ALL.to_vec()
+        Op::DEFAULT.to_vec()
     } else {
         args.ops.clone()
     };
@@ -329,6 +335,7 @@ fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<R
         warmup,
         duration,
         daemon_pid: args.daemon_pid,
+        ready_file: args.ready_file.clone(),
     };
     load::run(&plan, sink)
 }

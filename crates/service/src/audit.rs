@@ -617,6 +617,7 @@ fn is_denial(error: &ServiceError) -> bool {
         | ServiceError::Provider(ProviderError::Deprecated)
         | ServiceError::Provider(ProviderError::ResponseTooLarge)
         | ServiceError::Provider(ProviderError::ProviderNotRegistered)
+        | ServiceError::Provider(ProviderError::TakesLong)
         | ServiceError::Internal(_) => false,
     }
 }

@@ -66,6 +66,13 @@ pub const REQUESTS_IN_FLIGHT_PER_CPU: usize = 4;
 /// `max_requests_in_flight` (`core_settings.max_connections_per_client`,
 /// `core_settings.max_requests_in_flight_per_client`).
 pub const CLIENT_SHARE_DIVISOR: usize = 4;
+/// By default one client may have at most this fraction (1/N) of the blocking pool's threads
+/// (`thread_pool_size`) in flight, so that whatever one client sends, the others keep at least
+/// as many threads as it holds ([`CoreSettings::requests_in_flight_per_client`]).
+pub const CLIENT_POOL_SHARE_DIVISOR: usize = 2;
+/// The fewest blocking threads of the default `thread_pool_size`, whatever the CPU count: with
+/// one thread, one client's request would hold the whole pool.
+pub const MIN_DEFAULT_THREAD_POOL_SIZE: usize = 2;
 /// File name of the OpenSSL provider's key-encryption key when `kek_path` is not given; the file
 /// lives next to the store of the provider's key manager ([`OpenSslConfig::kek_path_or_default`]).
 pub const DEFAULT_KEK_FILE_NAME: &str = "openssl-provider.kek";
@@ -283,8 +290,8 @@ pub struct CoreSettings {
     #[serde(default)]
     pub allow_root: bool,
     /// Number of blocking worker threads (the threads that run provider operations). Default:
-    /// the number of CPUs.
-    #[serde(default = "available_cpus")]
+    /// the number of CPUs, at least [`MIN_DEFAULT_THREAD_POOL_SIZE`].
+    #[serde(default = "default_thread_pool_size")]
     pub thread_pool_size: usize,
     /// Upstream: milliseconds the listener sleeps when no connection is pending. Accepted for
     /// compatibility and without effect: Bulwark's accept waits for connections and never
@@ -326,7 +333,7 @@ pub struct CoreSettings {
     pub max_connections_per_client: Option<usize>,
     /// Bulwark: most requests of one client (the uid of the socket's peer) processed at once;
     /// its further requests wait, without holding up other clients. `None`: a quarter of
-    /// `max_requests_in_flight` but no more than `thread_pool_size`, at least 1
+    /// `max_requests_in_flight` but no more than half of `thread_pool_size`, at least 1
     /// ([`CoreSettings::requests_in_flight_per_client`]).
     #[serde(default)]
     pub max_requests_in_flight_per_client: Option<usize>,
@@ -407,7 +414,7 @@ impl Default for CoreSettings {
     fn default() -> Self {
         CoreSettings {
             allow_root: false,
-            thread_pool_size: available_cpus(),
+            thread_pool_size: default_thread_pool_size(),
             idle_listener_sleep_duration: default_idle_listener_sleep_duration(),
             log_level: None,
             log_timestamp: false,
@@ -440,14 +447,19 @@ impl CoreSettings {
     }
 
     /// `max_requests_in_flight_per_client`, or a quarter ([`CLIENT_SHARE_DIVISOR`]) of
-    /// `max_requests_in_flight` but no more than `thread_pool_size` (every request in flight
-    /// runs on that pool: a client with more than the pool's threads in flight would queue them
-    /// ahead of everyone else's); at least 1 and at most `max_requests_in_flight`.
+    /// `max_requests_in_flight` but no more than half ([`CLIENT_POOL_SHARE_DIVISOR`]) of
+    /// `thread_pool_size`; at least 1 and at most `max_requests_in_flight`.
+    ///
+    /// Every request in flight that may take long runs on the blocking pool (key generation,
+    /// large RSA keys, large bodies: [`Service::runs_inline`](crate::service::Service::runs_inline)),
+    /// so the default is a fair part of that pool: one client never holds more than half its
+    /// threads, and the other clients always have the rest (2 CPUs: a pool of 2 threads, a
+    /// share of 1). A pool of one thread (only when configured so) is necessarily shared.
     pub fn requests_in_flight_per_client(&self) -> usize {
         client_share(
             self.max_requests_in_flight_per_client,
             self.max_requests_in_flight,
-            self.thread_pool_size,
+            self.thread_pool_size / CLIENT_POOL_SHARE_DIVISOR,
         )
     }
 }
@@ -477,6 +489,21 @@ pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The default `thread_pool_size` on a machine of `cpus` CPUs: one thread per CPU, at least
+/// [`MIN_DEFAULT_THREAD_POOL_SIZE`].
+pub fn thread_pool_size_for(cpus: usize) -> usize {
+    cpus.max(MIN_DEFAULT_THREAD_POOL_SIZE)
+}
+
+/// The default `max_requests_in_flight` on a machine of `cpus` CPUs.
+pub fn max_requests_in_flight_for(cpus: usize) -> usize {
+    REQUESTS_IN_FLIGHT_PER_CPU.saturating_mul(cpus.max(1))
+}
+
+fn default_thread_pool_size() -> usize {
+    thread_pool_size_for(available_cpus())
+}
+
 fn default_idle_listener_sleep_duration() -> u64 {
     DEFAULT_IDLE_LISTENER_SLEEP_MS
 }
@@ -498,7 +525,7 @@ fn default_max_connections() -> usize {
 }
 
 fn default_max_requests_in_flight() -> usize {
-    REQUESTS_IN_FLIGHT_PER_CPU.saturating_mul(available_cpus())
+    max_requests_in_flight_for(available_cpus())
 }
 
 /// `core_settings.log_level`.
@@ -2118,7 +2145,7 @@ key_info_manager = "sqlite-manager"
         let config = Config::parse(&with_providers(MBED)).unwrap();
         let core = &config.core_settings;
         assert!(!core.allow_root);
-        assert_eq!(core.thread_pool_size, available_cpus());
+        assert_eq!(core.thread_pool_size, available_cpus().max(2));
         assert_eq!(core.idle_listener_sleep_duration, 10);
         assert_eq!(core.log_level, None);
         assert!(!core.log_timestamp);
@@ -2593,6 +2620,23 @@ slot_number = "one"
     }
 
     #[test]
+    fn by_default_one_client_holds_at_most_half_the_pool_on_every_core_count() {
+        for (cpus, pool, share) in [(1, 2, 1), (2, 2, 1), (3, 3, 1), (4, 4, 2), (64, 64, 32)] {
+            let core = CoreSettings {
+                thread_pool_size: thread_pool_size_for(cpus),
+                max_requests_in_flight: max_requests_in_flight_for(cpus),
+                ..CoreSettings::default()
+            };
+            assert_eq!(core.thread_pool_size, pool, "{cpus} CPUs");
+            let own = core.requests_in_flight_per_client();
+            assert_eq!(own, share, "{cpus} CPUs");
+            // The others always keep at least as many threads as one client can hold.
+            assert!(pool - own >= own, "{cpus} CPUs: {own} of {pool}");
+            assert!(own <= core.max_requests_in_flight, "{cpus} CPUs");
+        }
+    }
+
+    #[test]
     fn client_shares_default_to_a_quarter_of_the_global_limits() {
         let parse = |core: &str| {
             Config::parse(&file(
@@ -2614,8 +2658,8 @@ slot_number = "one"
         assert_eq!(defaults.max_requests_in_flight_per_client, None);
         assert_eq!(
             shares(""),
-            (256, available_cpus()),
-            "a quarter of 1024 and of 4 x CPUs"
+            (256, thread_pool_size_for(available_cpus()) / 2),
+            "a quarter of 1024, and half the pool (a quarter of 4 x CPUs is more)"
         );
         assert_eq!(
             shares("max_connections = 3\nmax_requests_in_flight = 2"),
@@ -2623,13 +2667,13 @@ slot_number = "one"
             "at least 1"
         );
         assert_eq!(
-            shares("max_connections = 100\nmax_requests_in_flight = 40\nthread_pool_size = 16"),
+            shares("max_connections = 100\nmax_requests_in_flight = 40\nthread_pool_size = 32"),
             (25, 10)
         );
         assert_eq!(
             shares("max_requests_in_flight = 40\nthread_pool_size = 3"),
-            (256, 3),
-            "by default no more than the pool's threads"
+            (256, 1),
+            "by default no more than half the pool's threads"
         );
         assert_eq!(
             shares("max_requests_in_flight_per_client = 7\nthread_pool_size = 3"),

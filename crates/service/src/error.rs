@@ -62,6 +62,14 @@ pub enum ProviderError {
     /// A request named a provider id that is defined but not configured (ListOpcodes).
     #[error("provider is not configured")]
     ProviderNotRegistered,
+    /// In an attempt that must stay short ([`RequestContext::quick_only`]), the key named
+    /// makes the operation long ([`providers::takes_long`]): the request is given back, before
+    /// anything was done, to be served on the blocking pool. Never answered to a client.
+    ///
+    /// [`RequestContext::quick_only`]: crate::providers::RequestContext::quick_only
+    /// [`providers::takes_long`]: crate::providers::takes_long
+    #[error("long work in a quick-only attempt")]
+    TakesLong,
 }
 
 impl From<PsaError> for ProviderError {

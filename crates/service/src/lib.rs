@@ -10,6 +10,7 @@ pub mod config;
 pub mod counters;
 pub mod dispatch;
 pub mod error;
+pub mod fair;
 pub mod front;
 pub mod keystore;
 pub mod logging;

@@ -37,6 +37,9 @@ impl From<&ProviderError> for ResponseStatus {
             ProviderError::ResponseTooLarge => Self::ResponseTooLarge,
             ProviderError::NotAuthenticated => Self::NotAuthenticated,
             ProviderError::ProviderNotRegistered => Self::ProviderNotRegistered,
+            // The front end serves such a request again on the blocking pool and never answers
+            // this; should it ever escape, it is a broken invariant, not the client's fault.
+            ProviderError::TakesLong => Self::PsaErrorGenericError,
         }
     }
 }

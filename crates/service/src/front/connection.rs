@@ -107,7 +107,7 @@ pub(crate) async fn serve_connection(
                     return;
                 };
                 drop(queued);
-                let answer = if service_now.runs_inline(&frame.header) {
+                let inline = if service_now.runs_inline(&frame) {
                     // Shorter than the two thread wake-ups of the blocking pool. A request
                     // that follows another on a kept-open connection lets the other ready
                     // connections run first: a client whose requests follow one another would
@@ -118,17 +118,26 @@ pub(crate) async fn serve_connection(
                     if !first {
                         tokio::task::yield_now().await;
                     }
-                    let response = service_now.handle_frame(&frame, Some(&peer));
-                    drop((global, own));
-                    Ok(response)
+                    // `None` when the key turned out to make the request long: it goes to the
+                    // pool below, untouched.
+                    service_now.handle_frame_inline(&frame, Some(&peer))
                 } else {
-                    let service = Arc::clone(&service_now);
-                    tokio::task::spawn_blocking(move || {
-                        let response = service.handle_frame(&frame, Some(&peer));
+                    None
+                };
+                let answer = match inline {
+                    Some(response) => {
                         drop((global, own));
-                        response
-                    })
-                    .await
+                        Ok(response)
+                    }
+                    None => {
+                        let service = Arc::clone(&service_now);
+                        tokio::task::spawn_blocking(move || {
+                            let response = service.handle_frame(&frame, Some(&peer));
+                            drop((global, own));
+                            response
+                        })
+                        .await
+                    }
                 };
                 match answer {
                     Ok(response) => (response, keep_open),

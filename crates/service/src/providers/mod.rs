@@ -265,6 +265,27 @@ impl Default for ProviderSettings {
     }
 }
 
+/// The largest RSA key whose private operations (signing, decryption) count as quick: about a
+/// millisecond with OpenSSL. Their cost grows with the cube of the size: 4096 bits take about
+/// eight times as long, 8192 bits about sixty times ([`takes_long`]).
+pub const QUICK_RSA_BITS: usize = 2048;
+
+/// Whether using a key with `attributes` may take long enough that it must not run on the
+/// front end's I/O threads: an RSA key pair over [`QUICK_RSA_BITS`], or of a size not recorded
+/// (an import that took its size from the data, which may be as large as 8192 bits).
+///
+/// This is the one place that decides it, for every operation that uses a key: a request
+/// answered on an I/O thread ([`Service::runs_inline`](crate::service::Service::runs_inline))
+/// runs with [`RequestContext::quick_only`], and the registry gives it back
+/// ([`ProviderError::TakesLong`]) when the key it resolves is such a key, before the policy
+/// check and before the provider is called. Public-key operations with such a key pair
+/// (verification) go to the pool too: they are cheap, but a rule on the key alone keeps the
+/// decision out of the handlers.
+pub fn takes_long(attributes: &Attributes) -> bool {
+    matches!(attributes.key_type, Type::RsaKeyPair)
+        && (attributes.bits == 0 || attributes.bits > QUICK_RSA_BITS)
+}
+
 /// A canonical, unambiguous byte encoding of a key identity, for binding data to one key (the
 /// OpenSSL provider authenticates each wrapped key with it).
 ///

@@ -34,6 +34,8 @@ pub struct RequestContext<'a> {
     /// Where the request's audit notes go (`None`: not audited). Carried here, not in a
     /// thread-local, so that work moved to another thread still notes what it does.
     notes: Option<&'a AuditNotes>,
+    /// See [`RequestContext::quick_only`].
+    quick_only: bool,
 }
 
 impl<'a> RequestContext<'a> {
@@ -48,6 +50,17 @@ impl<'a> RequestContext<'a> {
             store,
             settings,
             notes: None,
+            quick_only: false,
+        }
+    }
+
+    /// The same context for an attempt that must stay short (on an I/O thread): resolving a key
+    /// for which [`takes_long`](super::takes_long) holds fails with
+    /// [`ProviderError::TakesLong`], so that the request is served again on the blocking pool.
+    pub fn quick_only(self) -> Self {
+        RequestContext {
+            quick_only: true,
+            ..self
         }
     }
 
@@ -68,6 +81,7 @@ impl<'a> RequestContext<'a> {
             store: self.store,
             settings: self.settings,
             notes: self.notes,
+            quick_only: self.quick_only,
         }
     }
 
@@ -211,6 +225,10 @@ impl Resolve for ExistingKey {
         let keys = ctx.keys(provider_name, provider_id)?;
         let name = key_name::<O>(request)?;
         let record = keys.get(name)?;
+        // Before the policy check: a refusal is then audited once, where the request is served.
+        if ctx.quick_only && super::takes_long(&record.attributes) {
+            return Err(ProviderError::TakesLong);
+        }
         O::check_key(request, record.attributes)?;
         Ok(ResolvedKey {
             name: name.to_owned(),

@@ -280,7 +280,7 @@ fn one_flooding_client_does_not_starve_another() {
     let started = Instant::now();
     let (_exe_dir, exe) = child_binary();
     // Default limits: each client's share of requests in flight is a quarter of 4 x CPUs, at
-    // most the pool's threads (CPUs).
+    // most half the pool's threads.
     let daemon = Daemon::start(DaemonAuth::unix());
     let ping = ping_request();
 

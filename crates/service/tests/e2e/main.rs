@@ -8,6 +8,7 @@ mod client_ops;
 mod connections;
 mod crosscheck;
 mod descriptors;
+mod fair_share;
 mod flood;
 mod harness;
 mod hostile;

@@ -6,8 +6,8 @@
 //! material in one file per id in the service's working directory.
 //!
 //! Mbed TLS, as `psa-crypto-sys` builds it, has no threading support: every call into it is
-//! made while holding one process-wide lock, and calls that find it taken queue for one thread
-//! (see `MbedProvider::psa`).
+//! made while holding one process-wide lock, and calls that find it taken queue for one thread,
+//! served in turns between clients (see `MbedProvider::psa`).
 //!
 //! The operations are split by family: key management in `keys`, signatures in `sign`,
 //! asymmetric encryption in `asym`, AEAD in `aead`, unauthenticated ciphers in `cipher`, MACs in
@@ -40,6 +40,7 @@ use zeroize::Zeroizing;
 use super::Provider;
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
+use crate::fair::FairQueue;
 use crate::keystore::{KeyRecord, KeyStore};
 
 /// Fixed identity of the Mbed Crypto provider.
@@ -54,6 +55,11 @@ static PSA_LOCK: Mutex<()> = Mutex::new(());
 
 /// The thread that runs the calls which found [`PSA_LOCK`] taken (a single-thread pool).
 static PSA_THREAD: OnceLock<rayon_core::ThreadPool> = OnceLock::new();
+
+/// The calls waiting for [`PSA_THREAD`], let through to it in turns between clients, two at a
+/// time: one running and the next already queued to the thread, so that Mbed TLS does not sit
+/// idle while the next caller wakes up to hand its call over.
+static PSA_TURNS: FairQueue = FairQueue::new(2);
 
 /// The Mbed TLS thread, started by the first provider.
 fn psa_thread() -> Result<&'static rayon_core::ThreadPool, ProviderError> {
@@ -129,29 +135,45 @@ impl MbedProvider {
 
     /// Runs `call` with the PSA lock held, and returns its result.
     ///
-    /// When the lock is free, `call` runs here and now. When it is taken, `call` is queued to
-    /// the Mbed TLS thread, which takes the lock for each call it runs, and this thread waits.
-    /// The queue is what keeps Mbed TLS busy under load: with only a lock, each hand-over to a
-    /// waiting dispatcher thread lasted as long as that thread took to wake up, and Mbed TLS sat
-    /// idle about a seventh of the time under eight signing clients (86 % of the in-process
-    /// rate; 95 % with the queue). Short calls (hashes, random numbers) rarely find the lock
-    /// taken, and keep the direct path: sending every call to the thread halved their rate.
+    /// When nothing waits for Mbed TLS and the lock is free, `call` runs here and now.
+    /// Otherwise `call` is queued to the Mbed TLS thread, which takes the lock for each call it
+    /// runs, and this thread waits. The queue is what keeps Mbed TLS busy under load: with only
+    /// a lock, each hand-over to a waiting dispatcher thread lasted as long as that thread took
+    /// to wake up, and Mbed TLS sat idle about a seventh of the time under eight signing
+    /// clients (86 % of the in-process rate; 95 % with the queue). Short calls (hashes, random
+    /// numbers) rarely find the lock taken, and keep the direct path: sending every call to the
+    /// thread halved their rate.
+    ///
+    /// Calls reach the thread through [`PSA_TURNS`]: the clients (peer uids,
+    /// [`fair::current`](crate::fair::current)) with calls waiting get one call through each,
+    /// in turn, so a client with many calls waiting delays another's by one of its calls, not
+    /// by all of them. A call already running is never interrupted: a long one (an RSA-4096
+    /// generation holds Mbed TLS for its whole run) delays every other client by what remains
+    /// of it.
     ///
     /// Keep `call` to the PSA call and the buffer handling around it: everything it does is
     /// serialised with every other client's calls. `call` may borrow from the caller, who waits.
     /// A panic in `call` reaches the caller and poisons the lock; Mbed TLS never unwinds, so the
     /// state behind it is still whole and the poison is ignored.
     fn psa<T: Send>(&self, call: impl FnOnce(&PsaGuard) -> T + Send) -> T {
-        let held = match PSA_LOCK.try_lock() {
-            Ok(held) => Some(held),
-            Err(TryLockError::Poisoned(poison)) => Some(poison.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
+        // A call that finds others waiting for their turn waits for its own, even if the lock
+        // happens to be free between two of theirs.
+        let held = if PSA_TURNS.is_idle() {
+            match PSA_LOCK.try_lock() {
+                Ok(held) => Some(held),
+                Err(TryLockError::Poisoned(poison)) => Some(poison.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        } else {
+            None
         };
         match held {
             Some(held) => call(&PsaGuard { _held: held }),
-            None => self.psa_thread.install(|| {
-                call(&PsaGuard {
-                    _held: PSA_LOCK.lock().unwrap_or_else(PoisonError::into_inner),
+            None => PSA_TURNS.run(crate::fair::current(), || {
+                self.psa_thread.install(|| {
+                    call(&PsaGuard {
+                        _held: PSA_LOCK.lock().unwrap_or_else(PoisonError::into_inner),
+                    })
                 })
             }),
         }
