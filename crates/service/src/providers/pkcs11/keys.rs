@@ -343,7 +343,7 @@ impl Pkcs11Provider {
         make: impl FnOnce(&Session, &[u8]) -> Result<(), PsaError>,
     ) -> Result<(), ProviderError> {
         let _creating = lock(&self.creating);
-        let session = self.token.pool.get();
+        let session = self.token.pool.get()?;
         let key_id = self.allocate_id(keys, &session)?;
         let remove = |id: &[u8]| -> Result<(), ProviderError> {
             let objects = session
