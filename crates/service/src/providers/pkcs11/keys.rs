@@ -21,6 +21,7 @@ use psa_crypto::types::key::{Attributes, EccFamily, Type};
 use psa_crypto::types::status::Error as PsaError;
 use zeroize::Zeroize;
 
+use super::token::PooledSession;
 use super::{curve, error, lock, rsa_bits_ok, Curve, Half, Pkcs11Provider, PublicKey};
 use crate::error::ProviderError;
 use crate::keystore::{KeyRecord, KeyStoreError};
@@ -313,7 +314,7 @@ impl Pkcs11Provider {
     fn allocate_id(
         &self,
         keys: &ScopedKeys<'_>,
-        session: &Session,
+        session: &PooledSession<'_>,
     ) -> Result<Vec<u8>, ProviderError> {
         for _ in 0..64 {
             let mut id = [0_u8; 4];
@@ -322,9 +323,11 @@ impl Pkcs11Provider {
             if keys.key_id_in_use(&id)? {
                 continue;
             }
-            let on_token = session
-                .find_objects(&[Attribute::Id(id.clone())])
-                .map_err(error::psa)?;
+            let on_token = {
+                let _list = session.object_list();
+                session.find_objects(&[Attribute::Id(id.clone())])
+            }
+            .map_err(error::psa)?;
             if on_token.is_empty() {
                 return Ok(id);
             }
@@ -346,6 +349,7 @@ impl Pkcs11Provider {
         let session = self.token.pool.get()?;
         let key_id = self.allocate_id(keys, &session)?;
         let remove = |id: &[u8]| -> Result<(), ProviderError> {
+            let _list = session.object_list();
             let objects = session
                 .find_objects(&[Attribute::Token(true), Attribute::Id(id.to_vec())])
                 .map_err(error::psa)?;
@@ -359,12 +363,15 @@ impl Pkcs11Provider {
             attributes,
             key_id.clone(),
             creation,
-            || match make(&session, &key_id) {
-                Ok(()) => Ok(()),
-                Err(e) => {
+            || {
+                let made = {
+                    let _list = session.object_list();
+                    make(&session, &key_id)
+                };
+                made.map_err(|e| {
                     let _ = remove(&key_id);
-                    Err(e.into())
-                }
+                    e.into()
+                })
             },
             remove,
         )

@@ -274,10 +274,14 @@ impl Pkcs11Provider {
             return;
         };
         for (identity, record) in store.list_for_provider(&self.name) {
-            match session.find_objects(&[
-                Attribute::Token(true),
-                Attribute::Id(record.key_id.to_vec()),
-            ]) {
+            let found = {
+                let _list = session.object_list();
+                session.find_objects(&[
+                    Attribute::Token(true),
+                    Attribute::Id(record.key_id.to_vec()),
+                ])
+            };
+            match found {
                 Ok(objects) if objects.is_empty() && store.forget_committed(&identity).is_ok() => {
                     tracing::warn!(
                         application = %identity.application,
@@ -308,13 +312,15 @@ impl Pkcs11Provider {
                 return Ok(Some(*handle));
             }
         }
-        let found = session
-            .find_objects(&[
+        let found = {
+            let _list = session.object_list();
+            session.find_objects(&[
                 Attribute::Token(true),
                 Attribute::Class(half.class()),
                 Attribute::Id(key_id.to_vec()),
             ])
-            .map_err(error::psa)?;
+        }
+        .map_err(error::psa)?;
         let handle = found.first().copied();
         if let Some(handle) = handle {
             let mut handles = lock(&self.handles);
@@ -381,6 +387,7 @@ impl Pkcs11Provider {
     fn destroy_objects(&self, key_id: &[u8]) -> Result<(), PsaError> {
         self.forget(key_id);
         let session = self.token.pool.get()?;
+        let _list = session.object_list();
         let objects = session
             .find_objects(&[Attribute::Token(true), Attribute::Id(key_id.to_vec())])
             .map_err(error::psa)?;

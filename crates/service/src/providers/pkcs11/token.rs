@@ -179,6 +179,9 @@ pub(super) struct Library {
     context: Pkcs11,
     /// Read-locked by every use of the library, write-locked while it is initialised again.
     state: RwLock<LibraryState>,
+    /// Held around every call that searches, creates or destroys token objects
+    /// ([`PooledSession::object_list`]).
+    object_list: Mutex<()>,
 }
 
 /// What an initialisation of a [`Library`] changes.
@@ -227,6 +230,7 @@ impl Library {
                 generation: 0,
                 initialised: false,
             }),
+            object_list: Mutex::new(()),
         });
         libraries.insert(file, Arc::clone(&library));
         Ok(library)
@@ -667,6 +671,24 @@ impl PooledSession<'_> {
     /// The library context, for calls that take no session.
     pub(super) fn context(&self) -> &Pkcs11 {
         &self.pool.library.context
+    }
+
+    /// The lock to hold around a call that searches, creates or destroys token objects
+    /// (`C_FindObjects*`, `C_GenerateKeyPair`, `C_CreateObject`, `C_DestroyObject`).
+    ///
+    /// SoftHSM 2.6 keeps a token's list of objects in memory and brings it up to date with
+    /// the token directory at each search (`OSToken::index`), partly outside the lock it
+    /// takes when it creates or deletes an object: a search in one thread while another
+    /// creates or deletes an object of the same token can drop the new object from the list or
+    /// count a deleted one twice, and the creation then fails (`CKR_FUNCTION_FAILED` or
+    /// `CKR_GENERAL_ERROR`). Signing, verifying and the other uses of a known object handle do
+    /// not take it.
+    pub(super) fn object_list(&self) -> MutexGuard<'_, ()> {
+        self.pool
+            .library
+            .object_list
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
