@@ -9,6 +9,8 @@ packages=(cmake clang libclang-dev pkg-config libssl-dev libtss2-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # softhsm2 and swtpm: the real PKCS #11 token and TPM the hardware providers are tested on.
     packages+=(sqlite3 softhsm2 swtpm swtpm-tools)
+    # gnutls-bin: p11tool changes a SoftHSM token's user PIN (softhsm2-util cannot).
+    packages+=(gnutls-bin)
     # The system-service tests: systemd-socket-activate and systemd-analyze (systemd); the
     # Debian package built (dpkg-dev), checked (lintian) and installed in a Debian 12 root
     # (debootstrap); a real Prometheus server scraping the metrics endpoint.

@@ -306,10 +306,24 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 Err(e) => return Err(fail(format!("{key}.tcti"), e)),
             },
             #[cfg(feature = "pkcs11")]
-            ProviderKind::Pkcs11(pkcs11) => Arc::new(
-                crate::providers::pkcs11::Pkcs11Provider::new(name, pkcs11, &store)
-                    .map_err(|e| fail(&key, e))?,
-            ),
+            ProviderKind::Pkcs11(pkcs11) => {
+                match crate::providers::pkcs11::Pkcs11Provider::new(name, pkcs11, &store) {
+                    Ok(provider) => Arc::new(provider),
+                    // A token not there yet (a token created later, a device not plugged in):
+                    // the service runs without the provider, and a reload once the token is
+                    // there brings it in (the library is initialised again then).
+                    Err(e) if e.token_absent() => {
+                        tracing::error!(
+                            provider = %key,
+                            reason = %e,
+                            "the PKCS #11 token is not present: provider left out until a \
+                             reload (SIGHUP) finds it"
+                        );
+                        continue;
+                    }
+                    Err(e) => return Err(fail(&key, e)),
+                }
+            }
             other => {
                 return Err(fail(
                     format!("{key}.provider_type"),

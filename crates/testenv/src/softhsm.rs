@@ -238,9 +238,37 @@ impl SoftHsm {
         panic!("no uninitialised SoftHSM slot listed:\n{text}");
     }
 
-    /// The user PIN ([`USER_PIN`]).
+    /// The user PIN ([`USER_PIN`], unless [`SoftHsm::set_user_pin`] changed it).
     pub fn user_pin(&self) -> &'static str {
         USER_PIN
+    }
+
+    /// Changes the token's user PIN to `pin`, with the security officer PIN (`p11tool` of
+    /// GnuTLS: `softhsm2-util` cannot change a PIN), in a process of its own: SoftHSM keeps
+    /// the token in files, which the processes using the token read again. `p11tool` looks at
+    /// the first 48 slots only: meant for a configuration of a few tokens, such as an
+    /// [`SoftHsm::isolated`] one.
+    ///
+    /// # Panics
+    /// When `p11tool` is not installed or fails.
+    pub fn set_user_pin(&self, pin: &str) {
+        let output = Command::new("p11tool")
+            .env(CONF_VARIABLE, &self.conf.path)
+            .env("GNUTLS_SO_PIN", SO_PIN)
+            .arg(format!("--provider={}", self.library_path().display()))
+            .args(["--initialize-pin", "--set-pin", pin])
+            .arg(format!("pkcs11:serial={}", self.serial))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("p11tool cannot be run ({e}): install gnutls-bin (scripts/install-deps.sh --test)")
+            });
+        assert!(
+            output.status.success(),
+            "p11tool --initialize-pin failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 

@@ -129,6 +129,14 @@ impl Daemon {
     /// Starts a daemon whose providers are the `[[provider]]` tables of `providers` (TOML), each
     /// with `key_info_manager = "sqlite-manager"`; `core_extra` as in [`Daemon::start_with`].
     pub fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
+        let mut daemon = Daemon::configure_with_providers(auth, core_extra, providers);
+        daemon.spawn();
+        daemon
+    }
+
+    /// A daemon configured as by [`Daemon::start_with_providers`] but not started: set `env`,
+    /// then call [`Daemon::spawn`].
+    pub fn configure_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-e2e")
             .tempdir()
@@ -140,15 +148,13 @@ impl Daemon {
             config_text(dir.path(), &auth, core_extra, providers),
         )
         .unwrap();
-        let mut daemon = Daemon {
+        Daemon {
             dir,
             child: None,
             socket,
             config,
             env: Vec::new(),
-        };
-        daemon.spawn();
-        daemon
+        }
     }
 
     /// A daemon that is configured but not started: set `env`, then call [`Daemon::spawn`].

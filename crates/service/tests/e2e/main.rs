@@ -24,6 +24,7 @@ mod our_client;
 mod parsec_tool;
 mod persistence;
 mod pipeline;
+mod reload;
 mod service_manager;
 mod status;
 mod storage;

@@ -15,17 +15,22 @@ use psa_crypto::types::algorithm::{
 use psa_crypto::types::key::{Attributes, Type};
 
 use super::sign::hash_params;
-use super::token::Token;
+use super::token::PooledSession;
 use super::{curve, rsa_bits_ok, Mechanisms, Pkcs11Provider};
 use crate::error::ProviderError;
 use crate::providers::can_do::{self, Capabilities};
 use crate::providers::{Handles, RequestContext};
 
 /// The mechanisms of the token, as far as this provider uses them.
-pub(super) fn read_mechanisms(token: &Token) -> Mechanisms {
+pub(super) fn read_mechanisms(session: &PooledSession<'_>) -> Mechanisms {
     // Asked one by one: the token's whole list may name mechanisms `cryptoki` does not know,
     // which it logs as errors.
-    let info = |mechanism| token.context.get_mechanism_info(token.slot, mechanism).ok();
+    let info = |mechanism| {
+        session
+            .context()
+            .get_mechanism_info(session.slot(), mechanism)
+            .ok()
+    };
     let has = |mechanism| info(mechanism).is_some();
     Mechanisms {
         rsa_generate: info(MechanismType::RSA_PKCS_KEY_PAIR_GEN)

@@ -2,7 +2,8 @@
 //!
 //! The library's reason is logged at debug level; a return value without a mapping of its own
 //! (answered `GenericError`) is logged at warn, by name, with the function that returned it, so
-//! that it can be given one. Decryption has its own mapping ([`decrypt`]): every failure of the
+//! that it can be given one, and so is a failure of the token itself (`CKR_GENERAL_ERROR`,
+//! `CKR_FUNCTION_FAILED`: `CommunicationFailure`). Decryption has its own mapping ([`decrypt`]): every failure of the
 //! decryption itself is `InvalidPadding`.
 
 use cryptoki::context::Function;
@@ -51,6 +52,18 @@ pub(super) fn psa(error: CkError) -> PsaError {
         }
         RvError::UserNotLoggedIn | RvError::PinExpired | RvError::PinLocked => {
             PsaError::NotPermitted
+        }
+        // The token failed, with no cause it can name: PSA's failure inside the
+        // implementation, between it and its storage (as upstream answers them). SoftHSM gives
+        // these when its object store fails (see `token::PooledSession::object_list`): worth a
+        // warning, by name.
+        RvError::GeneralError | RvError::FunctionFailed => {
+            tracing::warn!(
+                rv = ?rv,
+                function = ?function,
+                "the PKCS #11 token failed: CommunicationFailure"
+            );
+            PsaError::CommunicationFailure
         }
         _ => {
             tracing::warn!(
@@ -144,5 +157,19 @@ mod tests {
         let (status, text) = logged_at_warn(CkError::Pkcs11(RvError::HostMemory, Function::Sign));
         assert_eq!(status, PsaError::InsufficientMemory);
         assert!(text.is_empty(), "{text}");
+    }
+
+    #[test]
+    fn token_failures_are_communication_failures_logged_at_warn_by_name() {
+        for rv in [RvError::GeneralError, RvError::FunctionFailed] {
+            let (status, text) = logged_at_warn(CkError::Pkcs11(rv, Function::GenerateKeyPair));
+            assert_eq!(status, PsaError::CommunicationFailure);
+            assert!(
+                text.contains("WARN")
+                    && text.contains(&format!("{rv:?}"))
+                    && text.contains("GenerateKeyPair"),
+                "{text}"
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@ use psa_crypto::types::key::{Attributes, EccFamily, Type};
 use psa_crypto::types::status::Error as PsaError;
 use zeroize::Zeroize;
 
+use super::token::PooledSession;
 use super::{curve, error, lock, rsa_bits_ok, Curve, Half, Pkcs11Provider, PublicKey};
 use crate::error::ProviderError;
 use crate::keystore::KeyRecord;
@@ -305,7 +306,7 @@ impl Pkcs11Provider {
     fn allocate_id(
         &self,
         key: &KeyToCreate<'_>,
-        session: &Session,
+        session: &PooledSession<'_>,
     ) -> Result<Vec<u8>, ProviderError> {
         for _ in 0..64 {
             let mut id = [0_u8; 4];
@@ -314,9 +315,11 @@ impl Pkcs11Provider {
             if key.key_id_in_use(&id)? {
                 continue;
             }
-            let on_token = session
-                .find_objects(&[Attribute::Id(id.clone())])
-                .map_err(error::psa)?;
+            let on_token = {
+                let _list = session.object_list();
+                session.find_objects(&[Attribute::Id(id.clone())])
+            }
+            .map_err(error::psa)?;
             if on_token.is_empty() {
                 return Ok(id);
             }
@@ -334,9 +337,10 @@ impl Pkcs11Provider {
         make: impl FnOnce(&Session, &[u8]) -> Result<(), PsaError>,
     ) -> Result<(), ProviderError> {
         let _creating = lock(&self.creating);
-        let session = self.token.pool.get();
+        let session = self.token.pool.get()?;
         let key_id = self.allocate_id(key, &session)?;
         let remove = |id: &[u8]| -> Result<(), ProviderError> {
+            let _list = session.object_list();
             let objects = session
                 .find_objects(&[Attribute::Token(true), Attribute::Id(id.to_vec())])
                 .map_err(error::psa)?;
@@ -349,12 +353,15 @@ impl Pkcs11Provider {
             attributes,
             key_id.clone(),
             creation,
-            || match make(&session, &key_id) {
-                Ok(()) => Ok(()),
-                Err(e) => {
+            || {
+                let made = {
+                    let _list = session.object_list();
+                    make(&session, &key_id)
+                };
+                made.map_err(|e| {
                     let _ = remove(&key_id);
-                    Err(e.into())
-                }
+                    e.into()
+                })
             },
             remove,
         )

@@ -63,7 +63,7 @@ use psa_crypto::types::key::EccFamily;
 use psa_crypto::types::status::Error as PsaError;
 
 pub use self::token::StartError;
-use self::token::Token;
+use self::token::{PooledSession, Token};
 use super::Provider;
 use crate::config::Pkcs11Config;
 use crate::dispatch::Registrar;
@@ -205,6 +205,9 @@ pub(super) struct Mechanisms {
     ecdsa: bool,
 }
 
+/// Object handles by (`CKA_ID`, half).
+type HandleCache = HashMap<(Vec<u8>, Half), ObjectHandle>;
+
 /// The PKCS #11 provider.
 #[derive(Debug)]
 pub struct Pkcs11Provider {
@@ -213,8 +216,9 @@ pub struct Pkcs11Provider {
     mechanisms: Mechanisms,
     software_public_operations: bool,
     allow_export: bool,
-    /// Object handles by (`CKA_ID`, half): handles are valid in every session of the process.
-    handles: Mutex<HashMap<(Vec<u8>, Half), ObjectHandle>>,
+    /// Object handles by (`CKA_ID`, half), with the library generation they were found in:
+    /// handles are valid in every session of the process until the library is finalised.
+    handles: Mutex<(u64, HandleCache)>,
     /// Public keys by `CKA_ID`.
     publics: Mutex<HashMap<Vec<u8>, Arc<PublicKey>>>,
     /// Held while a key id is chosen and its objects made, so that two creations cannot pick
@@ -239,7 +243,17 @@ impl Pkcs11Provider {
         store: &KeyStore,
     ) -> Result<Pkcs11Provider, StartError> {
         let token = Token::open(config)?;
-        let mechanisms = capability::read_mechanisms(&token);
+        let mechanisms = match token.pool.get() {
+            Ok(session) => capability::read_mechanisms(&session),
+            // The library was initialised again meanwhile, and the token is gone.
+            Err(status) => {
+                return Err(StartError::Token {
+                    slot: config.slot_number.unwrap_or_default(),
+                    action: "reading its mechanisms",
+                    reason: format!("{status:?}"),
+                })
+            }
+        };
         let provider = Pkcs11Provider {
             name,
             token,
@@ -256,12 +270,18 @@ impl Pkcs11Provider {
 
     /// Drops the store rows of this provider whose key has no object on the token.
     fn drop_vanished_keys(&self, store: &KeyStore) {
-        let session = self.token.pool.get();
+        let Ok(session) = self.token.pool.get() else {
+            return;
+        };
         for (identity, record) in store.list_for_provider(&self.name) {
-            match session.find_objects(&[
-                Attribute::Token(true),
-                Attribute::Id(record.key_id.to_vec()),
-            ]) {
+            let found = {
+                let _list = session.object_list();
+                session.find_objects(&[
+                    Attribute::Token(true),
+                    Attribute::Id(record.key_id.to_vec()),
+                ])
+            };
+            match found {
                 Ok(objects) if objects.is_empty() && store.forget_committed(&identity).is_ok() => {
                     tracing::warn!(
                         application = %identity.application(),
@@ -277,24 +297,36 @@ impl Pkcs11Provider {
     /// The handle of the `half` object of key `key_id`, from the cache or the token.
     fn find(
         &self,
-        session: &Session,
+        session: &PooledSession<'_>,
         key_id: &[u8],
         half: Half,
     ) -> Result<Option<ObjectHandle>, PsaError> {
         let cache_key = (key_id.to_vec(), half);
-        if let Some(handle) = lock(&self.handles).get(&cache_key) {
-            return Ok(Some(*handle));
+        {
+            let mut handles = lock(&self.handles);
+            if handles.0 != session.generation() {
+                // Found in a finalised generation: the numbers may now name other objects.
+                *handles = (session.generation(), HashMap::new());
+            }
+            if let Some(handle) = handles.1.get(&cache_key) {
+                return Ok(Some(*handle));
+            }
         }
-        let found = session
-            .find_objects(&[
+        let found = {
+            let _list = session.object_list();
+            session.find_objects(&[
                 Attribute::Token(true),
                 Attribute::Class(half.class()),
                 Attribute::Id(key_id.to_vec()),
             ])
-            .map_err(error::psa)?;
+        }
+        .map_err(error::psa)?;
         let handle = found.first().copied();
         if let Some(handle) = handle {
-            lock(&self.handles).insert(cache_key, handle);
+            let mut handles = lock(&self.handles);
+            if handles.0 == session.generation() {
+                handles.1.insert(cache_key, handle);
+            }
         }
         Ok(handle)
     }
@@ -302,8 +334,8 @@ impl Pkcs11Provider {
     /// Forgets what is cached about key `key_id`.
     fn forget(&self, key_id: &[u8]) {
         let mut handles = lock(&self.handles);
-        handles.remove(&(key_id.to_vec(), Half::Private));
-        handles.remove(&(key_id.to_vec(), Half::Public));
+        handles.1.remove(&(key_id.to_vec(), Half::Private));
+        handles.1.remove(&(key_id.to_vec(), Half::Public));
         lock(&self.publics).remove(key_id);
     }
 
@@ -317,7 +349,7 @@ impl Pkcs11Provider {
         map: fn(CkError) -> PsaError,
         mut op: impl FnMut(&Session, ObjectHandle) -> Result<T, CkError>,
     ) -> Result<T, PsaError> {
-        let session = self.token.pool.get();
+        let session = self.token.pool.get()?;
         let mut retried = false;
         loop {
             let handle = match self.find(&session, &record.key_id, half)? {
@@ -342,7 +374,8 @@ impl Pkcs11Provider {
     /// Destroys every token object with `CKA_ID` `key_id`.
     fn destroy_objects(&self, key_id: &[u8]) -> Result<(), PsaError> {
         self.forget(key_id);
-        let session = self.token.pool.get();
+        let session = self.token.pool.get()?;
+        let _list = session.object_list();
         let objects = session
             .find_objects(&[Attribute::Token(true), Attribute::Id(key_id.to_vec())])
             .map_err(error::psa)?;

@@ -26,7 +26,7 @@ impl Handles<PsaGenerateRandom> for Pkcs11Provider {
             return Err(PsaError::GenericError.into());
         }
         let mut bytes = Zeroizing::new(vec![0; request.size]);
-        let session = self.token.pool.get();
+        let session = self.token.pool.get()?;
         for chunk in bytes.chunks_mut(CHUNK) {
             session.generate_random_slice(chunk).map_err(error::psa)?;
         }

@@ -11,6 +11,7 @@ use bulwark_interface::ops::can_do_crypto::CheckType;
 use bulwark_interface::ops::*;
 use bulwark_interface::status::ResponseStatus;
 use bulwark_testenv::softhsm::SoftHsm;
+use cryptoki::types::AuthPin;
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use psa_crypto::types::algorithm::{
     Aead, AeadWithDefaultLengthTag, Algorithm, AsymmetricEncryption, AsymmetricSignature, Hash,
@@ -87,7 +88,7 @@ fn reopen(f: &Fixture, change: impl FnOnce(&mut Pkcs11Config)) -> Fixture {
 
 /// How many token objects carry `CKA_ID` `key_id`.
 fn objects(f: &Fixture, key_id: &[u8]) -> usize {
-    let session = f.provider.token.pool.get();
+    let session = f.provider.token.pool.get().expect("a session");
     session
         .find_objects(&[cryptoki::object::Attribute::Id(key_id.to_vec())])
         .expect("objects listed")
@@ -543,7 +544,7 @@ fn private_keys_never_leave_the_token() {
     );
     let id = f.record("k").key_id;
     assert_eq!(id.len(), 4, "a u32, big-endian");
-    let session = f.provider.token.pool.get();
+    let session = f.provider.token.pool.get().expect("a session");
     let private = session
         .find_objects(&[
             cryptoki::object::Attribute::Id(id.to_vec()),
@@ -864,25 +865,149 @@ fn start_up_errors_do_not_hide_behind_one_type() {
 }
 
 #[test]
-fn a_reload_with_a_wrong_pin_is_refused_while_the_token_is_logged_in() {
+fn a_reload_with_a_wrong_pin_is_refused_and_the_running_provider_still_serves() {
     let f = fixture();
+    let alg = ecdsa(Hash::Sha256);
+    f.generate("before", attrs(secp_r1_pair(), 256, alg, sign_verify()));
     let token = token(&f).clone();
     let mut wrong = config(&token);
     wrong.user_pin = Some(SecretString::new("not-the-pin".into()));
-    // The token is logged in (by `f`'s provider), so it would accept any PIN: the provider
-    // compares it with the one it logged in with.
+    // The library is initialised again, so the token is logged out and checks the PIN.
     assert!(matches!(
         Pkcs11Provider::new("reloaded".into(), &wrong, &f.store),
-        Err(StartError::PinDiffers(slot)) if slot == token.slot
+        Err(StartError::WrongPin(slot)) if slot == token.slot
     ));
+    // The running provider logs in again with its own PIN.
+    f.try_sign("before", alg, &[1; 32])
+        .expect("the running provider signs after the refused reload");
     // The right PIN is still accepted, and the first provider still serves.
     let again = reopen(&f, |_| {});
-    again.generate(
-        "after",
-        attrs(secp_r1_pair(), 256, ecdsa(Hash::Sha256), sign_verify()),
-    );
-    f.try_sign("after", ecdsa(Hash::Sha256), &[1; 32])
+    again.generate("after", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    f.try_sign("after", alg, &[1; 32])
         .expect("the first provider signs with a key of the same token");
+}
+
+#[test]
+fn a_token_made_after_the_library_was_initialised_is_used_by_a_new_provider() {
+    let f = fixture();
+    let alg = ecdsa(Hash::Sha256);
+    f.generate("k", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    // Made by softhsm2-util after this process initialised SoftHSM.
+    let late = token(&f).another("late");
+    let store = Arc::new(KeyStore::open_in_memory().expect("in-memory store"));
+    let on_late = on(late.clone(), &config(&late), store);
+    on_late.generate("new", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    let hash = sha256(b"on the late token");
+    let signature = on_late.try_sign("new", alg, &hash).expect("signed");
+    on_late
+        .try_verify("new", alg, &hash, &signature)
+        .expect("verified");
+    // The provider of the first token lives on across the re-initialisation.
+    let signature = f.try_sign("k", alg, &hash).expect("signed");
+    f.try_verify("k", alg, &hash, &signature).expect("verified");
+}
+
+#[test]
+fn a_user_pin_changed_on_the_token_is_applied_by_a_new_provider() {
+    let f = fixture();
+    let alg = ecdsa(Hash::Sha256);
+    f.generate("k", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    let token = token(&f).clone();
+    // Changed in a session of this process (C_SetPIN): `p11tool` does not look past the 48th
+    // slot, and this process's configuration holds more tokens.
+    let session = f.provider.token.pool.get().expect("a session");
+    session
+        .set_pin(
+            &AuthPin::from(token.user_pin().to_owned()),
+            &AuthPin::from("a-new-user-pin".to_owned()),
+        )
+        .expect("PIN changed");
+    drop(session);
+    // The old PIN is refused by the token, the new one accepted.
+    assert!(matches!(
+        Pkcs11Provider::new("old-pin".into(), &config(&token), &f.store),
+        Err(StartError::WrongPin(_))
+    ));
+    let reloaded = reopen(&f, |c| {
+        c.user_pin = Some(SecretString::new("a-new-user-pin".into()));
+    });
+    let hash = sha256(b"after the PIN change");
+    let signature = reloaded
+        .try_sign("k", alg, &hash)
+        .expect("a key made before the change signs");
+    reloaded
+        .try_verify("k", alg, &hash, &signature)
+        .expect("verified");
+    drop(f);
+    reloaded
+        .try_sign("k", alg, &hash)
+        .expect("still logged in once the old provider is gone");
+}
+
+#[test]
+fn object_handles_of_a_finalised_library_are_not_used() {
+    let f = fixture();
+    let alg = ecdsa(Hash::Sha256);
+    f.generate("a", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    f.generate("b", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    let public_a = p256::ecdsa::VerifyingKey::from_sec1_bytes(&f.export_public("a")).expect("a");
+    let hash = sha256(b"which key");
+    // Cached handles of "a".
+    f.try_sign("a", alg, &hash).expect("signed");
+    // The library is initialised again and the objects of "b" are looked up first, so the
+    // library may give them the numbers "a" had.
+    let reloaded = reopen(&f, |_| {});
+    reloaded.try_sign("b", alg, &hash).expect("signed");
+    let signature = f.try_sign("a", alg, &hash).expect("signed");
+    public_a
+        .verify_prehash(
+            &hash,
+            &p256::ecdsa::Signature::from_slice(&signature).expect("r || s"),
+        )
+        .expect("signed by key a, not by whatever object took its old handle");
+}
+
+#[test]
+fn new_providers_during_concurrent_signing_break_no_request() {
+    let f = fixture();
+    let alg = ecdsa(Hash::Sha256);
+    f.generate("k", attrs(secp_r1_pair(), 256, alg, sign_verify()));
+    let public =
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&f.export_public("k")).expect("P-256 point");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let signed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4_u8)
+            .map(|thread| {
+                let (f, public, stop, signed) = (&f, &public, &stop, &signed);
+                scope.spawn(move || {
+                    let mut round = 0_u32;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let hash = sha256(&[&[thread][..], &round.to_be_bytes()].concat());
+                        let signature = f.try_sign("k", alg, &hash).expect("signed");
+                        public
+                            .verify_prehash(
+                                &hash,
+                                &p256::ecdsa::Signature::from_slice(&signature).expect("r || s"),
+                            )
+                            .expect("verified");
+                        signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        round += 1;
+                    }
+                })
+            })
+            .collect();
+        // Each new provider initialises the library again under the signing threads.
+        for _ in 0..5 {
+            let reloaded = reopen(&f, |_| {});
+            reloaded.try_sign("k", alg, &[7; 32]).expect("signed");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for worker in workers {
+            worker.join().expect("every signature succeeded");
+        }
+    });
+    assert!(signed.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
 mod conformance {
