@@ -7,46 +7,17 @@
 //! client that sends many calls makes others wait for one of its calls, not for all of them.
 //!
 //! A client is the peer uid of the connection, as for the front end's shares;
-//! [`Service::handle_frame`](crate::service::Service::handle_frame) states it for the thread
-//! serving the request ([`serving`]), so providers need not pass it through their handlers.
+//! [`Service::handle_frame`](crate::service::Service::handle_frame) puts it in the request's
+//! context ([`RequestContext::client`](crate::providers::RequestContext::client)), which
+//! providers pass to the queue.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-/// Whose request a thread is serving: the peer uid of its connection, `None` for a caller
+/// Whose request it is: the peer uid of its connection, `None` for a caller
 /// without a connection (tests, benchmarks, start-up work), which all count as one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Client(pub Option<u32>);
-
-thread_local! {
-    static CURRENT: Cell<Client> = const { Cell::new(Client(None)) };
-}
-
-/// The client whose request this thread is serving (see [`serving`]).
-pub fn current() -> Client {
-    CURRENT.with(Cell::get)
-}
-
-/// States that this thread serves `client` until the guard is dropped.
-pub fn serving(client: Client) -> Serving {
-    Serving {
-        previous: CURRENT.with(|current| current.replace(client)),
-    }
-}
-
-/// Restores the previous client of the thread when dropped (see [`serving`]).
-#[derive(Debug)]
-#[must_use = "the client is only stated while the guard lives"]
-pub struct Serving {
-    previous: Client,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        CURRENT.with(|current| current.set(self.previous));
-    }
-}
 
 /// Calls to one resource, let through at most `depth` at a time, the waiting ones in turns
 /// between clients: each client's calls wait in order, and the clients with calls waiting are
@@ -318,23 +289,5 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(queue.run(Client(Some(2)), || 7), 7);
         assert!(queue.is_idle());
-    }
-
-    #[test]
-    fn the_client_is_stated_per_thread_and_restored() {
-        assert_eq!(current(), Client(None));
-        {
-            let _outer = serving(Client(Some(5)));
-            assert_eq!(current(), Client(Some(5)));
-            thread::spawn(|| assert_eq!(current(), Client(None)))
-                .join()
-                .unwrap();
-            {
-                let _inner = serving(Client(Some(6)));
-                assert_eq!(current(), Client(Some(6)));
-            }
-            assert_eq!(current(), Client(Some(5)));
-        }
-        assert_eq!(current(), Client(None));
     }
 }

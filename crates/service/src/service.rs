@@ -205,8 +205,6 @@ impl Service {
     ) -> Option<ResponseFrame> {
         let header = &frame.header;
         let started = Instant::now();
-        // Providers that serve clients in turns (the Mbed TLS thread) learn whose call it is.
-        let _client = crate::fair::serving(crate::fair::Client(peer.map(|peer| peer.uid)));
         let _in_flight = crate::metrics::Occupancy::in_flight();
         let span = tracing::debug_span!(
             "request",
@@ -310,7 +308,10 @@ impl Service {
             }
         }
         // E, F: decode, identity rule, provider.
-        let ctx = RequestContext::new(identity, &self.store, &self.settings).with_notes(notes);
+        // Providers that serve clients in turns (the Mbed TLS thread) learn whose call it is.
+        let ctx = RequestContext::new(identity, &self.store, &self.settings)
+            .with_notes(notes)
+            .for_client(crate::fair::Client(peer.map(|peer| peer.uid)));
         let ctx = if quick_only { ctx.quick_only() } else { ctx };
         let registry = if is_core { &self.core } else { &*self.crypto };
         registry.dispatch(header.provider, header.opcode, &ctx, &frame.body)

@@ -23,6 +23,7 @@ use super::{Handles, ProviderSettings};
 use crate::audit::AuditNotes;
 use crate::auth::Identity;
 use crate::error::ProviderError;
+use crate::fair::Client;
 use crate::keystore::{KeyRecord, KeyStore, KeyStoreError, ScopedKeys};
 
 /// What a provider knows about the request it serves.
@@ -36,6 +37,8 @@ pub struct RequestContext<'a> {
     notes: Option<&'a AuditNotes>,
     /// See [`RequestContext::quick_only`].
     quick_only: bool,
+    /// Whose request this is, for resources that serve clients in turns.
+    client: Client,
 }
 
 impl<'a> RequestContext<'a> {
@@ -51,6 +54,7 @@ impl<'a> RequestContext<'a> {
             settings,
             notes: None,
             quick_only: false,
+            client: Client::default(),
         }
     }
 
@@ -82,7 +86,19 @@ impl<'a> RequestContext<'a> {
             settings: self.settings,
             notes: self.notes,
             quick_only: self.quick_only,
+            client: self.client,
         }
+    }
+
+    /// The same context, serving `client` (the peer uid of the connection).
+    pub fn for_client(self, client: Client) -> Self {
+        RequestContext { client, ..self }
+    }
+
+    /// Whose request this is: resources that can do one thing at a time (the Mbed TLS thread)
+    /// serve waiting clients in turns ([`crate::fair`]).
+    pub fn client(&self) -> Client {
+        self.client
     }
 
     /// The caller, if authenticated.

@@ -13,13 +13,13 @@ use crate::providers::{Handles, RequestContext, ResolvedKey};
 impl Handles<PsaAeadEncrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_aead_encrypt::Request,
     ) -> Result<psa_aead_encrypt::Response, ProviderError> {
         let record = key.record();
         let alg = request.alg;
-        let ciphertext = self.with_key(record, |_, id, attributes| {
+        let ciphertext = self.with_key(ctx.client(), record, |_, id, attributes| {
             let size = attributes.aead_encrypt_output_size(alg, request.plaintext.len())?;
             let mut ciphertext = buffer(size);
             let length = aead::encrypt(
@@ -40,13 +40,13 @@ impl Handles<PsaAeadEncrypt> for MbedProvider {
 impl Handles<PsaAeadDecrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_aead_decrypt::Request,
     ) -> Result<psa_aead_decrypt::Response, ProviderError> {
         let record = key.record();
         let alg = request.alg;
-        let plaintext = self.with_key(record, |_, id, attributes| {
+        let plaintext = self.with_key(ctx.client(), record, |_, id, attributes| {
             let size = attributes.aead_decrypt_output_size(alg, request.ciphertext.len())?;
             let mut plaintext = secret_buffer(size);
             let length = aead::decrypt(

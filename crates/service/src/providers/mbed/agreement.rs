@@ -12,7 +12,7 @@ use crate::providers::{Handles, RequestContext, ResolvedKey};
 impl Handles<PsaRawKeyAgreement> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_raw_key_agreement::Request,
     ) -> Result<psa_raw_key_agreement::Response, ProviderError> {
@@ -22,7 +22,7 @@ impl Handles<PsaRawKeyAgreement> for MbedProvider {
             // No output size is known for FFDH secrets here, as in the reference provider.
             return Err(PsaError::NotSupported.into());
         }
-        let shared_secret = self.with_key(record, |_, id, attributes| {
+        let shared_secret = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut secret = secret_buffer(attributes.raw_key_agreement_output_size(alg)?);
             let length = key_agreement::raw_key_agreement(alg, id, &request.peer_key, &mut secret)?;
             secret.truncate(length);

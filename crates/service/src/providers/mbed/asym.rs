@@ -18,13 +18,13 @@ fn label(salt: Option<&[u8]>) -> Option<&[u8]> {
 impl Handles<PsaAsymmetricEncrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_asymmetric_encrypt::Request,
     ) -> Result<psa_asymmetric_encrypt::Response, ProviderError> {
         let record = key.record();
         let alg = request.alg;
-        let ciphertext = self.with_key(record, |_, id, attributes| {
+        let ciphertext = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut ciphertext = buffer(attributes.asymmetric_encrypt_output_size(alg)?);
             let length = asym_encryption::encrypt(
                 id,
@@ -43,13 +43,13 @@ impl Handles<PsaAsymmetricEncrypt> for MbedProvider {
 impl Handles<PsaAsymmetricDecrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_asymmetric_decrypt::Request,
     ) -> Result<psa_asymmetric_decrypt::Response, ProviderError> {
         let record = key.record();
         let alg = request.alg;
-        let plaintext = self.with_key(record, |_, id, attributes| {
+        let plaintext = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut plaintext = secret_buffer(attributes.asymmetric_decrypt_output_size(alg)?);
             let length = asym_encryption::decrypt(
                 id,

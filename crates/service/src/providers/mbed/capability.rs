@@ -10,6 +10,7 @@ use psa_crypto::types::key::{Attributes, Type};
 
 use super::{ffi, MbedProvider};
 use crate::error::ProviderError;
+use crate::fair::Client;
 use crate::providers::can_do::{self, Capabilities};
 use crate::providers::check_rsa_bits;
 use crate::providers::{Handles, RequestContext};
@@ -30,8 +31,10 @@ fn generable(key_type: Type) -> bool {
 
 impl Capabilities for MbedProvider {
     fn holds(&self, attributes: Attributes) -> bool {
-        self.psa(|guard| ffi::check_representable(guard, attributes))
-            .is_ok()
+        self.psa(Client::default(), |guard| {
+            ffi::check_representable(guard, attributes)
+        })
+        .is_ok()
             && check_rsa_bits(attributes, true).is_ok()
     }
 

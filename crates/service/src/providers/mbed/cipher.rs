@@ -34,7 +34,7 @@ fn iv_length(key_type: Type, alg: Cipher) -> usize {
 impl Handles<PsaCipherEncrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_cipher_encrypt::Request,
     ) -> Result<psa_cipher_encrypt::Response, ProviderError> {
@@ -43,7 +43,7 @@ impl Handles<PsaCipherEncrypt> for MbedProvider {
         let alg = request.alg;
         let iv_len = iv_length(record.attributes.key_type, alg);
         let plaintext = &request.plaintext[..];
-        let ciphertext = self.with_key(record, |guard, _, _| {
+        let ciphertext = self.with_key(ctx.client(), record, |guard, _, _| {
             let mut output = buffer(iv_len + plaintext.len() + MAX_BLOCK);
             let (iv, data) = output.split_at_mut(iv_len);
             if !iv.is_empty() {
@@ -60,7 +60,7 @@ impl Handles<PsaCipherEncrypt> for MbedProvider {
 impl Handles<PsaCipherDecrypt> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_cipher_decrypt::Request,
     ) -> Result<psa_cipher_decrypt::Response, ProviderError> {
@@ -72,7 +72,7 @@ impl Handles<PsaCipherDecrypt> for MbedProvider {
             return Err(PsaError::InvalidArgument.into());
         }
         let (iv, data) = request.ciphertext.split_at(iv_len);
-        let plaintext = self.with_key(record, |guard, _, _| {
+        let plaintext = self.with_key(ctx.client(), record, |guard, _, _| {
             let mut plaintext = secret_buffer(data.len() + MAX_BLOCK);
             let length = ffi::cipher(guard, false, raw_id, alg, iv, data, &mut plaintext)?;
             plaintext.truncate(length);

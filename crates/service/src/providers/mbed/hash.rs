@@ -11,12 +11,14 @@ use crate::providers::{Handles, RequestContext};
 impl Handles<PsaHashCompute> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         _: (),
         request: psa_hash_compute::Request,
     ) -> Result<psa_hash_compute::Response, ProviderError> {
         let mut hash = buffer(request.alg.hash_length());
-        let length = self.psa(|_| hash_compute(request.alg, &request.input, &mut hash))?;
+        let length = self.psa(ctx.client(), |_| {
+            hash_compute(request.alg, &request.input, &mut hash)
+        })?;
         hash.truncate(length);
         Ok(psa_hash_compute::Response { hash })
     }
@@ -25,7 +27,7 @@ impl Handles<PsaHashCompute> for MbedProvider {
 impl Handles<PsaHashCompare> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         _: (),
         request: psa_hash_compare::Request,
     ) -> Result<psa_hash_compare::Response, ProviderError> {
@@ -33,10 +35,12 @@ impl Handles<PsaHashCompare> for MbedProvider {
             // A digest of the wrong length is an invalid argument (Mbed TLS would call it a
             // mismatch), but an unsupported algorithm is reported as such first.
             let mut probe = buffer(request.alg.hash_length());
-            self.psa(|_| hash_compute(request.alg, &[], &mut probe))?;
+            self.psa(ctx.client(), |_| hash_compute(request.alg, &[], &mut probe))?;
             return Err(PsaError::InvalidArgument.into());
         }
-        self.psa(|_| hash_compare(request.alg, &request.input, &request.hash))?;
+        self.psa(ctx.client(), |_| {
+            hash_compare(request.alg, &request.input, &request.hash)
+        })?;
         Ok(psa_hash_compare::Response)
     }
 }

@@ -14,6 +14,7 @@ use super::{
     buffer, ffi, into_secret, psa_handle, psa_key_id, secret_buffer, MbedProvider, PsaGuard,
 };
 use crate::error::ProviderError;
+use crate::fair::Client;
 use crate::providers::{
     check_rsa_bits, Creation, Handles, KeyToCreate, Provider, RequestContext, ResolvedKey,
 };
@@ -45,16 +46,16 @@ impl MbedProvider {
     ///
     /// # Errors
     /// `InsufficientMemory` when no free id was found (the id space is exhausted).
-    fn allocate_key_id(&self, key: &KeyToCreate<'_>) -> Result<u32, ProviderError> {
+    fn allocate_key_id(&self, client: Client, key: &KeyToCreate<'_>) -> Result<u32, ProviderError> {
         for _ in 0..ID_ATTEMPTS {
             let mut bytes = [0; 4];
-            self.psa(|_| generate_random(&mut bytes))?;
+            self.psa(client, |_| generate_random(&mut bytes))?;
             let id = u32::from_le_bytes(bytes) & PSA_KEY_ID_USER_MAX;
             if id == 0 || key.key_id_in_use(&id.to_le_bytes())? {
                 continue;
             }
             // A file left behind by a key the store does not know of.
-            if self.psa(|guard| ffi::key_bits(guard, id)).is_ok() {
+            if self.psa(client, |guard| ffi::key_bits(guard, id)).is_ok() {
                 continue;
             }
             return Ok(id);
@@ -68,19 +69,20 @@ impl MbedProvider {
     /// moment), the creation is retried with a new id.
     fn create_key(
         &self,
+        client: Client,
         key: &KeyToCreate<'_>,
         attributes: Attributes,
         creation: Creation,
         make: impl Fn(&PsaGuard, u32) -> Result<(), PsaError> + Sync,
     ) -> Result<(), ProviderError> {
         for _ in 0..ID_ATTEMPTS {
-            let id = self.allocate_key_id(key)?;
+            let id = self.allocate_key_id(client, key)?;
             let outcome = key.create(
                 attributes,
                 id.to_le_bytes().to_vec(),
                 creation,
                 || {
-                    self.psa(|guard| make(guard, id))
+                    self.psa(client, |guard| make(guard, id))
                         .map_err(ProviderError::from)
                 },
                 |key_id| self.discard(key_id),
@@ -104,9 +106,13 @@ impl Handles<PsaGenerateKey> for MbedProvider {
         let attributes = request.attributes;
         ctx.check_generation(&attributes)?;
         check_rsa_bits(attributes, false)?;
-        self.create_key(&key, attributes, Creation::Generate, |guard, id| {
-            ffi::generate_key(guard, attributes, id)
-        })?;
+        self.create_key(
+            ctx.client(),
+            &key,
+            attributes,
+            Creation::Generate,
+            |guard, id| ffi::generate_key(guard, attributes, id),
+        )?;
         Ok(psa_generate_key::Response)
     }
 }
@@ -114,15 +120,19 @@ impl Handles<PsaGenerateKey> for MbedProvider {
 impl Handles<PsaImportKey> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: KeyToCreate<'_>,
         request: psa_import_key::Request,
     ) -> Result<psa_import_key::Response, ProviderError> {
         let attributes = request.attributes;
         check_rsa_bits(attributes, true)?;
-        self.create_key(&key, attributes, Creation::Import, |guard, id| {
-            ffi::import_key(guard, attributes, id, &request.data)
-        })?;
+        self.create_key(
+            ctx.client(),
+            &key,
+            attributes,
+            Creation::Import,
+            |guard, id| ffi::import_key(guard, attributes, id, &request.data),
+        )?;
         Ok(psa_import_key::Response)
     }
 }
@@ -130,14 +140,14 @@ impl Handles<PsaImportKey> for MbedProvider {
 impl Handles<PsaDestroyKey> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         _: psa_destroy_key::Request,
     ) -> Result<psa_destroy_key::Response, ProviderError> {
         key.destroy(|record| {
             let raw_id = psa_key_id(&record.key_id)?;
             // A key already missing from Mbed TLS's storage is as good as destroyed.
-            self.psa(|guard| destroy_if_present(guard, raw_id))
+            self.psa(ctx.client(), |guard| destroy_if_present(guard, raw_id))
                 .map_err(ProviderError::from)
         })?;
         Ok(psa_destroy_key::Response)
@@ -147,12 +157,12 @@ impl Handles<PsaDestroyKey> for MbedProvider {
 impl Handles<PsaExportPublicKey> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         _: psa_export_public_key::Request,
     ) -> Result<psa_export_public_key::Response, ProviderError> {
         let record = key.record();
-        let data = self.with_key(record, |_, id, attributes| {
+        let data = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut data = buffer(attributes.export_public_key_output_size()?);
             let length = key_management::export_public(id, &mut data)?;
             data.truncate(length);
@@ -165,12 +175,12 @@ impl Handles<PsaExportPublicKey> for MbedProvider {
 impl Handles<PsaExportKey> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         _: psa_export_key::Request,
     ) -> Result<psa_export_key::Response, ProviderError> {
         let record = key.record();
-        let data = self.with_key(record, |_, id, attributes| {
+        let data = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut data = secret_buffer(attributes.export_key_output_size()?);
             let length = key_management::export(id, &mut data)?;
             data.truncate(length);

@@ -12,13 +12,13 @@ use crate::providers::{Handles, RequestContext, ResolvedKey};
 impl Handles<PsaMacCompute> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_mac_compute::Request,
     ) -> Result<psa_mac_compute::Response, ProviderError> {
         let record = key.record();
         let alg = request.alg;
-        let mac = self.with_key(record, |_, id, attributes| {
+        let mac = self.with_key(ctx.client(), record, |_, id, attributes| {
             let mut mac = buffer(attributes.mac_length(alg)?);
             let length = mac::compute_mac(id, alg, &request.input, &mut mac)?;
             mac.truncate(length);
@@ -31,12 +31,12 @@ impl Handles<PsaMacCompute> for MbedProvider {
 impl Handles<PsaMacVerify> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_mac_verify::Request,
     ) -> Result<psa_mac_verify::Response, ProviderError> {
         let record = key.record();
-        self.with_key(record, |_, id, _| {
+        self.with_key(ctx.client(), record, |_, id, _| {
             mac::verify_mac(id, request.alg, &request.input, &request.mac)
         })?;
         Ok(psa_mac_verify::Response)

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 use super::Provider;
 use crate::dispatch::Registrar;
 use crate::error::ProviderError;
-use crate::fair::FairQueue;
+use crate::fair::{Client, FairQueue};
 use crate::keystore::{KeyRecord, KeyStore};
 
 /// Fixed identity of the Mbed Crypto provider.
@@ -108,7 +108,7 @@ impl MbedProvider {
             name,
             psa_thread: psa_thread()?,
         };
-        provider.psa(|_| psa_crypto::init())?;
+        provider.psa(Client::default(), |_| psa_crypto::init())?;
         Ok(provider)
     }
 
@@ -120,7 +120,7 @@ impl MbedProvider {
                 continue;
             };
             let gone = matches!(
-                self.psa(|guard| ffi::key_bits(guard, raw_id)),
+                self.psa(Client::default(), |guard| ffi::key_bits(guard, raw_id)),
                 Err(PsaError::DoesNotExist | PsaError::InvalidHandle)
             );
             if gone && store.forget_committed(&identity).is_ok() {
@@ -144,8 +144,8 @@ impl MbedProvider {
     /// numbers) rarely find the lock taken, and keep the direct path: sending every call to the
     /// thread halved their rate.
     ///
-    /// Calls reach the thread through [`PSA_TURNS`]: the clients (peer uids,
-    /// [`fair::current`](crate::fair::current)) with calls waiting get one call through each,
+    /// Calls reach the thread through [`PSA_TURNS`]: the clients (peer uids, `client` being the
+    /// caller's, from [`RequestContext::client`]) with calls waiting get one call through each,
     /// in turn, so a client with many calls waiting delays another's by one of its calls, not
     /// by all of them. A call already running is never interrupted: a long one (an RSA-4096
     /// generation holds Mbed TLS for its whole run) delays every other client by what remains
@@ -155,7 +155,7 @@ impl MbedProvider {
     /// serialised with every other client's calls. `call` may borrow from the caller, who waits.
     /// A panic in `call` reaches the caller and poisons the lock; Mbed TLS never unwinds, so the
     /// state behind it is still whole and the poison is ignored.
-    fn psa<T: Send>(&self, call: impl FnOnce(&PsaGuard) -> T + Send) -> T {
+    fn psa<T: Send>(&self, client: Client, call: impl FnOnce(&PsaGuard) -> T + Send) -> T {
         // A call that finds others waiting for their turn waits for its own, even if the lock
         // happens to be free between two of theirs.
         let held = if PSA_TURNS.is_idle() {
@@ -169,7 +169,7 @@ impl MbedProvider {
         };
         match held {
             Some(held) => call(&PsaGuard { _held: held }),
-            None => PSA_TURNS.run(crate::fair::current(), || {
+            None => PSA_TURNS.run(client, || {
                 self.psa_thread.install(|| {
                     call(&PsaGuard {
                         _held: PSA_LOCK.lock().unwrap_or_else(PoisonError::into_inner),
@@ -189,11 +189,12 @@ impl MbedProvider {
     /// `DoesNotExist` when Mbed TLS has no such key, or `call`'s error.
     fn with_key<T: Send>(
         &self,
+        client: Client,
         record: &KeyRecord,
         call: impl FnOnce(&PsaGuard, Id, Attributes) -> Result<T, PsaError> + Send,
     ) -> Result<T, ProviderError> {
         let raw_id = psa_key_id(&record.key_id)?;
-        self.psa(|guard| {
+        self.psa(client, |guard| {
             let bits = ffi::key_bits(guard, raw_id).map_err(missing_key)?;
             call(
                 guard,
@@ -346,7 +347,9 @@ impl Provider for MbedProvider {
 
     fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError> {
         let raw_id = psa_key_id(key_id)?;
-        self.psa(|guard| keys::destroy_if_present(guard, raw_id))
-            .map_err(ProviderError::from)
+        self.psa(Client::default(), |guard| {
+            keys::destroy_if_present(guard, raw_id)
+        })
+        .map_err(ProviderError::from)
     }
 }

@@ -19,7 +19,7 @@ impl Handles<PsaGenerateRandom> for MbedProvider {
         }
         let mut random_bytes = secret_buffer(request.size);
         if !random_bytes.is_empty() {
-            self.psa(|_| generate_random(&mut random_bytes))?;
+            self.psa(ctx.client(), |_| generate_random(&mut random_bytes))?;
         }
         Ok(psa_generate_random::Response {
             random_bytes: into_secret(random_bytes),

@@ -14,6 +14,7 @@ use psa_crypto::types::status::Error as PsaError;
 
 use super::{buffer, MbedProvider};
 use crate::error::ProviderError;
+use crate::fair::Client;
 use crate::keystore::KeyRecord;
 use crate::providers::{Handles, RequestContext, ResolvedKey};
 
@@ -21,11 +22,12 @@ impl MbedProvider {
     /// Signs `hash` with the key of `record`; the request was validated.
     fn sign(
         &self,
+        client: Client,
         record: &KeyRecord,
         alg: AsymmetricSignature,
         hash: &[u8],
     ) -> Result<Vec<u8>, ProviderError> {
-        self.with_key(record, |_, id, attributes| {
+        self.with_key(client, record, |_, id, attributes| {
             let mut signature = buffer(attributes.sign_output_size(alg)?);
             let length = asym_signature::sign_hash(id, alg, hash, &mut signature)?;
             signature.truncate(length);
@@ -36,12 +38,13 @@ impl MbedProvider {
     /// Verifies `signature` of `hash` with the key of `record`; the request was validated.
     fn verify(
         &self,
+        client: Client,
         record: &KeyRecord,
         alg: AsymmetricSignature,
         hash: &[u8],
         signature: &[u8],
     ) -> Result<(), ProviderError> {
-        self.with_key(record, |_, id, _| {
+        self.with_key(client, record, |_, id, _| {
             asym_signature::verify_hash(id, alg, hash, signature)
         })
     }
@@ -53,6 +56,7 @@ impl MbedProvider {
     /// the back end's status for a hash it lacks.
     fn message_hash(
         &self,
+        client: Client,
         alg: AsymmetricSignature,
         message: &[u8],
     ) -> Result<Vec<u8>, ProviderError> {
@@ -60,7 +64,7 @@ impl MbedProvider {
             return Err(PsaError::NotSupported.into());
         };
         let mut hash = buffer(hash_alg.hash_length());
-        let length = self.psa(|_| hash_compute(hash_alg, message, &mut hash))?;
+        let length = self.psa(client, |_| hash_compute(hash_alg, message, &mut hash))?;
         hash.truncate(length);
         Ok(hash)
     }
@@ -69,12 +73,12 @@ impl MbedProvider {
 impl Handles<PsaSignHash> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_sign_hash::Request,
     ) -> Result<psa_sign_hash::Response, ProviderError> {
         let record = key.record();
-        let signature = self.sign(record, request.alg, &request.hash)?;
+        let signature = self.sign(ctx.client(), record, request.alg, &request.hash)?;
         Ok(psa_sign_hash::Response { signature })
     }
 }
@@ -82,12 +86,18 @@ impl Handles<PsaSignHash> for MbedProvider {
 impl Handles<PsaVerifyHash> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_verify_hash::Request,
     ) -> Result<psa_verify_hash::Response, ProviderError> {
         let record = key.record();
-        self.verify(record, request.alg, &request.hash, &request.signature)?;
+        self.verify(
+            ctx.client(),
+            record,
+            request.alg,
+            &request.hash,
+            &request.signature,
+        )?;
         Ok(psa_verify_hash::Response)
     }
 }
@@ -95,13 +105,13 @@ impl Handles<PsaVerifyHash> for MbedProvider {
 impl Handles<PsaSignMessage> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_sign_message::Request,
     ) -> Result<psa_sign_message::Response, ProviderError> {
         let record = key.record();
-        let hash = self.message_hash(request.alg, &request.message)?;
-        let signature = self.sign(record, request.alg, &hash)?;
+        let hash = self.message_hash(ctx.client(), request.alg, &request.message)?;
+        let signature = self.sign(ctx.client(), record, request.alg, &hash)?;
         Ok(psa_sign_message::Response { signature })
     }
 }
@@ -109,13 +119,13 @@ impl Handles<PsaSignMessage> for MbedProvider {
 impl Handles<PsaVerifyMessage> for MbedProvider {
     fn handle(
         &self,
-        _: &RequestContext<'_>,
+        ctx: &RequestContext<'_>,
         key: ResolvedKey<'_>,
         request: psa_verify_message::Request,
     ) -> Result<psa_verify_message::Response, ProviderError> {
         let record = key.record();
-        let hash = self.message_hash(request.alg, &request.message)?;
-        self.verify(record, request.alg, &hash, &request.signature)?;
+        let hash = self.message_hash(ctx.client(), request.alg, &request.message)?;
+        self.verify(ctx.client(), record, request.alg, &hash, &request.signature)?;
         Ok(psa_verify_message::Response)
     }
 }

@@ -126,7 +126,9 @@ fn info_and_registered_operations() {
 
 /// The name of the thread a call into Mbed TLS ran on.
 fn calling_thread(provider: &MbedProvider) -> Option<String> {
-    provider.psa(|_| std::thread::current().name().map(str::to_owned))
+    provider.psa(crate::fair::Client::default(), |_| {
+        std::thread::current().name().map(str::to_owned)
+    })
 }
 
 #[test]
