@@ -218,6 +218,10 @@ pub enum Command {
         /// The client (application) whose keys are deleted
         #[arg(short = 'c', long = "client")]
         client: String,
+        /// Only its keys under this authenticator (a service running several; Bulwark
+        /// services only): by default, under every authenticator
+        #[arg(long = "authenticator", value_name = "AUTHENTICATOR")]
+        authenticator: Option<AuthenticatorArg>,
     },
 
     /// Create a Certificate Signing Request (CSR) from a keypair
@@ -330,6 +334,32 @@ pub struct CreateCsr {
     /// becomes an iPAddress name)
     #[arg(long = "san", value_name = "SUBJECT-ALTERNATIVE-NAME", num_args = 1..)]
     pub san: Vec<String>,
+}
+
+/// An authenticator, as `delete-client --authenticator` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthenticatorArg {
+    /// Unix peer credentials (names are uids)
+    Unix,
+    /// Direct authentication (names as the clients give them)
+    Direct,
+    /// JWT-SVID (names are SPIFFE IDs)
+    JwtSvid,
+    /// Authentication tokens
+    Jwt,
+}
+
+impl AuthenticatorArg {
+    /// The auth type on the wire.
+    pub fn auth_type(self) -> bulwark_client::AuthType {
+        use bulwark_client::AuthType;
+        match self {
+            AuthenticatorArg::Unix => AuthType::UnixPeerCredentials,
+            AuthenticatorArg::Direct => AuthType::Direct,
+            AuthenticatorArg::JwtSvid => AuthType::JwtSvid,
+            AuthenticatorArg::Jwt => AuthType::Jwt,
+        }
+    }
 }
 
 /// The hashes `bulwark hash` offers.

@@ -13,7 +13,7 @@ use bulwark_client::{
 use clap::CommandFactory as _;
 use serde_json::{json, Map, Value};
 
-use crate::cli::{Cli, Command, CreateCsr, HashAlg, OutputFormat};
+use crate::cli::{AuthenticatorArg, Cli, Command, CreateCsr, HashAlg, OutputFormat};
 use crate::error::{Exit, Failure};
 use crate::output::{self, escape, print};
 use crate::{describe, encoding, input, log, signing, Session};
@@ -112,7 +112,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::DeleteKey { key } => delete_key(&s, &key.key_name),
         Command::ListClients => list_clients(&s),
         Command::Status => status(&s),
-        Command::DeleteClient { client } => delete_client(&s, client),
+        Command::DeleteClient {
+            client,
+            authenticator,
+        } => delete_client(&s, client, *authenticator),
         Command::CreateCsr(args) => create_csr(&s, args),
         Command::Hash { alg, input } => hash(&s, *alg, &input::read(input)?),
         Command::ExportKey { key } => export_key(&s, &key.key_name),
@@ -597,7 +600,20 @@ fn delete_key(s: &Session, key: &str) -> Result<(), Failure> {
 }
 
 fn list_clients(s: &Session) -> Result<(), Failure> {
-    let clients = s.call(Client::list_clients)?;
+    let answer = s.call(|c: &Client| {
+        c.call::<bulwark_client::interface::ops::ListClients>(
+            ProviderId::Core,
+            bulwark_client::interface::ops::list_clients::Request,
+        )
+    })?;
+    let clients = answer.clients;
+    // Who owns keys under which authenticator, when the service says (Bulwark); the default
+    // output stays parsec-tool's.
+    let owners: Vec<(String, String)> = answer
+        .owners
+        .into_iter()
+        .map(|owner| (owner.name, owner.auth_type.display_name().to_owned()))
+        .collect();
     if clients.is_empty() {
         log::info(format_args!("No clients in the service."));
     } else {
@@ -611,11 +627,24 @@ fn list_clients(s: &Session) -> Result<(), Failure> {
                 .collect::<String>(),
         ),
         OutputFormat::Table if clients.is_empty() => Ok(()),
-        OutputFormat::Table => {
+        OutputFormat::Table if owners.is_empty() => {
             let rows: Vec<Vec<String>> = clients.iter().map(|c| vec![c.clone()]).collect();
             print(&output::table(&["CLIENT"], &rows))
         }
-        OutputFormat::Json => output::json(&json!({ "clients": clients })),
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = owners
+                .iter()
+                .map(|(name, auth)| vec![name.clone(), auth.clone()])
+                .collect();
+            print(&output::table(&["CLIENT", "AUTHENTICATOR"], &rows))
+        }
+        OutputFormat::Json => {
+            let owners: Vec<_> = owners
+                .iter()
+                .map(|(name, auth)| json!({ "name": name, "authenticator": auth }))
+                .collect();
+            output::json(&json!({ "clients": clients, "owners": owners }))
+        }
     }
 }
 
@@ -702,8 +731,15 @@ fn status(s: &Session) -> Result<(), Failure> {
     }
 }
 
-fn delete_client(s: &Session, client: &str) -> Result<(), Failure> {
-    s.call(|c: &Client| c.delete_client(client))?;
+fn delete_client(
+    s: &Session,
+    client: &str,
+    authenticator: Option<AuthenticatorArg>,
+) -> Result<(), Failure> {
+    match authenticator {
+        Some(under) => s.call(|c: &Client| c.delete_client_under(client, under.auth_type()))?,
+        None => s.call(|c: &Client| c.delete_client(client))?,
+    }
     log::info(format_args!("Client \"{client}\" deleted."));
     match s.format {
         OutputFormat::Json => output::json(&json!({ "client": client, "deleted": true })),

@@ -1045,9 +1045,9 @@ fn admin_commands_with_direct_authentication() {
     "#]]
     .assert_eq(&sorted_lines(&d.ok(&["list-clients"])));
     expect![[r#"
-        CLIENT
-        other-app
-        parsec-tool
+        CLIENT       AUTHENTICATOR
+        other-app    Direct
+        parsec-tool  Direct
     "#]]
     .assert_eq(&table_sorted(&d.ok(&["list-clients", "--output", "table"])));
     let mut clients: Vec<String> =
@@ -1069,8 +1069,26 @@ fn admin_commands_with_direct_authentication() {
         6,
     );
 
+    // Under an authenticator it owns nothing under: nothing deleted.
+    let stderr = d.fails(
+        &[
+            "delete-client",
+            "-c",
+            "other-app",
+            "--authenticator",
+            "unix",
+        ],
+        4,
+    );
+    assert!(stderr.contains("PsaErrorDoesNotExist"), "{stderr}");
     let output = d
-        .bulwark(&["delete-client", "-c", "other-app"])
+        .bulwark(&[
+            "delete-client",
+            "-c",
+            "other-app",
+            "--authenticator",
+            "direct",
+        ])
         .output()
         .unwrap();
     assert_exit(&output, 0, &"delete-client");

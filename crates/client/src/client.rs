@@ -589,6 +589,26 @@ impl Client {
             .clients)
     }
 
+    /// The owners of keys as (application name, authenticator), for a service that runs
+    /// several authenticators (administrators only). A service that does not say (upstream
+    /// Parsec) gives an empty list: use [`Client::list_clients`] there.
+    ///
+    /// # Errors
+    /// As [`Client::list_clients`].
+    ///
+    /// ```no_run
+    /// let client = bulwark_client::Client::new("admin")?;
+    /// for owner in client.list_owners()? {
+    ///     println!("{} ({:?})", owner.name, owner.auth_type);
+    /// }
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn list_owners(&self) -> Result<Vec<ops::list_clients::Owner>> {
+        Ok(self
+            .core::<ops::ListClients>(ops::list_clients::Request)?
+            .owners)
+    }
+
     /// Destroys every key of application `client` under every authenticator (administrators
     /// only).
     ///
@@ -604,6 +624,29 @@ impl Client {
     pub fn delete_client(&self, client: &str) -> Result<()> {
         self.core::<ops::DeleteClient>(ops::delete_client::Request {
             client: client.to_owned(),
+            auth_type: None,
+        })?;
+        Ok(())
+    }
+
+    /// Destroys every key application `client` owns under the authenticator `auth_type` only
+    /// (administrators only; a Bulwark service: an upstream service ignores the authenticator
+    /// and destroys the name's keys).
+    ///
+    /// # Errors
+    /// As [`Client::delete_client`]; `PsaErrorDoesNotExist` when `client` owns no key under
+    /// that authenticator.
+    ///
+    /// ```no_run
+    /// use bulwark_client::AuthType;
+    /// let client = bulwark_client::Client::new("admin")?;
+    /// client.delete_client_under("retired-app", AuthType::Direct)?;
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn delete_client_under(&self, client: &str, auth_type: AuthType) -> Result<()> {
+        self.core::<ops::DeleteClient>(ops::delete_client::Request {
+            client: client.to_owned(),
+            auth_type: Some(auth_type),
         })?;
         Ok(())
     }

@@ -1239,7 +1239,7 @@ proptest! {
             NativeOperation::ListClients(up::list_clients::Operation),
         );
         check_response::<ops::ListClients>(
-            &ops::list_clients::Response { clients: clients.clone() },
+            &ops::list_clients::Response { clients: clients.clone(), owners: vec![] },
             NativeResult::ListClients(up::list_clients::Result { clients }),
         );
     }
@@ -1247,7 +1247,7 @@ proptest! {
     #[test]
     fn delete_client(client in name()) {
         check_request::<ops::DeleteClient>(
-            &ops::delete_client::Request { client: client.clone() },
+            &ops::delete_client::Request { client: client.clone(), auth_type: None },
             NativeOperation::DeleteClient(up::delete_client::Operation { client }),
         );
         check_response::<ops::DeleteClient>(
@@ -1534,7 +1534,7 @@ proptest! {
                 client: client.clone(),
             }))
             .unwrap();
-        let body = ops::encode_request::<ops::DeleteClient>(ops::delete_client::Request { client })
+        let body = ops::encode_request::<ops::DeleteClient>(ops::delete_client::Request { client, auth_type: None })
             .unwrap();
         prop_assert_eq!(their_body.bytes(), body.as_slice());
 

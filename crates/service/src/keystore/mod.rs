@@ -574,6 +574,21 @@ impl KeyStore {
         names.into_iter().cloned().collect()
     }
 
+    /// Each (authenticator, application name) owning at least one committed key, sorted by
+    /// name then authenticator, without duplicates.
+    pub fn owners(&self) -> Vec<(String, AuthType)> {
+        let cache = self.cache_read();
+        let owners: BTreeSet<(&String, u8)> = cache
+            .keys()
+            .map(|identity| (&identity.application, identity.authenticator.value()))
+            .collect();
+        let by_value = |value: u8| AuthType::try_from(value).ok();
+        owners
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.clone(), by_value(value)?)))
+            .collect()
+    }
+
     /// How many committed keys each provider holds, by provider name (providers holding none
     /// are absent).
     pub fn counts_by_provider(&self) -> HashMap<String, u64> {

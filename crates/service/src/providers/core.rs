@@ -258,21 +258,33 @@ impl Handles<ListClients> for CoreProvider {
         _: list_clients::Request,
     ) -> Result<list_clients::Response, ProviderError> {
         let clients = self.store.applications();
+        let owners: Vec<list_clients::Owner> = self
+            .store
+            .owners()
+            .into_iter()
+            .map(|(name, auth_type)| list_clients::Owner { name, auth_type })
+            .collect();
         let size = clients
             .iter()
             .map(|client| list_clients::Response::entry_len(client))
+            .chain(
+                owners
+                    .iter()
+                    .map(|owner| list_clients::Response::owner_len(&owner.name)),
+            )
             .fold(0usize, usize::saturating_add);
         if size > ctx.settings().buffer_size_limit {
             return Err(ProviderError::ResponseTooLarge);
         }
-        Ok(list_clients::Response { clients })
+        Ok(list_clients::Response { clients, owners })
     }
 }
 
 impl Handles<DeleteClient> for CoreProvider {
-    /// Destroys every key the client's name owns, under every authenticator: the names
-    /// ListClients shows are the names DeleteClient acts on, so an administrator can still
-    /// remove keys made under an authenticator the service no longer uses. Each key goes through
+    /// Destroys every key the client's name owns, under every authenticator or only under the
+    /// one the request names (a Bulwark extension): the names ListClients shows are the names
+    /// DeleteClient acts on, so an administrator can still remove keys made under an
+    /// authenticator the service no longer uses. Each key goes through
     /// its provider's ordinary destroy path, as if its owner had asked, and is audited there.
     ///
     /// A name that owns no key is answered PsaErrorDoesNotExist rather than Success, and a key
@@ -285,7 +297,10 @@ impl Handles<DeleteClient> for CoreProvider {
         request: delete_client::Request,
     ) -> Result<delete_client::Response, ProviderError> {
         ctx.identity().ok_or(ProviderError::NotAuthenticated)?;
-        let keys = self.store.list_under_any_authenticator(&request.client);
+        let mut keys = self.store.list_under_any_authenticator(&request.client);
+        if let Some(auth_type) = request.auth_type {
+            keys.retain(|(key, _)| key.authenticator() == auth_type);
+        }
         if keys.is_empty() {
             return Err(PsaError::DoesNotExist.into());
         }

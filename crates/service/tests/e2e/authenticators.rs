@@ -64,11 +64,35 @@ fn the_same_name_under_two_authenticators_is_two_owners_with_their_own_admins() 
     assert!(ops.list_keys().unwrap().is_empty());
     let signature = direct.sign_message("k", b"m").unwrap();
     assert!(unix.verify_message("k", b"m", &signature).is_err());
-    direct.destroy_key("k").unwrap();
+
+    // ListClients names "0" once (what upstream clients read) and says under which
+    // authenticators it owns keys; DeleteClient can act under one of them only.
+    assert_eq!(ops.list_clients().unwrap(), ["0"]);
+    let owners: Vec<(String, AuthType)> = ops
+        .list_owners()
+        .unwrap()
+        .into_iter()
+        .map(|owner| (owner.name, owner.auth_type))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("0".to_owned(), AuthType::Direct),
+            ("0".to_owned(), AuthType::UnixPeerCredentials)
+        ]
+    );
+    ops.delete_client_under("0", AuthType::Direct).unwrap();
+    assert!(direct.list_keys().unwrap().is_empty());
     assert_eq!(
         unix.export_public_key("k").unwrap(),
         unix_key,
         "still there"
+    );
+    let again = ops.delete_client_under("0", AuthType::Direct).unwrap_err();
+    assert_eq!(
+        again.kind(),
+        ErrorKind::Service(ResponseStatus::PsaErrorDoesNotExist),
+        "{again}"
     );
 
     // Administrators: uid 0 under Unix, "ops" under Direct; the Direct name "0" is not one.
