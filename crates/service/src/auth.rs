@@ -163,11 +163,6 @@ impl Authenticators {
         Ok(Authenticators(list))
     }
 
-    /// One authenticator alone.
-    pub fn one(authenticator: Authenticator) -> Self {
-        Authenticators(vec![authenticator])
-    }
-
     /// The methods, in configuration order (what ListAuthenticators lists).
     pub fn methods(&self) -> impl Iterator<Item = Method> + '_ {
         self.0.iter().map(Authenticator::method)

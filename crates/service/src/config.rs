@@ -680,6 +680,16 @@ pub struct AuthenticatorConfig {
     pub allow_with_other_authenticators: bool,
 }
 
+/// The path of `key` of the `index`th of `count` authenticators, as messages name it:
+/// `authenticator.key` for upstream's one table, `authenticator[index].key` among several.
+fn authenticator_key(count: usize, index: usize, key: &str) -> String {
+    if count == 1 {
+        format!("authenticator.{key}")
+    } else {
+        format!("authenticator[{index}].{key}")
+    }
+}
+
 /// A table or an array of tables of `T`: `[authenticator]` as upstream writes it, or
 /// `[[authenticator]]`.
 struct OneOrMany<T>(Vec<T>);
@@ -1124,11 +1134,7 @@ impl Config {
     /// The path of `key` of the `index`th authenticator in messages: `authenticator.key` with
     /// one authenticator (upstream's table), `authenticator[index].key` with several.
     pub fn authenticator_key(&self, index: usize, key: &str) -> String {
-        if self.authenticators.len() == 1 {
-            format!("authenticator.{key}")
-        } else {
-            format!("authenticator[{index}].{key}")
-        }
+        authenticator_key(self.authenticators.len(), index, key)
     }
 
     /// The `[[key_manager]]` called `name`.
@@ -1397,13 +1403,7 @@ struct RawProvider {
 impl RawConfig {
     fn into_config(self, mut unknown_keys: Vec<String>) -> Result<Config, ConfigError> {
         let authenticators = self.authenticator.0;
-        let path = |i: usize, key: &str| {
-            if authenticators.len() == 1 {
-                format!("authenticator.{key}")
-            } else {
-                format!("authenticator[{i}].{key}")
-            }
-        };
+        let path = |i: usize, key: &str| authenticator_key(authenticators.len(), i, key);
         for (i, auth) in authenticators.iter().enumerate() {
             if auth.auth_type != AuthenticatorType::JwtSvid && auth.workload_endpoint.is_some() {
                 unknown_keys.push(path(i, "workload_endpoint"));

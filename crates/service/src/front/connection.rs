@@ -79,18 +79,20 @@ pub(crate) async fn serve_connection(
         let deadline = Instant::now() + limits.io_timeout;
         // The first request of a connection is peeked when it is small (see `peek_frame`):
         // `unread` bytes of it are still queued and are consumed once the answer is written.
-        let mut unread = 0;
         let peeked = if first {
             peek_frame(&stream, service_now.limits(), deadline).await
         } else {
             None
         };
-        let frame = match peeked {
-            Some((frame, len)) => {
-                unread = len;
-                frame
+        let (frame, unread) = match peeked {
+            Some(peeked) => peeked,
+            None => {
+                let limits = service_now.limits();
+                (
+                    read_frame(&mut stream, limits, deadline, header, filled).await,
+                    0,
+                )
             }
-            None => read_frame(&mut stream, service_now.limits(), deadline, header, filled).await,
         };
         let (mut response, keep_open) = match frame {
             Ok(frame) => {

@@ -578,14 +578,13 @@ impl KeyStore {
     /// name then authenticator, without duplicates.
     pub fn owners(&self) -> Vec<(String, AuthType)> {
         let cache = self.cache_read();
-        let owners: BTreeSet<(&String, u8)> = cache
+        let owners: BTreeSet<(&String, AuthType)> = cache
             .keys()
-            .map(|identity| (&identity.application, identity.authenticator.value()))
+            .map(|identity| (&identity.application, identity.authenticator))
             .collect();
-        let by_value = |value: u8| AuthType::try_from(value).ok();
         owners
             .into_iter()
-            .filter_map(|(name, value)| Some((name.clone(), by_value(value)?)))
+            .map(|(name, auth_type)| (name.clone(), auth_type))
             .collect()
     }
 

@@ -257,13 +257,15 @@ impl Handles<ListClients> for CoreProvider {
         _: (),
         _: list_clients::Request,
     ) -> Result<list_clients::Response, ProviderError> {
-        let clients = self.store.applications();
         let owners: Vec<list_clients::Owner> = self
             .store
             .owners()
             .into_iter()
             .map(|(name, auth_type)| list_clients::Owner { name, auth_type })
             .collect();
+        // The names, once each: owners are sorted by name, so a name's entries are adjacent.
+        let mut clients: Vec<String> = owners.iter().map(|owner| owner.name.clone()).collect();
+        clients.dedup();
         let size = clients
             .iter()
             .map(|client| list_clients::Response::entry_len(client))
