@@ -1,7 +1,8 @@
 //! One connection: read a frame, answer it, and close, or wait for the next one when the
 //! client asked to keep the connection open.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream as StdStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +15,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::clients::ClientSlot;
 use super::listener::ServiceHandle;
 use crate::auth::PeerCredentials;
+use crate::service::Service;
 
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -32,13 +34,35 @@ pub struct ConnectionLimits {
 }
 
 /// The credentials of the peer of `stream`.
-pub(crate) fn peer_credentials(stream: &UnixStream) -> std::io::Result<PeerCredentials> {
-    let cred = stream.peer_cred()?;
+pub(crate) fn peer_credentials(stream: &impl AsFd) -> std::io::Result<PeerCredentials> {
+    let cred = socket::getsockopt(stream, socket::sockopt::PeerCredentials)?;
     Ok(PeerCredentials {
         uid: cred.uid(),
         gid: cred.gid(),
-        pid: cred.pid(),
+        pid: Some(cred.pid()),
     })
+}
+
+/// Accepts a connection on `listener` without registering it with the runtime: a connection
+/// whose request has arrived whole by the time its task runs is answered and closed with
+/// plain non-blocking system calls (see [`serve_connection`]), and is never registered.
+pub(crate) fn accept(listener: &std::os::unix::net::UnixListener) -> std::io::Result<StdStream> {
+    listener.accept().map(|(stream, _)| stream)
+}
+
+/// Registers `stream` with the runtime, for the waits of the asynchronous path.
+fn register(stream: StdStream) -> Option<UnixStream> {
+    stream.set_nonblocking(true).ok()?;
+    UnixStream::from_std(stream).ok()
+}
+
+/// What one connection's requests are answered with, and under which limits.
+struct Context {
+    peer: PeerCredentials,
+    client: ClientSlot,
+    in_flight: Arc<Semaphore>,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
 }
 
 /// Serves one connection of the client `client` (whose credentials are `peer`) to its end.
@@ -48,16 +72,70 @@ pub(crate) fn peer_credentials(stream: &UnixStream) -> std::io::Result<PeerCrede
 /// then the answer carries the flag too, and the next request is awaited. Each request takes a
 /// slot of the client's share of requests in flight, then one of the daemon's (`in_flight`),
 /// waiting for them without blocking anything else.
+///
+/// `stream` is not yet registered with the runtime (and may be in blocking mode: every call
+/// made on it before registration says `MSG_DONTWAIT`). Clients write their
+/// request right after connecting, so it is usually queued whole by now: it is then peeked,
+/// answered, written and consumed with plain non-blocking calls, and a connection closed after
+/// its answer never costs the runtime a registration, a readiness event or a wake-up. Only a
+/// request that has not arrived whole (or is large), an answer the socket cannot take at once,
+/// or a connection kept open is registered and served by the asynchronous path below.
 pub(crate) async fn serve_connection(
-    mut stream: UnixStream,
+    stream: StdStream,
     peer: PeerCredentials,
     client: ClientSlot,
     service: ServiceHandle,
     in_flight: Arc<Semaphore>,
     limits: ConnectionLimits,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut first = true;
+    let mut context = Context {
+        peer,
+        client,
+        in_flight,
+        limits,
+        stop,
+    };
+    let service_now = service.current();
+    let deadline = Instant::now() + limits.io_timeout;
+    let Some((frame, unread)) = peek_now(&stream, service_now.limits()) else {
+        // Not there whole yet: the asynchronous path waits for it.
+        let Some(stream) = register(stream) else {
+            return;
+        };
+        serve_registered(stream, service, &mut context, true).await;
+        return;
+    };
+    let Some((bytes, keep_open)) = answer(frame, true, &service_now, &mut context).await else {
+        return;
+    };
+    let written = send_now(&stream, &bytes);
+    if written == bytes.len() && consume_now(&stream, unread) && !keep_open {
+        return; // Dropping the stream closes it.
+    }
+    let Some(mut stream) = register(stream) else {
+        return;
+    };
+    // `consume_now` takes nothing unless the answer was written whole.
+    let unread = if written == bytes.len() { 0 } else { unread };
+    if !write_all(&mut stream, &bytes[written..], limits.io_timeout).await
+        || !consume(&mut stream, unread, deadline).await
+        || !keep_open
+    {
+        return;
+    }
+    serve_registered(stream, service, &mut context, false).await;
+}
+
+/// Serves the requests of a connection registered with the runtime until it ends; `first`
+/// when none of its requests was answered yet.
+async fn serve_registered(
+    mut stream: UnixStream,
+    service: ServiceHandle,
+    context: &mut Context,
+    mut first: bool,
+) {
+    let limits = context.limits;
     loop {
         let mut header = [0u8; HEADER_LEN];
         let mut filled = 0;
@@ -72,7 +150,7 @@ pub(crate) async fn serve_connection(
                     // Closed by the peer, failed, or idle too long: nothing to answer.
                     _ => return,
                 },
-                _ = stop.wait_for(|stopping| *stopping) => return,
+                _ = context.stop.wait_for(|stopping| *stopping) => return,
             }
         }
         let service_now = service.current();
@@ -94,71 +172,7 @@ pub(crate) async fn serve_connection(
                 )
             }
         };
-        let (mut response, keep_open) = match frame {
-            Ok(frame) => {
-                let keep_open = frame.header.wants_keep_open()
-                    && !limits.idle_timeout.is_zero()
-                    && !*stop.borrow();
-                // The client's own share first: a client waiting for its share holds none of
-                // the daemon's slots, so it cannot keep other clients waiting.
-                let queued = crate::metrics::Occupancy::queued();
-                let Ok(own) = client.in_flight().acquire_owned().await else {
-                    return; // Semaphores are never closed; nothing sensible to answer.
-                };
-                let Ok(global) = Arc::clone(&in_flight).acquire_owned().await else {
-                    return;
-                };
-                drop(queued);
-                let inline = if service_now.runs_inline(&frame) {
-                    // Shorter than the two thread wake-ups of the blocking pool. A request
-                    // that follows another on a kept-open connection lets the other ready
-                    // connections run first: a client whose requests follow one another would
-                    // otherwise keep the worker (tokio runs the task a release wakes next), and
-                    // another client's request would wait behind many of them. The first
-                    // request of a connection has just been accepted and queued like any other:
-                    // yielding there would only cost a wake-up.
-                    if !first {
-                        tokio::task::yield_now().await;
-                    }
-                    // `None` when the key turned out to make the request long: it goes to the
-                    // pool below, untouched.
-                    service_now.handle_frame_inline(&frame, Some(&peer))
-                } else {
-                    None
-                };
-                let answer = match inline {
-                    Some(response) => {
-                        drop((global, own));
-                        Ok(response)
-                    }
-                    None => {
-                        let service = Arc::clone(&service_now);
-                        tokio::task::spawn_blocking(move || {
-                            let response = service.handle_frame(&frame, Some(&peer));
-                            drop((global, own));
-                            response
-                        })
-                        .await
-                    }
-                };
-                match answer {
-                    Ok(response) => (response, keep_open),
-                    Err(_) => return,
-                }
-            }
-            Err(WireError::Closed) => return,
-            Err(error) => {
-                tracing::debug!(%error, "malformed or interrupted request");
-                (
-                    ResponseFrame::error(ResponseHeader::bare(error.into())),
-                    false,
-                )
-            }
-        };
-        // The answer says whether the connection stays open; without the flag the client knows
-        // it is closed right after the answer (an upstream service always answers 0 here).
-        response.header.flags = if keep_open { FLAG_KEEP_OPEN } else { 0 };
-        let Ok(bytes) = response.to_bytes() else {
+        let Some((bytes, keep_open)) = answer(frame, first, &service_now, context).await else {
             return;
         };
         if !write_all(&mut stream, &bytes, limits.io_timeout).await
@@ -173,7 +187,175 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn write_all(stream: &mut UnixStream, bytes: &Zeroizing<Vec<u8>>, limit: Duration) -> bool {
+/// The encoded answer to one request (`frame` as read), and whether the connection stays open
+/// after it; `None` when there is nothing to answer (the client closed before sending
+/// anything, or the request's work was lost).
+async fn answer(
+    frame: Result<RequestFrame, WireError>,
+    first: bool,
+    service_now: &Arc<Service>,
+    context: &mut Context,
+) -> Option<(Zeroizing<Vec<u8>>, bool)> {
+    let (mut response, keep_open) = match frame {
+        Ok(frame) => {
+            let keep_open = frame.header.wants_keep_open()
+                && !context.limits.idle_timeout.is_zero()
+                && !*context.stop.borrow();
+            // The client's own share first: a client waiting for its share holds none of
+            // the daemon's slots, so it cannot keep other clients waiting.
+            let queued = crate::metrics::Occupancy::queued();
+            // Semaphores are never closed; nothing sensible to answer if one were.
+            let own = context.client.in_flight().acquire_owned().await.ok()?;
+            let global = Arc::clone(&context.in_flight).acquire_owned().await.ok()?;
+            drop(queued);
+            let peer = context.peer;
+            let inline = if service_now.runs_inline(&frame) {
+                // Shorter than the two thread wake-ups of the blocking pool. A request
+                // that follows another on a kept-open connection lets the other ready
+                // connections run first: a client whose requests follow one another would
+                // otherwise keep the worker (tokio runs the task a release wakes next), and
+                // another client's request would wait behind many of them. The first
+                // request of a connection has just been accepted and queued like any other:
+                // yielding there would only cost a wake-up.
+                if !first {
+                    tokio::task::yield_now().await;
+                }
+                // `None` when the key turned out to make the request long: it goes to the
+                // pool below, untouched.
+                service_now.handle_frame_inline(&frame, Some(&peer))
+            } else {
+                None
+            };
+            let response = match inline {
+                Some(response) => {
+                    drop((global, own));
+                    response
+                }
+                None => {
+                    let service = Arc::clone(service_now);
+                    tokio::task::spawn_blocking(move || {
+                        let response = service.handle_frame(&frame, Some(&peer));
+                        drop((global, own));
+                        response
+                    })
+                    .await
+                    .ok()?
+                }
+            };
+            (response, keep_open)
+        }
+        Err(WireError::Closed) => return None,
+        Err(error) => {
+            tracing::debug!(%error, "malformed or interrupted request");
+            (
+                ResponseFrame::error(ResponseHeader::bare(error.into())),
+                false,
+            )
+        }
+    };
+    // The answer says whether the connection stays open; without the flag the client knows
+    // it is closed right after the answer (an upstream service always answers 0 here).
+    response.header.flags = if keep_open { FLAG_KEEP_OPEN } else { 0 };
+    let bytes = response.to_bytes().ok()?;
+    Some((bytes, keep_open))
+}
+
+/// Writes as much of `bytes` as the socket takes without waiting; the count written.
+fn send_now(stream: &StdStream, bytes: &[u8]) -> usize {
+    let mut written = 0;
+    while written < bytes.len() {
+        match socket::send(
+            stream.as_raw_fd(),
+            &bytes[written..],
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    written
+}
+
+/// Room for one small request on the stack, wiped on drop as far as it was written.
+struct Scratch {
+    bytes: [u8; PEEK_LIMIT],
+    used: usize,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            bytes: [0; PEEK_LIMIT],
+            used: 0,
+        }
+    }
+
+    /// Receives at most `bytes[at..end]` with `flags` (and `MSG_DONTWAIT`), never waiting.
+    fn recv(
+        &mut self,
+        stream: &StdStream,
+        at: usize,
+        end: usize,
+        flags: MsgFlags,
+    ) -> nix::Result<usize> {
+        // The kernel may write the whole space offered before failing: wipe it all then.
+        self.used = self.used.max(end);
+        let n = socket::recv(
+            stream.as_raw_fd(),
+            &mut self.bytes[at..end],
+            flags | MsgFlags::MSG_DONTWAIT,
+        )?;
+        self.used = self.used.max(at + n);
+        Ok(n)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.bytes[..self.used].zeroize();
+    }
+}
+
+/// Takes the `len` bytes (at most [`PEEK_LIMIT`]) of a peeked request out of the socket's
+/// queue without waiting (they are there); false if they could not all be taken.
+fn consume_now(stream: &StdStream, len: usize) -> bool {
+    if len > PEEK_LIMIT {
+        return false;
+    }
+    let mut scratch = Scratch::new();
+    let mut taken = 0;
+    while taken < len {
+        // Never past the request: what follows it is the client's next request.
+        match scratch.recv(stream, taken, len, MsgFlags::empty()) {
+            Ok(0) => return false,
+            Ok(n) => taken += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The first request of a connection when it is already queued whole and small (see
+/// [`peek_frame`], which waits for it), and its length; `None` otherwise, nothing consumed.
+fn peek_now(
+    stream: &StdStream,
+    limits: &bulwark_interface::wire::Limits,
+) -> Option<(Result<RequestFrame, WireError>, usize)> {
+    let mut scratch = Scratch::new();
+    let n = scratch.recv(stream, 0, PEEK_LIMIT, MsgFlags::MSG_PEEK).ok()?;
+    match whole_frame_len(&scratch.bytes[..n], limits) {
+        Peek::Whole(len) => {
+            let frame = RequestFrame::parse(&scratch.bytes[..len], limits).map(|(frame, _)| frame);
+            Some((frame, len))
+        }
+        Peek::Incomplete | Peek::Read => None,
+    }
+}
+
+async fn write_all(stream: &mut UnixStream, bytes: &[u8], limit: Duration) -> bool {
     matches!(timeout(limit, stream.write_all(bytes)).await, Ok(Ok(())))
 }
 

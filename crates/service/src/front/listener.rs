@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use tokio::io::unix::AsyncFd;
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::clients::Clients;
-use super::connection::{peer_credentials, serve_connection, ConnectionLimits};
+use super::connection::{accept, peer_credentials, serve_connection, ConnectionLimits};
 use crate::service::Service;
 
 /// The service currently answering requests; replaced as a whole on reload, so requests in
@@ -128,6 +129,30 @@ pub struct ServeLimits {
     pub connection: ConnectionLimits,
 }
 
+/// `listener` watched by the runtime for connections to accept, which are accepted without
+/// being registered themselves (see [`accept`]).
+fn unregistered(listener: UnixListener) -> Option<AsyncFd<std::os::unix::net::UnixListener>> {
+    match listener.into_std().and_then(super::ffi::watch) {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::error!(%error, "cannot watch the listening socket");
+            None
+        }
+    }
+}
+
+/// The next connection of `listener`.
+async fn accept_one(
+    listener: &AsyncFd<std::os::unix::net::UnixListener>,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    loop {
+        let mut ready = listener.readable().await?;
+        if let Ok(accepted) = ready.try_io(|listener| accept(listener.get_ref())) {
+            return accepted;
+        }
+    }
+}
+
 /// Accepts and serves connections until `shutdown` completes, then waits for the
 /// connections in progress to finish their current request; connections waiting between
 /// requests are closed.
@@ -136,12 +161,15 @@ pub struct ServeLimits {
 /// the old listener is closed, so its socket accepts no more connections, and the connections
 /// it accepted go on as before.
 pub async fn serve(
-    mut listener: UnixListener,
+    listener: UnixListener,
     mut moves: mpsc::UnboundedReceiver<UnixListener>,
     service: ServiceHandle,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Some(mut listener) = unregistered(listener) else {
+        return;
+    };
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
     let clients = Clients::new(
@@ -163,15 +191,17 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = accept_one(&listener) => accepted,
             Some(moved) = moves.recv() => {
-                listener = moved;
+                if let Some(moved) = unregistered(moved) {
+                    listener = moved;
+                }
                 continue;
             }
             () = &mut shutdown => break,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(stream) => stream,
             Err(error) => {
                 if last_accept_warning.is_none_or(|last| last.elapsed() >= ACCEPT_WARNING_INTERVAL)
                 {
