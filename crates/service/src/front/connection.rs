@@ -345,7 +345,9 @@ fn peek_now(
     limits: &bulwark_interface::wire::Limits,
 ) -> Option<(Result<RequestFrame, WireError>, usize)> {
     let mut scratch = Scratch::new();
-    let n = scratch.recv(stream, 0, PEEK_LIMIT, MsgFlags::MSG_PEEK).ok()?;
+    let n = scratch
+        .recv(stream, 0, PEEK_LIMIT, MsgFlags::MSG_PEEK)
+        .ok()?;
     match whole_frame_len(&scratch.bytes[..n], limits) {
         Peek::Whole(len) => {
             let frame = RequestFrame::parse(&scratch.bytes[..len], limits).map(|(frame, _)| frame);
@@ -572,5 +574,34 @@ mod tests {
         ));
         let large = request(PEEK_LIMIT);
         assert!(matches!(whole_frame_len(&large, &limits), Peek::Read));
+    }
+
+    #[test]
+    fn a_queued_request_is_peeked_then_taken_without_touching_the_next() {
+        use std::io::{Read, Write};
+        let (mut client, server) = StdStream::pair().unwrap();
+        let limits = Limits::default();
+        // Nothing queued yet: no waiting, nothing taken.
+        assert!(peek_now(&server, &limits).is_none());
+        let first = request(100);
+        let second = request(7);
+        client.write_all(&first[..10]).unwrap();
+        assert!(peek_now(&server, &limits).is_none(), "a partial request");
+        client.write_all(&first[10..]).unwrap();
+        client.write_all(&second).unwrap();
+        let (frame, len) = peek_now(&server, &limits).expect("queued whole");
+        assert_eq!(len, first.len());
+        assert_eq!(frame.unwrap().body.len(), 100);
+        // Peeking took nothing: the same request again.
+        let (_, again) = peek_now(&server, &limits).unwrap();
+        assert_eq!(again, len);
+        assert!(consume_now(&server, len));
+        let (frame, len) = peek_now(&server, &limits).expect("the second request");
+        assert_eq!((frame.unwrap().body.len(), len), (7, second.len()));
+        // An answer written without waiting reaches the client whole.
+        assert_eq!(send_now(&server, b"answer"), 6);
+        let mut answer = [0u8; 6];
+        client.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"answer");
     }
 }
