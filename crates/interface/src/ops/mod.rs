@@ -41,6 +41,42 @@ pub enum Target {
     Crypto,
 }
 
+/// A kind of provider, by the operations it serves. The table's `served by` column lists, for
+/// each operation, the families that serve it, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// The core provider (id 0).
+    Core,
+    /// The software crypto providers, Mbed Crypto and OpenSSL (id 1): every crypto operation
+    /// but key attestation.
+    Software,
+    /// The PKCS #11 provider (id 2).
+    Pkcs11,
+    /// The TPM provider (id 3).
+    Tpm,
+}
+
+impl Family {
+    /// Every family, in the order the table lists them.
+    pub const ALL: &'static [Family] =
+        &[Family::Core, Family::Software, Family::Pkcs11, Family::Tpm];
+}
+
+/// What answering an operation costs, which decides whether the service may answer it on the
+/// thread that read the request rather than hand it to its blocking pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// A small answer of fixed size that waits on nothing (Ping, the core provider's
+    /// descriptions of itself).
+    Fixed,
+    /// Computation on the request's own data, tens to hundreds of microseconds when the
+    /// provider never blocks (signatures, hashes, MACs, ciphers, random bytes).
+    Short,
+    /// May wait on the key store, a lock or a device, or grows with what the service holds
+    /// (key creation and destruction, key agreement, listings of keys and clients).
+    Long,
+}
+
 /// A Parsec operation: its opcode, its native types and its protobuf messages.
 ///
 /// Implemented only by the marker types the operations table generates.
@@ -187,54 +223,67 @@ fn encode_message<M: Message + Zeroize>(mut message: M) -> Result<Zeroizing<Vec<
     Ok(bytes)
 }
 
-/// The operations table: one line per operation — opcode, marker type, module, which kind of
-/// provider serves it, who may call it, and the key it works on. This is the only list of
-/// operations in the workspace.
+/// The operations table: one line per operation. This is the only list of operations in the
+/// workspace; everything that differs between operations and is not behaviour of their own
+/// module is a column here.
 ///
-/// The key column is `none()`, `new(field)` (the request's `field` names a key to create), or
-/// `uses(field)` / `uses(field, check)` (the request's `field`, or `field()`, names an existing
-/// key of the caller, which must pass the request's method `check` against its attributes).
+/// - opcode `=>` marker type, module (`ops::<module>`, `proto::<module>`, `proto/<module>.proto`);
+/// - served by: the [`Family`]s of providers that serve it, in the order of [`Family::ALL`];
+///   `[Core]` alone makes it a core operation ([`Target::Core`]);
+/// - access: who may call it ([`Access`]);
+/// - cost: whether it may be answered on the thread that read it ([`Cost`]);
+/// - `listed` or `unlisted`: whether ListOpcodes names it when a provider serves it
+///   ([`Opcode::is_listed`]);
+/// - key: `none()`, `new(field)` (the request's `field` names a key to create), or
+///   `uses(field)` / `uses(field, check)` (the request's `field`, or `field()`, names an
+///   existing key of the caller, which must pass the request's method `check` against its
+///   attributes).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __operation_table {
     ($m:ident ($($args:tt)*)) => {
         $crate::$m! { ($($args)*)
-            0x0001 => Ping, ping, Core, Open, none();
-            0x0002 => PsaGenerateKey, psa_generate_key, Crypto, Identity, new(key_name);
-            0x0003 => PsaDestroyKey, psa_destroy_key, Crypto, Identity, uses(key_name);
-            0x0004 => PsaSignHash, psa_sign_hash, Crypto, Identity, uses(key_name, validate);
-            0x0005 => PsaVerifyHash, psa_verify_hash, Crypto, Identity, uses(key_name, validate);
-            0x0006 => PsaImportKey, psa_import_key, Crypto, Identity, new(key_name);
-            0x0007 => PsaExportPublicKey, psa_export_public_key, Crypto, Identity, uses(key_name);
-            0x0008 => ListProviders, list_providers, Core, Open, none();
-            0x0009 => ListOpcodes, list_opcodes, Core, Open, none();
-            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x000C => PsaExportKey, psa_export_key, Crypto, Identity, uses(key_name, validate);
-            0x000D => PsaGenerateRandom, psa_generate_random, Crypto, Open, none();
-            0x000E => ListAuthenticators, list_authenticators, Core, Open, none();
-            0x000F => PsaHashCompute, psa_hash_compute, Crypto, Open, none();
-            0x0010 => PsaHashCompare, psa_hash_compare, Crypto, Open, none();
-            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, Crypto, Identity, uses(private_key_name, validate);
-            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x0016 => PsaMacCompute, psa_mac_compute, Crypto, Identity, uses(key_name, validate);
-            0x0017 => PsaMacVerify, psa_mac_verify, Crypto, Identity, uses(key_name, validate);
-            0x0018 => PsaSignMessage, psa_sign_message, Crypto, Identity, uses(key_name, validate);
-            0x0019 => PsaVerifyMessage, psa_verify_message, Crypto, Identity, uses(key_name, validate);
-            0x001A => ListKeys, list_keys, Core, Identity, none();
-            0x001B => ListClients, list_clients, Core, Admin, none();
-            0x001C => DeleteClient, delete_client, Core, Admin, none();
-            0x001E => AttestKey, attest_key, Crypto, Identity, uses(attested_key_name);
-            0x001F => PrepareKeyAttestation, prepare_key_attestation, Crypto, Identity, uses(attested_key_name());
-            0x0020 => CanDoCrypto, can_do_crypto, Crypto, Identity, none();
+            // Opcode     Marker, module, served by, access, cost, ListOpcodes, key.
+            0x0001 => Ping, ping, [Core], Open, Fixed, listed, none();
+            0x0002 => PsaGenerateKey, psa_generate_key, [Software Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0003 => PsaDestroyKey, psa_destroy_key, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name);
+            0x0004 => PsaSignHash, psa_sign_hash, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0005 => PsaVerifyHash, psa_verify_hash, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0006 => PsaImportKey, psa_import_key, [Software Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0007 => PsaExportPublicKey, psa_export_public_key, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name);
+            0x0008 => ListProviders, list_providers, [Core], Open, Fixed, listed, none();
+            0x0009 => ListOpcodes, list_opcodes, [Core], Open, Fixed, listed, none();
+            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000C => PsaExportKey, psa_export_key, [Software], Identity, Long, listed, uses(key_name, validate);
+            0x000D => PsaGenerateRandom, psa_generate_random, [Software Pkcs11 Tpm], Open, Short, listed, none();
+            0x000E => ListAuthenticators, list_authenticators, [Core], Open, Fixed, listed, none();
+            0x000F => PsaHashCompute, psa_hash_compute, [Software], Open, Short, listed, none();
+            0x0010 => PsaHashCompare, psa_hash_compare, [Software], Open, Short, listed, none();
+            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, [Software], Identity, Long, listed, uses(private_key_name, validate);
+            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, [Software], Identity, Short, listed, uses(key_name, validate);
+            // Not listed: upstream clients fail to decode a ListOpcodes answer holding an
+            // opcode they do not know, and they know neither of the MAC operations.
+            0x0016 => PsaMacCompute, psa_mac_compute, [Software], Identity, Short, unlisted, uses(key_name, validate);
+            0x0017 => PsaMacVerify, psa_mac_verify, [Software], Identity, Short, unlisted, uses(key_name, validate);
+            0x0018 => PsaSignMessage, psa_sign_message, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x0019 => PsaVerifyMessage, psa_verify_message, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x001A => ListKeys, list_keys, [Core], Identity, Long, listed, none();
+            // The administrative operations are not listed either: the reference service does
+            // not name them, and clients find them by being administrators.
+            0x001B => ListClients, list_clients, [Core], Admin, Long, unlisted, none();
+            0x001C => DeleteClient, delete_client, [Core], Admin, Long, unlisted, none();
+            0x001E => AttestKey, attest_key, [Tpm], Identity, Long, listed, uses(attested_key_name);
+            0x001F => PrepareKeyAttestation, prepare_key_attestation, [Tpm], Identity, Long, listed, uses(attested_key_name());
+            0x0020 => CanDoCrypto, can_do_crypto, [Software Pkcs11 Tpm], Identity, Long, listed, none();
             // Bulwark's own operations. Upstream assigns 0x0001..=0x0020 and its API overview
             // groups operations in low decimal ranges (PSA ones in 1000..=1999); values with the
             // top bit set are outside every range it lays out, so no future upstream opcode can
             // collide, and upstream services answer them OpcodeDoesNotExist.
-            0x8000_0001 => BulwarkStatus, bulwark_status, Core, Admin, none();
+            0x8000_0001 => BulwarkStatus, bulwark_status, [Core], Admin, Long, unlisted, none();
         }
     };
 }
@@ -242,7 +291,7 @@ macro_rules! __operation_table {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __define_operations {
-    (() $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
+    (() $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
         $(pub mod $module;)*
 
         /// Every opcode of the wire protocol (docs/protocol.md#opcodes), with its wire value.
@@ -268,7 +317,23 @@ macro_rules! __define_operations {
 
             /// Which kind of provider serves the operation.
             pub const fn target(self) -> Target {
-                match self { $(Opcode::$marker => Target::$target,)* }
+                match self { $(Opcode::$marker => $crate::__target!($served),)* }
+            }
+
+            /// The families of providers that serve the operation, in the order of
+            /// [`Family::ALL`].
+            pub const fn families(self) -> &'static [Family] {
+                match self { $(Opcode::$marker => $crate::__families!($served),)* }
+            }
+
+            /// Whether providers of `family` serve the operation.
+            pub fn is_served_by(self, family: Family) -> bool {
+                self.families().contains(&family)
+            }
+
+            /// What answering the operation costs.
+            pub const fn cost(self) -> Cost {
+                match self { $(Opcode::$marker => Cost::$cost,)* }
             }
 
             /// Who may call the operation.
@@ -283,13 +348,10 @@ macro_rules! __define_operations {
 
             /// Whether ListOpcodes names the operation when a provider serves it.
             ///
-            /// Two kinds are served but not named. The MAC operations: upstream clients fail to
-            /// decode a ListOpcodes answer holding an opcode they do not know, and they know
-            /// neither of these. The administrative operations: the reference service does not
-            /// name them either, and clients find them by being administrators.
+            /// Two kinds are served but not named (the table says why): the MAC operations,
+            /// which upstream clients do not know, and the administrative ones.
             pub const fn is_listed(self) -> bool {
-                !matches!(self, Opcode::PsaMacCompute | Opcode::PsaMacVerify)
-                    && !matches!(self.access(), Access::Admin)
+                match self { $(Opcode::$marker => $crate::__listed!($listed),)* }
             }
 
             /// Whether the operation is reserved to administrators.
@@ -324,6 +386,103 @@ macro_rules! __define_operations {
             }
         )*
 
+    };
+}
+
+/// The table's `served by` column as a [`Target`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __target {
+    ([Core]) => {
+        $crate::ops::Target::Core
+    };
+    ([$($family:ident)*]) => {
+        $crate::ops::Target::Crypto
+    };
+}
+
+/// The table's `served by` column as a slice of [`Family`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __families {
+    ([$($family:ident)*]) => {
+        &[$($crate::ops::Family::$family),*]
+    };
+}
+
+/// The table's ListOpcodes column as a `bool`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __listed {
+    (listed) => {
+        true
+    };
+    (unlisted) => {
+        false
+    };
+}
+
+/// Generates one protobuf module per operation in [`crate::proto`], from `proto/<module>.proto`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __proto_modules {
+    (() $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
+        $(
+            #[doc = concat!("The messages of ", stringify!($marker), " (`proto/", stringify!($module), ".proto`).")]
+            pub mod $module {
+                include!(concat!(env!("OUT_DIR"), "/", stringify!($module), ".rs"));
+            }
+        )*
+    };
+}
+
+/// Picks the rows of the operations table that providers of one [`Family`] serve, one row at a
+/// time, and hands their marker types to the visitor (see [`operations_served_by!`]).
+///
+/// The `served by` column lists families in the order of [`Family::ALL`], which is what lets
+/// each family's rule match it with a fixed pattern.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_served {
+    ((($family:ident $visit:ident { $($args:tt)* }) [$($selected:tt)*])) => {
+        $visit! { $($args)* $($selected)* }
+    };
+    (((Core $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [Core], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Core $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Software $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [Software $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Software $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Pkcs11 $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Software)? Pkcs11 $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Pkcs11 $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Tpm $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Software)? $(Pkcs11)? Tpm], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Tpm $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (($chosen:tt [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ($chosen [$($selected)*]) $($rest)* }
+    };
+}
+
+/// Invokes the macro `$visit` once with the marker types of every operation that providers of
+/// a [`Family`](crate::ops::Family) serve, after the arguments given:
+/// `operations_served_by!(Tpm => visit! { args })` expands to
+/// `visit! { args bulwark_interface::ops::PsaGenerateKey, ..., bulwark_interface::ops::AttestKey, }`,
+/// in table order. The service builds each provider family's trait and registration from it.
+#[macro_export]
+macro_rules! operations_served_by {
+    ($family:ident => $visit:ident! { $($args:tt)* }) => {
+        $crate::__operation_table! { __select_served(($family $visit { $($args)* }) []) }
     };
 }
 
@@ -372,7 +531,7 @@ macro_rules! __key_column {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __each_operation {
-    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
+    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
         $($visit!($crate::ops::$marker);)*
     };
 }
@@ -439,6 +598,126 @@ mod tests {
             .map(|o| o.value())
             .collect();
         assert_eq!(core, vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]);
+    }
+
+    #[test]
+    fn administrative_operations_are_never_listed() {
+        for op in Opcode::ALL.iter().filter(|o| o.is_admin()) {
+            assert!(!op.is_listed(), "{op}");
+        }
+    }
+
+    #[test]
+    fn served_by_lists_families_in_order_and_core_alone() {
+        for op in Opcode::ALL {
+            let families = op.families();
+            assert!(!families.is_empty(), "{op}: served by no one");
+            assert!(
+                families.windows(2).all(|pair| pair[0] < pair[1]),
+                "{op}: families out of the order of Family::ALL"
+            );
+            assert_eq!(
+                op.is_core(),
+                families.contains(&Family::Core),
+                "{op}: target and families disagree"
+            );
+            if op.is_core() {
+                assert_eq!(
+                    families,
+                    [Family::Core],
+                    "{op}: the core provider serves it alone"
+                );
+            }
+        }
+    }
+
+    /// What each provider family serves, as docs/protocol.md#operations-per-provider says.
+    #[test]
+    fn families_serve_the_operations_of_the_spec() {
+        let served = |family| -> Vec<u32> {
+            Opcode::ALL
+                .iter()
+                .filter(|o| o.is_served_by(family))
+                .map(|o| o.value())
+                .collect()
+        };
+        assert_eq!(
+            served(Family::Core),
+            vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]
+        );
+        assert_eq!(
+            served(Family::Software),
+            (2..=0x19)
+                .chain([0x20])
+                .filter(|v| ![8, 9, 14].contains(v))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            served(Family::Pkcs11),
+            vec![2, 3, 4, 5, 6, 7, 10, 11, 13, 0x20]
+        );
+        assert_eq!(
+            served(Family::Tpm),
+            vec![2, 3, 4, 5, 6, 7, 10, 11, 13, 0x1E, 0x1F, 0x20]
+        );
+    }
+
+    /// The selection macro reads the same column as [`Opcode::families`].
+    #[test]
+    fn operations_served_by_agrees_with_the_column() {
+        macro_rules! opcodes {
+            ($($op:path,)*) => {
+                vec![$(<$op as Operation>::OPCODE),*]
+            };
+        }
+        for (family, selected) in [
+            (
+                Family::Core,
+                crate::operations_served_by!(Core => opcodes! {}),
+            ),
+            (
+                Family::Software,
+                crate::operations_served_by!(Software => opcodes! {}),
+            ),
+            (
+                Family::Pkcs11,
+                crate::operations_served_by!(Pkcs11 => opcodes! {}),
+            ),
+            (
+                Family::Tpm,
+                crate::operations_served_by!(Tpm => opcodes! {}),
+            ),
+        ] {
+            let column: Vec<Opcode> = Opcode::ALL
+                .iter()
+                .copied()
+                .filter(|o| o.is_served_by(family))
+                .collect();
+            assert_eq!(selected, column, "{family:?}");
+        }
+    }
+
+    #[test]
+    fn only_core_descriptions_are_fixed_and_only_crypto_operations_short() {
+        let of = |cost| -> Vec<u32> {
+            Opcode::ALL
+                .iter()
+                .filter(|o| o.cost() == cost)
+                .map(|o| o.value())
+                .collect()
+        };
+        assert_eq!(of(Cost::Fixed), vec![1, 8, 9, 14]);
+        assert_eq!(
+            of(Cost::Short),
+            vec![4, 5, 7, 13, 15, 16, 0x11, 0x12, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19]
+        );
+        for op in Opcode::ALL {
+            match op.cost() {
+                Cost::Fixed => assert!(op.is_core() && op.access() == Access::Open, "{op}"),
+                Cost::Short => assert!(!op.is_core(), "{op}"),
+                Cost::Long => {}
+            }
+        }
     }
 
     #[test]
