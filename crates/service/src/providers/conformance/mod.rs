@@ -125,9 +125,10 @@ pub(crate) struct Load {
 /// What a provider serves, where providers differ. Every entry is asserted both ways.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations {
-    /// Exactly the opcodes the provider registers (and so advertises in ListOpcodes). Any
-    /// other operation answers `PsaErrorNotSupported`.
-    pub opcodes: &'static [Opcode],
+    /// The provider's family: it registers exactly the operations the table says the family
+    /// serves (and so advertises them in ListOpcodes). Any other operation answers
+    /// `PsaErrorNotSupported`.
+    pub family: Family,
     /// Checks the back-end key id recorded for a generated SECP-R1 P-256 key pair.
     pub key_id: fn(&[u8]),
     /// The RSA key sizes the provider generates and CanDoCrypto accepts (the suite probes
@@ -165,51 +166,9 @@ pub(crate) struct Expectations {
 impl Expectations {
     /// Whether the provider is expected to register `opcode`.
     pub(crate) fn serves(&self, opcode: Opcode) -> bool {
-        self.opcodes.contains(&opcode)
+        opcode.is_served_by(self.family)
     }
 }
-
-/// The operations of the software providers (Mbed Crypto and OpenSSL): every crypto operation
-/// but key attestation.
-pub(crate) const SOFTWARE_OPCODES: &[Opcode] = &[
-    Opcode::PsaGenerateKey,
-    Opcode::PsaImportKey,
-    Opcode::PsaDestroyKey,
-    Opcode::PsaExportPublicKey,
-    Opcode::PsaExportKey,
-    Opcode::PsaSignHash,
-    Opcode::PsaVerifyHash,
-    Opcode::PsaSignMessage,
-    Opcode::PsaVerifyMessage,
-    Opcode::PsaAsymmetricEncrypt,
-    Opcode::PsaAsymmetricDecrypt,
-    Opcode::PsaAeadEncrypt,
-    Opcode::PsaAeadDecrypt,
-    Opcode::PsaCipherEncrypt,
-    Opcode::PsaCipherDecrypt,
-    Opcode::PsaMacCompute,
-    Opcode::PsaMacVerify,
-    Opcode::PsaRawKeyAgreement,
-    Opcode::PsaGenerateRandom,
-    Opcode::PsaHashCompute,
-    Opcode::PsaHashCompare,
-    Opcode::CanDoCrypto,
-];
-
-/// The operations both hardware providers (PKCS #11 and TPM) serve: key management, asymmetric
-/// signatures and encryption, random and CanDoCrypto.
-pub(crate) const HARDWARE_OPCODES: [Opcode; 10] = [
-    Opcode::PsaGenerateKey,
-    Opcode::PsaDestroyKey,
-    Opcode::PsaImportKey,
-    Opcode::PsaExportPublicKey,
-    Opcode::PsaSignHash,
-    Opcode::PsaVerifyHash,
-    Opcode::PsaGenerateRandom,
-    Opcode::PsaAsymmetricEncrypt,
-    Opcode::PsaAsymmetricDecrypt,
-    Opcode::CanDoCrypto,
-];
 
 /// What a behaviour established for the provider under test.
 #[derive(Debug, Clone, PartialEq, Eq)]

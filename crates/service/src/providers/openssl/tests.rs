@@ -27,7 +27,7 @@ use crate::auth::Identity;
 use crate::keystore::KeyStore;
 use crate::providers::conformance::{
     self, attrs, cipher_encrypt, digest, ecdsa, encrypt_decrypt, flags, secp_r1_pair, sign_verify,
-    status, Expectations, Keep, Load, Subject, Support, SOFTWARE_OPCODES,
+    status, Expectations, Keep, Load, Subject, Support,
 };
 use crate::providers::{serve, Handles, Provider, ProviderSettings, RequestContext, Resolve};
 
@@ -50,7 +50,7 @@ fn wrapped_p256_key(key_id: &[u8]) {
 
 impl Subject for OpenSslProvider {
     const EXPECTED: Expectations = Expectations {
-        opcodes: SOFTWARE_OPCODES,
+        family: Family::Software,
         key_id: wrapped_p256_key,
         rsa_bits: &[1024, 2048, 4096],
         refused_size: ResponseStatus::PsaErrorInvalidArgument,
