@@ -47,9 +47,10 @@ pub enum Target {
 pub enum Family {
     /// The core provider (id 0).
     Core,
-    /// The software crypto providers, Mbed Crypto and OpenSSL (id 1): every crypto operation
-    /// but key attestation.
-    Software,
+    /// The Mbed Crypto provider (id 1).
+    Mbed,
+    /// The OpenSSL provider (id 1, in place of Mbed Crypto).
+    OpenSsl,
     /// The PKCS #11 provider (id 2).
     Pkcs11,
     /// The TPM provider (id 3).
@@ -58,8 +59,13 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order the table lists them.
-    pub const ALL: &'static [Family] =
-        &[Family::Core, Family::Software, Family::Pkcs11, Family::Tpm];
+    pub const ALL: &'static [Family] = &[
+        Family::Core,
+        Family::Mbed,
+        Family::OpenSsl,
+        Family::Pkcs11,
+        Family::Tpm,
+    ];
 }
 
 /// What answering an operation costs, which decides whether the service may answer it on the
@@ -245,32 +251,32 @@ macro_rules! __operation_table {
         $crate::$m! { ($($args)*)
             // Opcode     Marker, module, served by, access, cost, ListOpcodes, key.
             0x0001 => Ping, ping, [Core], Open, Fixed, listed, none();
-            0x0002 => PsaGenerateKey, psa_generate_key, [Software Pkcs11 Tpm], Identity, Long, listed, new(key_name);
-            0x0003 => PsaDestroyKey, psa_destroy_key, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name);
-            0x0004 => PsaSignHash, psa_sign_hash, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
-            0x0005 => PsaVerifyHash, psa_verify_hash, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
-            0x0006 => PsaImportKey, psa_import_key, [Software Pkcs11 Tpm], Identity, Long, listed, new(key_name);
-            0x0007 => PsaExportPublicKey, psa_export_public_key, [Software Pkcs11 Tpm], Identity, Short, listed, uses(key_name);
+            0x0002 => PsaGenerateKey, psa_generate_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0003 => PsaDestroyKey, psa_destroy_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name);
+            0x0004 => PsaSignHash, psa_sign_hash, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0005 => PsaVerifyHash, psa_verify_hash, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0006 => PsaImportKey, psa_import_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0007 => PsaExportPublicKey, psa_export_public_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name);
             0x0008 => ListProviders, list_providers, [Core], Open, Fixed, listed, none();
             0x0009 => ListOpcodes, list_opcodes, [Core], Open, Fixed, listed, none();
-            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
-            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, [Software Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
-            0x000C => PsaExportKey, psa_export_key, [Software], Identity, Long, listed, uses(key_name, validate);
-            0x000D => PsaGenerateRandom, psa_generate_random, [Software Pkcs11 Tpm], Open, Short, listed, none();
+            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000C => PsaExportKey, psa_export_key, [Mbed OpenSsl], Identity, Long, listed, uses(key_name, validate);
+            0x000D => PsaGenerateRandom, psa_generate_random, [Mbed OpenSsl Pkcs11 Tpm], Open, Short, listed, none();
             0x000E => ListAuthenticators, list_authenticators, [Core], Open, Fixed, listed, none();
-            0x000F => PsaHashCompute, psa_hash_compute, [Software], Open, Short, listed, none();
-            0x0010 => PsaHashCompare, psa_hash_compare, [Software], Open, Short, listed, none();
-            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, [Software], Identity, Short, listed, uses(key_name, validate);
-            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, [Software], Identity, Short, listed, uses(key_name, validate);
-            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, [Software], Identity, Long, listed, uses(private_key_name, validate);
-            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, [Software], Identity, Short, listed, uses(key_name, validate);
-            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x000F => PsaHashCompute, psa_hash_compute, [Mbed OpenSsl], Open, Short, listed, none();
+            0x0010 => PsaHashCompare, psa_hash_compare, [Mbed OpenSsl], Open, Short, listed, none();
+            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, [Mbed OpenSsl], Identity, Long, listed, uses(private_key_name, validate);
+            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
             // Not listed: upstream clients fail to decode a ListOpcodes answer holding an
             // opcode they do not know, and they know neither of the MAC operations.
-            0x0016 => PsaMacCompute, psa_mac_compute, [Software], Identity, Short, unlisted, uses(key_name, validate);
-            0x0017 => PsaMacVerify, psa_mac_verify, [Software], Identity, Short, unlisted, uses(key_name, validate);
-            0x0018 => PsaSignMessage, psa_sign_message, [Software], Identity, Short, listed, uses(key_name, validate);
-            0x0019 => PsaVerifyMessage, psa_verify_message, [Software], Identity, Short, listed, uses(key_name, validate);
+            0x0016 => PsaMacCompute, psa_mac_compute, [Mbed OpenSsl], Identity, Short, unlisted, uses(key_name, validate);
+            0x0017 => PsaMacVerify, psa_mac_verify, [Mbed OpenSsl], Identity, Short, unlisted, uses(key_name, validate);
+            0x0018 => PsaSignMessage, psa_sign_message, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0019 => PsaVerifyMessage, psa_verify_message, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
             0x001A => ListKeys, list_keys, [Core], Identity, Long, listed, none();
             // The administrative operations are not listed either: the reference service does
             // not name them, and clients find them by being administrators.
@@ -278,7 +284,7 @@ macro_rules! __operation_table {
             0x001C => DeleteClient, delete_client, [Core], Admin, Long, unlisted, none();
             0x001E => AttestKey, attest_key, [Tpm], Identity, Long, listed, uses(attested_key_name);
             0x001F => PrepareKeyAttestation, prepare_key_attestation, [Tpm], Identity, Long, listed, uses(attested_key_name());
-            0x0020 => CanDoCrypto, can_do_crypto, [Software Pkcs11 Tpm], Identity, Long, listed, none();
+            0x0020 => CanDoCrypto, can_do_crypto, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, none();
             // Bulwark's own operations. Upstream assigns 0x0001..=0x0020 and its API overview
             // groups operations in low decimal ranges (PSA ones in 1000..=1999); values with the
             // top bit set are outside every range it lays out, so no future upstream opcode can
@@ -452,18 +458,23 @@ macro_rules! __select_served {
         $($rest:tt)*) => {
         $crate::__select_served! { ((Core $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
     };
-    (((Software $visit:ident $args:tt) [$($selected:tt)*])
-        $value:literal => $marker:ident, $module:ident, [Software $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+    (((Mbed $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [Mbed $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
         $($rest:tt)*) => {
-        $crate::__select_served! { ((Software $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+        $crate::__select_served! { ((Mbed $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((OpenSsl $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? OpenSsl $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((OpenSsl $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
     };
     (((Pkcs11 $visit:ident $args:tt) [$($selected:tt)*])
-        $value:literal => $marker:ident, $module:ident, [$(Software)? Pkcs11 $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? $(OpenSsl)? Pkcs11 $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
         $($rest:tt)*) => {
         $crate::__select_served! { ((Pkcs11 $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
     };
     (((Tpm $visit:ident $args:tt) [$($selected:tt)*])
-        $value:literal => $marker:ident, $module:ident, [$(Software)? $(Pkcs11)? Tpm], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? $(OpenSsl)? $(Pkcs11)? Tpm], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
         $($rest:tt)*) => {
         $crate::__select_served! { ((Tpm $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
     };
@@ -645,13 +656,13 @@ mod tests {
             served(Family::Core),
             vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]
         );
-        assert_eq!(
-            served(Family::Software),
-            (2..=0x19)
-                .chain([0x20])
-                .filter(|v| ![8, 9, 14].contains(v))
-                .collect::<Vec<_>>()
-        );
+        // The software providers: every crypto operation but key attestation.
+        let software: Vec<u32> = (2..=0x19)
+            .chain([0x20])
+            .filter(|v| ![8, 9, 14].contains(v))
+            .collect();
+        assert_eq!(served(Family::Mbed), software);
+        assert_eq!(served(Family::OpenSsl), software);
         assert_eq!(
             served(Family::Pkcs11),
             vec![2, 3, 4, 5, 6, 7, 10, 11, 13, 0x20]
@@ -676,8 +687,12 @@ mod tests {
                 crate::operations_served_by!(Core => opcodes! {}),
             ),
             (
-                Family::Software,
-                crate::operations_served_by!(Software => opcodes! {}),
+                Family::Mbed,
+                crate::operations_served_by!(Mbed => opcodes! {}),
+            ),
+            (
+                Family::OpenSsl,
+                crate::operations_served_by!(OpenSsl => opcodes! {}),
             ),
             (
                 Family::Pkcs11,

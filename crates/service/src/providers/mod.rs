@@ -189,11 +189,16 @@ bulwark_interface::operations_served_by!(Core => operation_set! {
     register_core_operations:
 });
 
-bulwark_interface::operations_served_by!(Software => operation_set! {
-    /// A software provider (Mbed Crypto, OpenSSL): the operations the table says `Software`
-    /// serves, every crypto operation but key attestation.
-    SoftwareOperations,
-    register_software_operations:
+bulwark_interface::operations_served_by!(Mbed => operation_set! {
+    /// The Mbed Crypto provider: the operations the table says `Mbed` serves.
+    MbedOperations,
+    register_mbed_operations:
+});
+
+bulwark_interface::operations_served_by!(OpenSsl => operation_set! {
+    /// The OpenSSL provider: the operations the table says `OpenSsl` serves.
+    OpenSslOperations,
+    register_openssl_operations:
 });
 
 #[cfg(feature = "pkcs11")]

@@ -44,7 +44,7 @@ fn psa_user_key_id(key_id: &[u8]) {
 
 impl Subject for MbedProvider {
     const EXPECTED: Expectations = Expectations {
-        family: Family::Software,
+        family: Family::Mbed,
         key_id: psa_user_key_id,
         rsa_bits: &[1024, 2048, 4096],
         refused_size: ResponseStatus::PsaErrorInvalidArgument,

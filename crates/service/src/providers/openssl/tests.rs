@@ -50,7 +50,7 @@ fn wrapped_p256_key(key_id: &[u8]) {
 
 impl Subject for OpenSslProvider {
     const EXPECTED: Expectations = Expectations {
-        family: Family::Software,
+        family: Family::OpenSsl,
         key_id: wrapped_p256_key,
         rsa_bits: &[1024, 2048, 4096],
         refused_size: ResponseStatus::PsaErrorInvalidArgument,
