@@ -364,6 +364,12 @@ macro_rules! __define_operations {
             pub const fn is_admin(self) -> bool {
                 matches!(self.access(), Access::Admin)
             }
+
+            /// Whether the operation uses an existing key that must pass a policy check
+            /// ([`Operation::check_key`]): the table's key column reads `uses(field, check)`.
+            pub const fn checks_key_policy(self) -> bool {
+                match self { $(Opcode::$marker => $crate::__checks_policy!($key $keyargs),)* }
+            }
         }
 
         impl TryFrom<u32> for Opcode {
@@ -424,6 +430,18 @@ macro_rules! __listed {
         true
     };
     (unlisted) => {
+        false
+    };
+}
+
+/// Whether the table's key column names a policy check, as a `bool`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __checks_policy {
+    (uses ($field:ident, $check:ident)) => {
+        true
+    };
+    ($key:ident $keyargs:tt) => {
         false
     };
 }
@@ -733,6 +751,21 @@ mod tests {
                 Cost::Long => {}
             }
         }
+    }
+
+    /// The operations that use a key under a usage flag: every key use but destruction,
+    /// public export and the attestation ones, which need no flag.
+    #[test]
+    fn policy_checked_key_uses_are_those_of_a_usage_flag() {
+        let checked: Vec<u32> = Opcode::ALL
+            .iter()
+            .filter(|o| o.checks_key_policy())
+            .map(|o| o.value())
+            .collect();
+        assert_eq!(
+            checked,
+            vec![4, 5, 0xA, 0xB, 0xC, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19]
+        );
     }
 
     #[test]

@@ -205,6 +205,61 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// What `every_key_use_needs_its_usage_flag` gathers while each family tries its key uses with
+/// keys whose policy has no usage flag: the outcome so far and the operations tried, which must
+/// be every operation whose key the table says passes a policy check
+/// ([`Opcode::checks_key_policy`]).
+pub(crate) struct KeyUses {
+    outcome: Outcome,
+    tried: BTreeSet<Opcode>,
+}
+
+impl KeyUses {
+    pub(crate) fn new() -> Self {
+        KeyUses {
+            outcome: Outcome::Passed,
+            tried: BTreeSet::new(),
+        }
+    }
+
+    /// Calls `O` with `request`, whose key's policy lacks the usage `O` needs, and asserts the
+    /// refusal: `PsaErrorNotPermitted`, or `PsaErrorNotSupported` when the provider does not
+    /// serve `O` (then `O` is one of the outcome's refused parts).
+    pub(crate) fn refused<P: Subject, O: Operation>(
+        &mut self,
+        f: &Fixture<P>,
+        request: O::Request,
+    ) {
+        let _ = self.tried.insert(O::OPCODE);
+        if !P::EXPECTED.serves(O::OPCODE) {
+            f.assert_not_served::<O>(request);
+            let outcome = std::mem::replace(&mut self.outcome, Outcome::Passed);
+            self.outcome = outcome.except(O::OPCODE.name());
+            return;
+        }
+        assert_eq!(
+            status(f.call::<O>(request)),
+            ResponseStatus::PsaErrorNotPermitted,
+            "{} with a key whose policy lacks the usage",
+            O::OPCODE
+        );
+    }
+
+    /// The outcome, once every operation whose key passes a policy check was tried.
+    pub(crate) fn finish(self) -> Outcome {
+        let policed: BTreeSet<Opcode> = Opcode::ALL
+            .iter()
+            .copied()
+            .filter(|opcode| opcode.checks_key_policy())
+            .collect();
+        assert_eq!(
+            self.tried, policed,
+            "the operations tried without their usage flag are those the table gives a policy check"
+        );
+        self.outcome
+    }
+}
+
 /// A `conformance_suite` module with one `#[test]` per behaviour for provider `$provider`, named
 /// after the behaviour; each prints its [`Outcome`].
 macro_rules! conformance_tests {
