@@ -1209,7 +1209,7 @@ mod tests {
     #[test]
     fn attributes_at_rest_are_their_protobuf_form() {
         let proto = valid_proto_attributes();
-        let native = Attributes::try_from(proto.clone()).unwrap();
+        let native = Attributes::try_from(proto).unwrap();
         let bytes = encode_attributes(native).unwrap();
         assert_eq!(bytes, proto.encode_to_vec());
         assert_eq!(decode_attributes(&bytes).unwrap(), native);
