@@ -10,7 +10,9 @@
 //! needs one entry per operation.
 //!
 //! Adding an operation: write `proto/<module>.proto`, write `ops/<module>.rs`, add one line to the
-//! table. Everything else (dispatch, `ListOpcodes`, the client's generic call) follows from it.
+//! table. Everything else in this crate and the service's routing (dispatch, registration,
+//! `ListOpcodes`, the client's generic call) follows from it; what remains is the providers'
+//! handlers and their tests (ARCHITECTURE.md, "Adding an operation").
 
 use std::fmt;
 

@@ -6,8 +6,9 @@
 //! from the provider's own `register`, and the response decoded. So an operation the provider
 //! does not register answers exactly what a client gets, `PsaErrorNotSupported`.
 //!
-//! What a provider serves is stated, not discovered: its [`Expectations`] list the opcodes it
-//! must advertise (checked exactly by `advertises_exactly_the_expected_operations`) and, for each
+//! What a provider serves is stated, not discovered: its [`Expectations`] name its family, and
+//! the operations the table says that family serves are the ones it must advertise (checked
+//! exactly by `advertises_exactly_the_expected_operations`) and, for each
 //! capability where providers differ, either [`Support::Yes`] or the exact status of the
 //! refusal ([`Support::No`]). A behaviour on something the provider does not serve asserts that
 //! refusal; nothing is skipped. Each behaviour returns an [`Outcome`] and its test prints one line:
