@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use bulwark_client::interface::ops::Access;
 use bulwark_client::psa::key::Type;
 use bulwark_client::{
     Algorithm, AsymmetricEncryption, AsymmetricSignature, Attributes, Client, EccFamily, Hash,
-    KeyInfo, Lifetime, Policy, ProviderId, UsageFlags,
+    KeyInfo, Lifetime, Opcode, Policy, ProviderId, UsageFlags,
 };
 use clap::CommandFactory as _;
 use serde_json::{json, Map, Value};
@@ -35,14 +36,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let authenticated = !matches!(
-        cli.command,
-        Command::Ping
-            | Command::ListProviders
-            | Command::ListAuthenticators
-            | Command::ListOpcodes { .. }
-    );
-    let s = Session::new(cli, authenticated)?;
+    let s = Session::new(cli, needs_identity(&cli.command))?;
     match &cli.command {
         Command::Ping => ping(&s),
         Command::ListProviders => list_providers(&s),
@@ -121,6 +115,41 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::ExportKey { key } => export_key(&s, &key.key_name),
         Command::Completions { .. } | Command::Man => Ok(()),
     }
+}
+
+/// Whether the command's session needs an identity and a crypto provider, found by asking the
+/// service. An operation open to anyone and answered by the core provider (the operations
+/// table's access and served-by columns) needs neither: its session makes no call before the
+/// command's own, as parsec-tool's unauthenticated one.
+fn needs_identity(command: &Command) -> bool {
+    !operation(command).is_some_and(|opcode| opcode.is_core() && opcode.access() == Access::Open)
+}
+
+/// The operation a command is named after; `None` for the commands answered without the
+/// service. The other calls a command makes (a key's attributes, through ListKeys) need an
+/// identity too, so this one decides what its session needs.
+fn operation(command: &Command) -> Option<Opcode> {
+    Some(match command {
+        Command::Ping => Opcode::Ping,
+        Command::ListProviders => Opcode::ListProviders,
+        Command::ListAuthenticators => Opcode::ListAuthenticators,
+        Command::ListOpcodes { .. } => Opcode::ListOpcodes,
+        Command::ListKeys { .. } => Opcode::ListKeys,
+        Command::GenerateRandom { .. } => Opcode::PsaGenerateRandom,
+        Command::ExportPublicKey { .. } => Opcode::PsaExportPublicKey,
+        Command::CreateRsaKey { .. } | Command::CreateEccKey { .. } => Opcode::PsaGenerateKey,
+        Command::Decrypt { .. } => Opcode::PsaAsymmetricDecrypt,
+        Command::Encrypt { .. } => Opcode::PsaAsymmetricEncrypt,
+        Command::Sign { .. } | Command::CreateCsr(_) => Opcode::PsaSignHash,
+        Command::Verify { .. } => Opcode::PsaVerifyHash,
+        Command::DeleteKey { .. } => Opcode::PsaDestroyKey,
+        Command::ListClients => Opcode::ListClients,
+        Command::Status => Opcode::BulwarkStatus,
+        Command::DeleteClient { .. } => Opcode::DeleteClient,
+        Command::Hash { .. } => Opcode::PsaHashCompute,
+        Command::ExportKey { .. } => Opcode::PsaExportKey,
+        Command::Completions { .. } | Command::Man => return None,
+    })
 }
 
 fn provider_json(id: ProviderId, providers: &[bulwark_client::ProviderInfo]) -> (Value, Value) {
@@ -823,5 +852,40 @@ fn export_key(s: &Session, key: &str) -> Result<(), Failure> {
     match s.format {
         OutputFormat::Json => output::json(&json!({ "key_name": key, "data": text })),
         _ => print(&format!("{text}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// The discovery commands make no call before their own; every other one finds its
+    /// provider and authenticator first, as parsec-tool does.
+    #[test]
+    fn only_open_core_commands_go_without_identity() {
+        let needs = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["bulwark"], args].concat()).unwrap();
+            needs_identity(&cli.command)
+        };
+        for open in [
+            &["ping"][..],
+            &["list-providers"],
+            &["list-authenticators"],
+            &["list-opcodes", "-p", "1"],
+        ] {
+            assert!(!needs(open), "{open:?}");
+        }
+        for identified in [
+            &["generate-random", "-n", "8"][..],
+            &["hash", "--alg", "sha256"],
+            &["list-keys"],
+            &["list-clients"],
+            &["status"],
+            &["delete-key", "--key-name", "k"],
+        ] {
+            assert!(needs(identified), "{identified:?}");
+        }
     }
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use bulwark_interface::ids::{AuthType, ProviderId};
 use bulwark_interface::ops::{self, Opcode, Operation};
-use bulwark_interface::proto;
 use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{
     Limits, RawHeader, RequestFrame, ResponseFrame, ResponseHeader, FLAG_KEEP_OPEN, HEADER_LEN,
@@ -267,19 +266,15 @@ fn answer(frame: &RequestFrame, script: &Script) -> Vec<u8> {
             let providers = script
                 .providers
                 .iter()
-                .map(|id| {
-                    proto::list_providers::ProviderInfo {
-                        uuid: "1c1139dc-ad7c-47dc-ad6b-db6fdb466552".into(),
-                        description: id.display_name().into(),
-                        vendor: String::new(),
-                        version_maj: 0,
-                        version_min: 1,
-                        version_rev: 0,
-                        id: u32::from(id.value()),
-                        max_key_name_len: script.key_name_limit.filter(|_| *id != ProviderId::Core),
-                    }
-                    .try_into()
-                    .unwrap()
+                .map(|id| ops::list_providers::ProviderInfo {
+                    uuid: "1c1139dc-ad7c-47dc-ad6b-db6fdb466552".parse().unwrap(),
+                    description: id.display_name().into(),
+                    vendor: String::new(),
+                    version_maj: 0,
+                    version_min: 1,
+                    version_rev: 0,
+                    id: *id,
+                    max_key_name_len: script.key_name_limit.filter(|_| *id != ProviderId::Core),
                 })
                 .collect();
             encode::<ops::ListProviders>(frame, ops::list_providers::Response { providers })

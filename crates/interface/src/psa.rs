@@ -11,6 +11,8 @@
 //! start with `attributes`, an algorithm embedded directly in an operation starts with `alg`, and
 //! the algorithm of a key policy starts with `attributes.key_policy.key_algorithm`.
 
+use prost::Message as _;
+
 use crate::error::BodyError;
 use crate::proto::psa_algorithm::{algorithm as pa, Algorithm as ProtoAlgorithm};
 use crate::proto::psa_key_attributes as pk;
@@ -919,6 +921,28 @@ impl TryFrom<Attributes> for pk::KeyAttributes {
     }
 }
 
+/// Key attributes as the bytes of their protobuf form (`psa_key_attributes.KeyAttributes`): the
+/// form they are kept in at rest (the service's key store rows, and the associated data that
+/// binds a wrapped key to its attributes). The same attributes always give the same bytes, so
+/// the form can be authenticated.
+///
+/// # Errors
+/// [`BodyError::Serialize`] for attributes that have no protobuf form.
+pub fn encode_attributes(attributes: Attributes) -> Result<Vec<u8>, BodyError> {
+    Ok(pk::KeyAttributes::try_from(attributes)?.encode_to_vec())
+}
+
+/// Key attributes from the bytes [`encode_attributes`] wrote.
+///
+/// # Errors
+/// [`BodyError::Deserialize`] for bytes that are no `KeyAttributes` message, and the
+/// conversion's errors ([`BodyError::InvalidEncoding`]) for a message that holds no valid
+/// attributes.
+pub fn decode_attributes(bytes: &[u8]) -> Result<Attributes, BodyError> {
+    let proto = pk::KeyAttributes::decode(bytes).map_err(|_| BodyError::Deserialize)?;
+    Attributes::try_from(proto)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(deprecated, clippy::unwrap_used, clippy::expect_used)]
@@ -1180,6 +1204,20 @@ mod tests {
             let wire = reencode(&ProtoAlgorithm::try_from(alg).unwrap());
             assert_eq!(Algorithm::try_from(wire).unwrap(), alg, "{alg:?}");
         }
+    }
+
+    #[test]
+    fn attributes_at_rest_are_their_protobuf_form() {
+        let proto = valid_proto_attributes();
+        let native = Attributes::try_from(proto).unwrap();
+        let bytes = encode_attributes(native).unwrap();
+        assert_eq!(bytes, proto.encode_to_vec());
+        assert_eq!(decode_attributes(&bytes).unwrap(), native);
+        assert_eq!(decode_attributes(&[0xFF]), Err(BodyError::Deserialize));
+        assert_eq!(
+            decode_attributes(&[]),
+            Err(BodyError::InvalidEncoding("attributes.key_type"))
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_interface::ids::ProviderId;
-use bulwark_interface::ops::Opcode;
+use bulwark_interface::ops::Cost;
 use bulwark_interface::status::ResponseStatus;
 use bulwark_interface::wire::{Limits, RequestFrame, ResponseFrame, ResponseHeader};
 use zeroize::Zeroizing;
@@ -101,12 +101,13 @@ impl Service {
     /// threads) with [`Service::handle_frame_inline`] rather than handed to the blocking pool.
     ///
     /// Handing a request to another thread and back costs two thread wake-ups, more than the
-    /// whole of a Ping or of an OpenSSL ECDSA signature. Requests whose answer is small and
-    /// fixed (Ping and the core provider's descriptions of itself) always qualify; ListKeys and
+    /// whole of a Ping or of an OpenSSL ECDSA signature. The operations table's cost column
+    /// ([`Opcode::cost`]) decides. Requests whose answer is small and fixed ([`Cost::Fixed`]:
+    /// Ping and the core provider's descriptions of itself) always qualify; ListKeys and
     /// ListClients do not: their cost grows with the keys held (up to `buffer_size_limit` of
     /// answer), and two of them must not hold both I/O threads while other clients wait.
-    /// Short crypto operations (signatures, hashes, MACs, ciphers, random bytes: tens to
-    /// hundreds of microseconds) qualify only with
+    /// Short crypto operations ([`Cost::Short`]: signatures, hashes, MACs, ciphers, random
+    /// bytes: tens to hundreds of microseconds) qualify only with
     /// [`with_inline_crypto`](Self::with_inline_crypto), and only with a body of at most
     /// [`INLINE_BODY_LIMIT`]. Whether a signature is short depends on its key, known only once
     /// resolved: the attempt gives the request back when the key is a large RSA key
@@ -118,26 +119,10 @@ impl Service {
         if frame.body.len() > INLINE_BODY_LIMIT {
             return false;
         }
-        match header.opcode {
-            Opcode::Ping
-            | Opcode::ListProviders
-            | Opcode::ListOpcodes
-            | Opcode::ListAuthenticators => true,
-            Opcode::PsaSignHash
-            | Opcode::PsaVerifyHash
-            | Opcode::PsaSignMessage
-            | Opcode::PsaVerifyMessage
-            | Opcode::PsaHashCompute
-            | Opcode::PsaHashCompare
-            | Opcode::PsaGenerateRandom
-            | Opcode::PsaAeadEncrypt
-            | Opcode::PsaAeadDecrypt
-            | Opcode::PsaCipherEncrypt
-            | Opcode::PsaCipherDecrypt
-            | Opcode::PsaMacCompute
-            | Opcode::PsaMacVerify
-            | Opcode::PsaExportPublicKey => self.inline_crypto,
-            _ => false,
+        match header.opcode.cost() {
+            Cost::Fixed => true,
+            Cost::Short => self.inline_crypto,
+            Cost::Long => false,
         }
     }
 

@@ -10,7 +10,9 @@
 //! needs one entry per operation.
 //!
 //! Adding an operation: write `proto/<module>.proto`, write `ops/<module>.rs`, add one line to the
-//! table. Everything else (dispatch, `ListOpcodes`, the client's generic call) follows from it.
+//! table. Everything else in this crate and the service's routing (dispatch, registration,
+//! `ListOpcodes`, the client's generic call) follows from it; what remains is the providers'
+//! handlers and their tests (ARCHITECTURE.md, "Adding an operation").
 
 use std::fmt;
 
@@ -39,6 +41,48 @@ pub enum Target {
     Core,
     /// Served by crypto providers (ids 1..=5) only.
     Crypto,
+}
+
+/// A kind of provider, by the operations it serves. The table's `served by` column lists, for
+/// each operation, the families that serve it, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// The core provider (id 0).
+    Core,
+    /// The Mbed Crypto provider (id 1).
+    Mbed,
+    /// The OpenSSL provider (id 1, in place of Mbed Crypto).
+    OpenSsl,
+    /// The PKCS #11 provider (id 2).
+    Pkcs11,
+    /// The TPM provider (id 3).
+    Tpm,
+}
+
+impl Family {
+    /// Every family, in the order the table lists them.
+    pub const ALL: &'static [Family] = &[
+        Family::Core,
+        Family::Mbed,
+        Family::OpenSsl,
+        Family::Pkcs11,
+        Family::Tpm,
+    ];
+}
+
+/// What answering an operation costs, which decides whether the service may answer it on the
+/// thread that read the request rather than hand it to its blocking pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// A small answer of fixed size that waits on nothing (Ping, the core provider's
+    /// descriptions of itself).
+    Fixed,
+    /// Computation on the request's own data, tens to hundreds of microseconds when the
+    /// provider never blocks (signatures, hashes, MACs, ciphers, random bytes).
+    Short,
+    /// May wait on the key store, a lock or a device, or grows with what the service holds
+    /// (key creation and destruction, key agreement, listings of keys and clients).
+    Long,
 }
 
 /// A Parsec operation: its opcode, its native types and its protobuf messages.
@@ -187,54 +231,67 @@ fn encode_message<M: Message + Zeroize>(mut message: M) -> Result<Zeroizing<Vec<
     Ok(bytes)
 }
 
-/// The operations table: one line per operation — opcode, marker type, module, which kind of
-/// provider serves it, who may call it, and the key it works on. This is the only list of
-/// operations in the workspace.
+/// The operations table: one line per operation. This is the only list of operations in the
+/// workspace; everything that differs between operations and is not behaviour of their own
+/// module is a column here.
 ///
-/// The key column is `none()`, `new(field)` (the request's `field` names a key to create), or
-/// `uses(field)` / `uses(field, check)` (the request's `field`, or `field()`, names an existing
-/// key of the caller, which must pass the request's method `check` against its attributes).
+/// - opcode `=>` marker type, module (`ops::<module>`, `proto::<module>`, `proto/<module>.proto`);
+/// - served by: the [`Family`]s of providers that serve it, in the order of [`Family::ALL`];
+///   `[Core]` alone makes it a core operation ([`Target::Core`]);
+/// - access: who may call it ([`Access`]);
+/// - cost: whether it may be answered on the thread that read it ([`Cost`]);
+/// - `listed` or `unlisted`: whether ListOpcodes names it when a provider serves it
+///   ([`Opcode::is_listed`]);
+/// - key: `none()`, `new(field)` (the request's `field` names a key to create), or
+///   `uses(field)` / `uses(field, check)` (the request's `field`, or `field()`, names an
+///   existing key of the caller, which must pass the request's method `check` against its
+///   attributes).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __operation_table {
     ($m:ident ($($args:tt)*)) => {
         $crate::$m! { ($($args)*)
-            0x0001 => Ping, ping, Core, Open, none();
-            0x0002 => PsaGenerateKey, psa_generate_key, Crypto, Identity, new(key_name);
-            0x0003 => PsaDestroyKey, psa_destroy_key, Crypto, Identity, uses(key_name);
-            0x0004 => PsaSignHash, psa_sign_hash, Crypto, Identity, uses(key_name, validate);
-            0x0005 => PsaVerifyHash, psa_verify_hash, Crypto, Identity, uses(key_name, validate);
-            0x0006 => PsaImportKey, psa_import_key, Crypto, Identity, new(key_name);
-            0x0007 => PsaExportPublicKey, psa_export_public_key, Crypto, Identity, uses(key_name);
-            0x0008 => ListProviders, list_providers, Core, Open, none();
-            0x0009 => ListOpcodes, list_opcodes, Core, Open, none();
-            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x000C => PsaExportKey, psa_export_key, Crypto, Identity, uses(key_name, validate);
-            0x000D => PsaGenerateRandom, psa_generate_random, Crypto, Open, none();
-            0x000E => ListAuthenticators, list_authenticators, Core, Open, none();
-            0x000F => PsaHashCompute, psa_hash_compute, Crypto, Open, none();
-            0x0010 => PsaHashCompare, psa_hash_compare, Crypto, Open, none();
-            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, Crypto, Identity, uses(private_key_name, validate);
-            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, Crypto, Identity, uses(key_name, validate);
-            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, Crypto, Identity, uses(key_name, validate);
-            0x0016 => PsaMacCompute, psa_mac_compute, Crypto, Identity, uses(key_name, validate);
-            0x0017 => PsaMacVerify, psa_mac_verify, Crypto, Identity, uses(key_name, validate);
-            0x0018 => PsaSignMessage, psa_sign_message, Crypto, Identity, uses(key_name, validate);
-            0x0019 => PsaVerifyMessage, psa_verify_message, Crypto, Identity, uses(key_name, validate);
-            0x001A => ListKeys, list_keys, Core, Identity, none();
-            0x001B => ListClients, list_clients, Core, Admin, none();
-            0x001C => DeleteClient, delete_client, Core, Admin, none();
-            0x001E => AttestKey, attest_key, Crypto, Identity, uses(attested_key_name);
-            0x001F => PrepareKeyAttestation, prepare_key_attestation, Crypto, Identity, uses(attested_key_name());
-            0x0020 => CanDoCrypto, can_do_crypto, Crypto, Identity, none();
+            // Opcode     Marker, module, served by, access, cost, ListOpcodes, key.
+            0x0001 => Ping, ping, [Core], Open, Fixed, listed, none();
+            0x0002 => PsaGenerateKey, psa_generate_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0003 => PsaDestroyKey, psa_destroy_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name);
+            0x0004 => PsaSignHash, psa_sign_hash, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0005 => PsaVerifyHash, psa_verify_hash, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name, validate);
+            0x0006 => PsaImportKey, psa_import_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, new(key_name);
+            0x0007 => PsaExportPublicKey, psa_export_public_key, [Mbed OpenSsl Pkcs11 Tpm], Identity, Short, listed, uses(key_name);
+            0x0008 => ListProviders, list_providers, [Core], Open, Fixed, listed, none();
+            0x0009 => ListOpcodes, list_opcodes, [Core], Open, Fixed, listed, none();
+            0x000A => PsaAsymmetricEncrypt, psa_asymmetric_encrypt, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000B => PsaAsymmetricDecrypt, psa_asymmetric_decrypt, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, uses(key_name, validate);
+            0x000C => PsaExportKey, psa_export_key, [Mbed OpenSsl], Identity, Long, listed, uses(key_name, validate);
+            0x000D => PsaGenerateRandom, psa_generate_random, [Mbed OpenSsl Pkcs11 Tpm], Open, Short, listed, none();
+            0x000E => ListAuthenticators, list_authenticators, [Core], Open, Fixed, listed, none();
+            0x000F => PsaHashCompute, psa_hash_compute, [Mbed OpenSsl], Open, Short, listed, none();
+            0x0010 => PsaHashCompare, psa_hash_compare, [Mbed OpenSsl], Open, Short, listed, none();
+            0x0011 => PsaAeadEncrypt, psa_aead_encrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0012 => PsaAeadDecrypt, psa_aead_decrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0013 => PsaRawKeyAgreement, psa_raw_key_agreement, [Mbed OpenSsl], Identity, Long, listed, uses(private_key_name, validate);
+            0x0014 => PsaCipherEncrypt, psa_cipher_encrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0015 => PsaCipherDecrypt, psa_cipher_decrypt, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            // Not listed: upstream clients fail to decode a ListOpcodes answer holding an
+            // opcode they do not know, and they know neither of the MAC operations.
+            0x0016 => PsaMacCompute, psa_mac_compute, [Mbed OpenSsl], Identity, Short, unlisted, uses(key_name, validate);
+            0x0017 => PsaMacVerify, psa_mac_verify, [Mbed OpenSsl], Identity, Short, unlisted, uses(key_name, validate);
+            0x0018 => PsaSignMessage, psa_sign_message, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x0019 => PsaVerifyMessage, psa_verify_message, [Mbed OpenSsl], Identity, Short, listed, uses(key_name, validate);
+            0x001A => ListKeys, list_keys, [Core], Identity, Long, listed, none();
+            // The administrative operations are not listed either: the reference service does
+            // not name them, and clients find them by being administrators.
+            0x001B => ListClients, list_clients, [Core], Admin, Long, unlisted, none();
+            0x001C => DeleteClient, delete_client, [Core], Admin, Long, unlisted, none();
+            0x001E => AttestKey, attest_key, [Tpm], Identity, Long, listed, uses(attested_key_name);
+            0x001F => PrepareKeyAttestation, prepare_key_attestation, [Tpm], Identity, Long, listed, uses(attested_key_name());
+            0x0020 => CanDoCrypto, can_do_crypto, [Mbed OpenSsl Pkcs11 Tpm], Identity, Long, listed, none();
             // Bulwark's own operations. Upstream assigns 0x0001..=0x0020 and its API overview
             // groups operations in low decimal ranges (PSA ones in 1000..=1999); values with the
             // top bit set are outside every range it lays out, so no future upstream opcode can
             // collide, and upstream services answer them OpcodeDoesNotExist.
-            0x8000_0001 => BulwarkStatus, bulwark_status, Core, Admin, none();
+            0x8000_0001 => BulwarkStatus, bulwark_status, [Core], Admin, Long, unlisted, none();
         }
     };
 }
@@ -242,7 +299,7 @@ macro_rules! __operation_table {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __define_operations {
-    (() $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
+    (() $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
         $(pub mod $module;)*
 
         /// Every opcode of the wire protocol (docs/protocol.md#opcodes), with its wire value.
@@ -268,7 +325,23 @@ macro_rules! __define_operations {
 
             /// Which kind of provider serves the operation.
             pub const fn target(self) -> Target {
-                match self { $(Opcode::$marker => Target::$target,)* }
+                match self { $(Opcode::$marker => $crate::__target!($served),)* }
+            }
+
+            /// The families of providers that serve the operation, in the order of
+            /// [`Family::ALL`].
+            pub const fn families(self) -> &'static [Family] {
+                match self { $(Opcode::$marker => $crate::__families!($served),)* }
+            }
+
+            /// Whether providers of `family` serve the operation.
+            pub fn is_served_by(self, family: Family) -> bool {
+                self.families().contains(&family)
+            }
+
+            /// What answering the operation costs.
+            pub const fn cost(self) -> Cost {
+                match self { $(Opcode::$marker => Cost::$cost,)* }
             }
 
             /// Who may call the operation.
@@ -283,18 +356,21 @@ macro_rules! __define_operations {
 
             /// Whether ListOpcodes names the operation when a provider serves it.
             ///
-            /// Two kinds are served but not named. The MAC operations: upstream clients fail to
-            /// decode a ListOpcodes answer holding an opcode they do not know, and they know
-            /// neither of these. The administrative operations: the reference service does not
-            /// name them either, and clients find them by being administrators.
+            /// Two kinds are served but not named (the table says why): the MAC operations,
+            /// which upstream clients do not know, and the administrative ones.
             pub const fn is_listed(self) -> bool {
-                !matches!(self, Opcode::PsaMacCompute | Opcode::PsaMacVerify)
-                    && !matches!(self.access(), Access::Admin)
+                match self { $(Opcode::$marker => $crate::__listed!($listed),)* }
             }
 
             /// Whether the operation is reserved to administrators.
             pub const fn is_admin(self) -> bool {
                 matches!(self.access(), Access::Admin)
+            }
+
+            /// Whether the operation uses an existing key that must pass a policy check
+            /// ([`Operation::check_key`]): the table's key column reads `uses(field, check)`.
+            pub const fn checks_key_policy(self) -> bool {
+                match self { $(Opcode::$marker => $crate::__checks_policy!($key $keyargs),)* }
             }
         }
 
@@ -324,6 +400,120 @@ macro_rules! __define_operations {
             }
         )*
 
+    };
+}
+
+/// The table's `served by` column as a [`Target`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __target {
+    ([Core]) => {
+        $crate::ops::Target::Core
+    };
+    ([$($family:ident)*]) => {
+        $crate::ops::Target::Crypto
+    };
+}
+
+/// The table's `served by` column as a slice of [`Family`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __families {
+    ([$($family:ident)*]) => {
+        &[$($crate::ops::Family::$family),*]
+    };
+}
+
+/// The table's ListOpcodes column as a `bool`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __listed {
+    (listed) => {
+        true
+    };
+    (unlisted) => {
+        false
+    };
+}
+
+/// Whether the table's key column names a policy check, as a `bool`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __checks_policy {
+    (uses ($field:ident, $check:ident)) => {
+        true
+    };
+    ($key:ident $keyargs:tt) => {
+        false
+    };
+}
+
+/// Generates one protobuf module per operation in [`crate::proto`], from `proto/<module>.proto`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __proto_modules {
+    (() $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
+        $(
+            #[doc = concat!("The messages of ", stringify!($marker), " (`proto/", stringify!($module), ".proto`).")]
+            pub mod $module {
+                include!(concat!(env!("OUT_DIR"), "/", stringify!($module), ".rs"));
+            }
+        )*
+    };
+}
+
+/// Picks the rows of the operations table that providers of one [`Family`] serve, one row at a
+/// time, and hands their marker types to the visitor (see [`operations_served_by!`]).
+///
+/// The `served by` column lists families in the order of [`Family::ALL`], which is what lets
+/// each family's rule match it with a fixed pattern.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_served {
+    ((($family:ident $visit:ident { $($args:tt)* }) [$($selected:tt)*])) => {
+        $visit! { $($args)* $($selected)* }
+    };
+    (((Core $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [Core], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Core $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Mbed $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [Mbed $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Mbed $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((OpenSsl $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? OpenSsl $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((OpenSsl $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Pkcs11 $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? $(OpenSsl)? Pkcs11 $($other:ident)*], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Pkcs11 $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (((Tpm $visit:ident $args:tt) [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, [$(Mbed)? $(OpenSsl)? $(Pkcs11)? Tpm], $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ((Tpm $visit $args) [$($selected)* $crate::ops::$marker,]) $($rest)* }
+    };
+    (($chosen:tt [$($selected:tt)*])
+        $value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;
+        $($rest:tt)*) => {
+        $crate::__select_served! { ($chosen [$($selected)*]) $($rest)* }
+    };
+}
+
+/// Invokes the macro `$visit` once with the marker types of every operation that providers of
+/// a [`Family`](crate::ops::Family) serve, after the arguments given:
+/// `operations_served_by!(Tpm => visit! { args })` expands to
+/// `visit! { args bulwark_interface::ops::PsaGenerateKey, ..., bulwark_interface::ops::AttestKey, }`,
+/// in table order. The service builds each provider family's trait and registration from it.
+#[macro_export]
+macro_rules! operations_served_by {
+    ($family:ident => $visit:ident! { $($args:tt)* }) => {
+        $crate::__operation_table! { __select_served(($family $visit { $($args)* }) []) }
     };
 }
 
@@ -372,7 +562,7 @@ macro_rules! __key_column {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __each_operation {
-    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $target:ident, $access:ident, $key:ident $keyargs:tt;)*) => {
+    (($visit:ident) $($value:literal => $marker:ident, $module:ident, $served:tt, $access:ident, $cost:ident, $listed:ident, $key:ident $keyargs:tt;)*) => {
         $($visit!($crate::ops::$marker);)*
     };
 }
@@ -398,13 +588,26 @@ impl fmt::Display for Opcode {
 mod tests {
     use super::*;
 
+    /// The value the protocol's next operation would take: one past the table's highest
+    /// opcode outside Bulwark's own range. Computed, so that adding that operation to the table
+    /// moves the tests' "unknown opcode" along instead of breaking them.
+    pub(crate) fn next_unassigned() -> u32 {
+        Opcode::ALL
+            .iter()
+            .map(|op| op.value())
+            .filter(|value| value & 0x8000_0000 == 0)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
     #[test]
     fn opcode_values_match_the_wire_table() {
         assert_eq!(Opcode::ALL.len(), 32);
         for op in Opcode::ALL {
             assert_eq!(Opcode::try_from(op.value()), Ok(*op));
         }
-        for missing in [0u32, 0x1D, 0x21, 0x7777, u32::MAX] {
+        for missing in [0u32, 0x1D, next_unassigned(), 0x7777, u32::MAX] {
             assert_eq!(Opcode::try_from(missing), Err(missing));
         }
         assert_eq!(Opcode::PsaMacCompute.value(), 0x16);
@@ -439,6 +642,145 @@ mod tests {
             .map(|o| o.value())
             .collect();
         assert_eq!(core, vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]);
+    }
+
+    #[test]
+    fn administrative_operations_are_never_listed() {
+        for op in Opcode::ALL.iter().filter(|o| o.is_admin()) {
+            assert!(!op.is_listed(), "{op}");
+        }
+    }
+
+    #[test]
+    fn served_by_lists_families_in_order_and_core_alone() {
+        for op in Opcode::ALL {
+            let families = op.families();
+            assert!(!families.is_empty(), "{op}: served by no one");
+            assert!(
+                families.windows(2).all(|pair| pair[0] < pair[1]),
+                "{op}: families out of the order of Family::ALL"
+            );
+            assert_eq!(
+                op.is_core(),
+                families.contains(&Family::Core),
+                "{op}: target and families disagree"
+            );
+            if op.is_core() {
+                assert_eq!(
+                    families,
+                    [Family::Core],
+                    "{op}: the core provider serves it alone"
+                );
+            }
+        }
+    }
+
+    /// What each provider family serves, as docs/protocol.md#operations-per-provider says.
+    #[test]
+    fn families_serve_the_operations_of_the_spec() {
+        let served = |family| -> Vec<u32> {
+            Opcode::ALL
+                .iter()
+                .filter(|o| o.is_served_by(family))
+                .map(|o| o.value())
+                .collect()
+        };
+        assert_eq!(
+            served(Family::Core),
+            vec![1, 8, 9, 14, 26, 27, 28, 0x8000_0001]
+        );
+        // The software providers: every crypto operation but key attestation.
+        let software: Vec<u32> = (2..=0x19)
+            .chain([0x20])
+            .filter(|v| ![8, 9, 14].contains(v))
+            .collect();
+        assert_eq!(served(Family::Mbed), software);
+        assert_eq!(served(Family::OpenSsl), software);
+        assert_eq!(
+            served(Family::Pkcs11),
+            vec![2, 3, 4, 5, 6, 7, 10, 11, 13, 0x20]
+        );
+        assert_eq!(
+            served(Family::Tpm),
+            vec![2, 3, 4, 5, 6, 7, 10, 11, 13, 0x1E, 0x1F, 0x20]
+        );
+    }
+
+    /// The selection macro reads the same column as [`Opcode::families`].
+    #[test]
+    fn operations_served_by_agrees_with_the_column() {
+        macro_rules! opcodes {
+            ($($op:path,)*) => {
+                vec![$(<$op as Operation>::OPCODE),*]
+            };
+        }
+        for (family, selected) in [
+            (
+                Family::Core,
+                crate::operations_served_by!(Core => opcodes! {}),
+            ),
+            (
+                Family::Mbed,
+                crate::operations_served_by!(Mbed => opcodes! {}),
+            ),
+            (
+                Family::OpenSsl,
+                crate::operations_served_by!(OpenSsl => opcodes! {}),
+            ),
+            (
+                Family::Pkcs11,
+                crate::operations_served_by!(Pkcs11 => opcodes! {}),
+            ),
+            (
+                Family::Tpm,
+                crate::operations_served_by!(Tpm => opcodes! {}),
+            ),
+        ] {
+            let column: Vec<Opcode> = Opcode::ALL
+                .iter()
+                .copied()
+                .filter(|o| o.is_served_by(family))
+                .collect();
+            assert_eq!(selected, column, "{family:?}");
+        }
+    }
+
+    #[test]
+    fn only_core_descriptions_are_fixed_and_only_crypto_operations_short() {
+        let of = |cost| -> Vec<u32> {
+            Opcode::ALL
+                .iter()
+                .filter(|o| o.cost() == cost)
+                .map(|o| o.value())
+                .collect()
+        };
+        assert_eq!(of(Cost::Fixed), vec![1, 8, 9, 14]);
+        assert_eq!(
+            of(Cost::Short),
+            vec![4, 5, 7, 13, 15, 16, 0x11, 0x12, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19]
+        );
+        for op in Opcode::ALL {
+            match op.cost() {
+                Cost::Fixed => assert!(op.is_core() && op.access() == Access::Open, "{op}"),
+                Cost::Short => assert!(!op.is_core(), "{op}"),
+                Cost::Long => {}
+            }
+        }
+    }
+
+    /// The operations that use a key under a usage flag: every key use but destruction,
+    /// public export and the attestation ones, which need no flag.
+    #[test]
+    fn policy_checked_key_uses_are_those_of_a_usage_flag() {
+        let checked: Vec<u32> = Opcode::ALL
+            .iter()
+            .filter(|o| o.checks_key_policy())
+            .map(|o| o.value())
+            .collect();
+        assert_eq!(
+            checked,
+            vec![4, 5, 0xA, 0xB, 0xC, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19]
+        );
     }
 
     #[test]

@@ -39,9 +39,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bulwark_interface::ids::{AuthType, ProviderId};
-use bulwark_interface::proto::psa_key_attributes::KeyAttributes as ProtoAttributes;
-use prost::Message;
-use psa_crypto::types::key::Attributes;
+use bulwark_interface::psa::{decode_attributes, encode_attributes};
 use rusqlite::{
     ffi, params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
 };
@@ -332,9 +330,7 @@ fn insert(
     record: &KeyRecord,
     state: KeyState,
 ) -> Result<(), KeyStoreError> {
-    let attributes = ProtoAttributes::try_from(record.attributes)
-        .map_err(KeyStoreError::Attributes)?
-        .encode_to_vec();
+    let attributes = encode_attributes(record.attributes).map_err(KeyStoreError::Attributes)?;
     let created_at = unix_now();
     let result = connection.prepare_cached(INSERT_ROW)?.execute(params![
         i64::from(identity.authenticator.value()),
@@ -521,10 +517,8 @@ fn decode(row: &Row<'_>) -> Result<(KeyIdentity, KeyRecord, KeyState), KeyStoreE
         .ok()
         .and_then(|value| ProviderId::try_from(value).ok())
         .ok_or(KeyStoreError::Corrupt("provider_id"))?;
-    let attributes = ProtoAttributes::decode(blob(row, 6, "attributes")?)
-        .ok()
-        .and_then(|proto| Attributes::try_from(proto).ok())
-        .ok_or(KeyStoreError::Corrupt("attributes"))?;
+    let attributes = decode_attributes(blob(row, 6, "attributes")?)
+        .map_err(|_| KeyStoreError::Corrupt("attributes"))?;
     let state =
         KeyState::from_code(integer(row, 7, "state")?).ok_or(KeyStoreError::Corrupt("state"))?;
     let identity = KeyIdentity {

@@ -130,15 +130,7 @@ impl Provider for CoreProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        registrar
-            .add::<Ping, _>(&self)
-            .add::<ListProviders, _>(&self)
-            .add::<ListOpcodes, _>(&self)
-            .add::<ListAuthenticators, _>(&self)
-            .add::<ListKeys, _>(&self)
-            .add::<ListClients, _>(&self)
-            .add::<DeleteClient, _>(&self)
-            .add::<BulwarkStatus, _>(&self);
+        super::register_core_operations(&self, registrar);
     }
 
     fn discard(&self, _key_id: &[u8]) -> Result<(), ProviderError> {

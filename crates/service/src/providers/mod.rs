@@ -27,13 +27,7 @@ pub mod tpm;
 use std::sync::Arc;
 
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::{
-    CanDoCrypto, Operation, PsaAeadDecrypt, PsaAeadEncrypt, PsaAsymmetricDecrypt,
-    PsaAsymmetricEncrypt, PsaCipherDecrypt, PsaCipherEncrypt, PsaDestroyKey, PsaExportKey,
-    PsaExportPublicKey, PsaGenerateKey, PsaGenerateRandom, PsaHashCompare, PsaHashCompute,
-    PsaImportKey, PsaMacCompute, PsaMacVerify, PsaRawKeyAgreement, PsaSignHash, PsaSignMessage,
-    PsaVerifyHash, PsaVerifyMessage,
-};
+use bulwark_interface::ops::Operation;
 use psa_crypto::types::key::{Attributes, EccFamily, Type};
 use psa_crypto::types::status::Error as PsaError;
 
@@ -172,10 +166,11 @@ where
 /// table's key column for `O`.
 pub type KeyOf<'a, O> = <<O as Operation>::Key as Resolve>::Resolved<'a>;
 
-/// Generates, from one list, the trait of a provider serving every listed operation, its
-/// blanket impl, and the function registering them all.
+/// Generates, from the operations the table says one family of providers serves
+/// ([`operations_served_by!`](bulwark_interface::operations_served_by)), the trait of a provider
+/// serving them all, its blanket impl, and the function registering them all.
 macro_rules! operation_set {
-    ($(#[$doc:meta])* $set:ident, $register:ident: $($op:ident),* $(,)?) => {
+    ($(#[$doc:meta])* $set:ident, $register:ident: $($op:path,)*) => {
         $(#[$doc])*
         pub(crate) trait $set: Provider $(+ Handles<$op>)* {}
 
@@ -188,53 +183,37 @@ macro_rules! operation_set {
     };
 }
 
-operation_set!(
-    /// A provider serving every crypto operation of the software providers (Mbed Crypto and
-    /// OpenSSL): all of them but key attestation.
-    SoftwareOperations,
-    register_software_operations:
-    PsaGenerateKey,
-    PsaImportKey,
-    PsaDestroyKey,
-    PsaExportPublicKey,
-    PsaExportKey,
-    PsaSignHash,
-    PsaVerifyHash,
-    PsaSignMessage,
-    PsaVerifyMessage,
-    PsaAsymmetricEncrypt,
-    PsaAsymmetricDecrypt,
-    PsaAeadEncrypt,
-    PsaAeadDecrypt,
-    PsaCipherEncrypt,
-    PsaCipherDecrypt,
-    PsaMacCompute,
-    PsaMacVerify,
-    PsaRawKeyAgreement,
-    PsaGenerateRandom,
-    PsaHashCompute,
-    PsaHashCompare,
-    CanDoCrypto,
-);
+bulwark_interface::operations_served_by!(Core => operation_set! {
+    /// The core provider: the operations the table says `[Core]`.
+    CoreOperations,
+    register_core_operations:
+});
 
-#[cfg(any(feature = "pkcs11", feature = "tpm"))]
-operation_set!(
-    /// A provider serving the operations of the hardware providers (PKCS #11 and TPM,
-    /// docs/protocol.md#operations-per-provider): key management without private-key export, signatures of a hash,
-    /// asymmetric encryption, random numbers and CanDoCrypto.
-    HardwareOperations,
-    register_hardware_operations:
-    PsaGenerateKey,
-    PsaImportKey,
-    PsaDestroyKey,
-    PsaExportPublicKey,
-    PsaSignHash,
-    PsaVerifyHash,
-    PsaAsymmetricEncrypt,
-    PsaAsymmetricDecrypt,
-    PsaGenerateRandom,
-    CanDoCrypto,
-);
+bulwark_interface::operations_served_by!(Mbed => operation_set! {
+    /// The Mbed Crypto provider: the operations the table says `Mbed` serves.
+    MbedOperations,
+    register_mbed_operations:
+});
+
+bulwark_interface::operations_served_by!(OpenSsl => operation_set! {
+    /// The OpenSSL provider: the operations the table says `OpenSsl` serves.
+    OpenSslOperations,
+    register_openssl_operations:
+});
+
+#[cfg(feature = "pkcs11")]
+bulwark_interface::operations_served_by!(Pkcs11 => operation_set! {
+    /// The PKCS #11 provider: the operations the table says `Pkcs11` serves.
+    Pkcs11Operations,
+    register_pkcs11_operations:
+});
+
+#[cfg(feature = "tpm")]
+bulwark_interface::operations_served_by!(Tpm => operation_set! {
+    /// The TPM provider: the operations the table says `Tpm` serves.
+    TpmOperations,
+    register_tpm_operations:
+});
 
 /// Settings every provider obeys, from `[core_settings]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,14 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The provider's family in the operations table: what it serves.
+    pub fn family(self) -> bulwark_interface::ops::Family {
+        match self {
+            Provider::MbedCrypto => bulwark_interface::ops::Family::Mbed,
+            Provider::OpenSsl => bulwark_interface::ops::Family::OpenSsl,
+        }
+    }
+
     /// The `provider_type` of the configuration file.
     pub fn config_name(self) -> &'static str {
         match self {

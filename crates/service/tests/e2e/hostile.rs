@@ -369,6 +369,15 @@ fn framing_cases(daemon: &Daemon, normal: &Normal, group: &mut Group, auth_type:
 
     // Fields that do not convert (A7–A11), on complete frames; the first failure wins.
     let ping_op = Opcode::Ping.value();
+    // One past the table's highest opcode outside Bulwark's own range: the next operation of
+    // the protocol, unknown until the table has it.
+    let next_op = Opcode::ALL
+        .iter()
+        .map(|op| op.value())
+        .filter(|value| value & 0x8000_0000 == 0)
+        .max()
+        .unwrap()
+        + 1;
     let with = |f: &dyn Fn(&mut RawHeader)| {
         let mut h = header(ping_op, CORE, NO_AUTH, 0, 0);
         f(&mut h);
@@ -382,7 +391,7 @@ fn framing_cases(daemon: &Daemon, normal: &Normal, group: &mut Group, auth_type:
         (with(&|h| h.auth_type = 255), S::AuthenticatorDoesNotExist),
         (with(&|h| h.opcode = 0), S::OpcodeDoesNotExist),
         (with(&|h| h.opcode = 0x1D), S::OpcodeDoesNotExist),
-        (with(&|h| h.opcode = 0x21), S::OpcodeDoesNotExist),
+        (with(&|h| h.opcode = next_op), S::OpcodeDoesNotExist),
         (with(&|h| h.opcode = u32::MAX), S::OpcodeDoesNotExist),
         (with(&|h| h.provider = 6), S::ProviderDoesNotExist),
         (with(&|h| h.provider = 255), S::ProviderDoesNotExist),

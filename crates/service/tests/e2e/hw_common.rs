@@ -3,38 +3,31 @@
 
 use std::collections::HashSet;
 
+use bulwark_interface::ops::Family;
 use parsec_client::core::interface::operations::psa_algorithm::{AsymmetricSignature, Hash};
 use parsec_client::core::interface::operations::psa_key_attributes::{
     Attributes, EccFamily, Lifetime, Policy, Type, UsageFlags,
 };
-use parsec_client::core::interface::requests::{Opcode, ProviderId};
+use parsec_client::core::interface::requests::ProviderId;
 use parsec_client::BasicClient;
 use sha2::{Digest, Sha256};
 
 /// Asserts that the daemon's only providers are `id` (by `vendor`) and Core, and that `id`
-/// advertises exactly the hardware operations (docs/protocol.md#operations-per-provider) plus `extra`.
-pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, extra: &[Opcode]) {
+/// advertises exactly the listed operations the operations table says `family` serves
+/// (docs/protocol.md#operations-per-provider), as an upstream client decodes them.
+pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, family: Family) {
     let providers = client.list_providers().expect("providers");
     let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();
     assert_eq!(ids, [id, ProviderId::Core]);
     assert_eq!(providers[0].vendor, vendor);
     let opcodes = client.list_opcodes(id).expect("opcodes");
-    let expected: HashSet<Opcode> = [
-        Opcode::PsaGenerateKey,
-        Opcode::PsaDestroyKey,
-        Opcode::PsaImportKey,
-        Opcode::PsaExportPublicKey,
-        Opcode::PsaSignHash,
-        Opcode::PsaVerifyHash,
-        Opcode::PsaGenerateRandom,
-        Opcode::PsaAsymmetricEncrypt,
-        Opcode::PsaAsymmetricDecrypt,
-        Opcode::CanDoCrypto,
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .collect();
-    assert_eq!(opcodes, expected);
+    let advertised: HashSet<u32> = opcodes.into_iter().map(|opcode| opcode as u32).collect();
+    let expected: HashSet<u32> = bulwark_interface::ops::Opcode::ALL
+        .iter()
+        .filter(|opcode| opcode.is_served_by(family) && opcode.is_listed())
+        .map(|opcode| opcode.value())
+        .collect();
+    assert_eq!(advertised, expected);
 }
 
 /// An ECDSA P-256 signing key made in the provider, with its exported public key.

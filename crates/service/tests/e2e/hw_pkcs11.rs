@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use bulwark_interface::ops::Family;
 use bulwark_testenv::softhsm::{SoftHsm, CONF_VARIABLE};
 use parsec_client::core::interface::requests::ProviderId;
 
@@ -61,7 +62,12 @@ fn parsec_tool_uses_rsa_and_ecc_keys_on_the_token() {
 fn keys_survive_a_restart_and_discovery_reports_exactly_the_served_operations() {
     let (mut daemon, _token) = daemon("software_public_operations = true");
     let client = daemon.parsec_client("ignored-for-unix-peer");
-    assert_discovery(&client, ProviderId::Pkcs11, "OASIS Standard.", &[]);
+    assert_discovery(
+        &client,
+        ProviderId::Pkcs11,
+        "OASIS Standard.",
+        Family::Pkcs11,
+    );
 
     let key = SigningKey::generate(&client, "kept");
     let signature = key.sign_and_check(&client, "before the restart");

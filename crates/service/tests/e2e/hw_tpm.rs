@@ -3,8 +3,9 @@
 //! survive a daemon restart and a TPM reset, and discovery reports provider 3 with exactly the
 //! operations it serves.
 
+use bulwark_interface::ops::Family;
 use bulwark_testenv::swtpm::Swtpm;
-use parsec_client::core::interface::requests::{Opcode, ProviderId};
+use parsec_client::core::interface::requests::ProviderId;
 
 use crate::harness::{Auth, Daemon};
 use crate::hw_common::{assert_discovery, SigningKey};
@@ -43,7 +44,7 @@ fn keys_survive_restarts_and_discovery_reports_exactly_the_served_operations() {
         &client,
         ProviderId::Tpm,
         "Trusted Computing Group (TCG)",
-        &[Opcode::AttestKey, Opcode::PrepareKeyAttestation],
+        Family::Tpm,
     );
 
     let key = SigningKey::generate(&client, "kept");

@@ -26,21 +26,13 @@ use std::path::{Path, PathBuf};
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::{
-    decode_response, ListAuthenticators, ListOpcodes, ListProviders, Opcode,
+    decode_response, ListAuthenticators, ListOpcodes, ListProviders, Opcode, PsaSignHash,
 };
 use bulwark_service::providers::openssl::OPENSSL_UUID;
-use prost::Message;
 
 use crate::harness::{provider, Auth, Daemon, Provider};
 
 const HEADER_LEN: usize = 36;
-const OP_EXPORT_PUBLIC_KEY: u32 = 0x07;
-const OP_SIGN_HASH: u32 = 0x04;
-const OP_VERIFY_HASH: u32 = 0x05;
-const OP_LIST_PROVIDERS: u32 = 0x08;
-const OP_LIST_OPCODES: u32 = 0x09;
-const OP_GENERATE_RANDOM: u32 = 0x0D;
-const OP_LIST_AUTHENTICATORS: u32 = 0x0E;
 const AUTH_UNIX: u8 = 3;
 const STATUS_INVALID_SIGNATURE: u16 = 1149;
 /// The core provider's UUID (docs/protocol.md#providers).
@@ -323,8 +315,8 @@ fn compare_list_authenticators(expected: &[u8], actual: &[u8]) -> Outcome {
 }
 
 fn sign_result_signature(frame: &[u8]) -> Result<Vec<u8>, String> {
-    bulwark_interface::proto::psa_sign_hash::Result::decode(body_of(frame))
-        .map(|r| r.signature.to_vec())
+    decode_response::<PsaSignHash>(body_of(frame))
+        .map(|r| r.signature)
         .map_err(|e| format!("sign result undecodable: {e}"))
 }
 
@@ -335,7 +327,7 @@ fn replay_one(daemon: &Daemon, vector: &Vector, uid: u32, state: &mut Replay) ->
     if request.len() < HEADER_LEN {
         return Err("request shorter than a header".into());
     }
-    let opcode = opcode_of(&request);
+    let opcode = Opcode::try_from(opcode_of(&request)).ok();
     let is_unix = vector.name.starts_with("unix-") || vector.name.starts_with("cli-unix-");
     if is_unix && uid != 0 {
         let declared = if vector.name.contains("bad-credentials") {
@@ -348,7 +340,7 @@ fn replay_one(daemon: &Daemon, vector: &Vector, uid: u32, state: &mut Replay) ->
     let recorded_ok = expected.len() >= HEADER_LEN && status_of(expected) == 0;
 
     let mut note = String::new();
-    if opcode == OP_VERIFY_HASH {
+    if opcode == Some(Opcode::PsaVerifyHash) {
         let (Some(recorded), Some(ours)) = (&state.recorded_signature, &state.our_signature) else {
             return Err("verify step without a preceding successful sign step".into());
         };
@@ -396,12 +388,18 @@ fn replay_one(daemon: &Daemon, vector: &Vector, uid: u32, state: &mut Replay) ->
     }
 
     let outcome = match opcode {
-        OP_LIST_OPCODES if recorded_ok => compare_list_opcodes(expected, &actual),
-        OP_LIST_PROVIDERS if recorded_ok => compare_list_providers(expected, &actual),
-        OP_LIST_AUTHENTICATORS if recorded_ok => compare_list_authenticators(expected, &actual),
-        OP_EXPORT_PUBLIC_KEY if recorded_ok => header_and_length(expected, &actual, "public key"),
-        OP_GENERATE_RANDOM if recorded_ok => header_and_length(expected, &actual, "random bytes"),
-        OP_SIGN_HASH if recorded_ok => {
+        Some(Opcode::ListOpcodes) if recorded_ok => compare_list_opcodes(expected, &actual),
+        Some(Opcode::ListProviders) if recorded_ok => compare_list_providers(expected, &actual),
+        Some(Opcode::ListAuthenticators) if recorded_ok => {
+            compare_list_authenticators(expected, &actual)
+        }
+        Some(Opcode::PsaExportPublicKey) if recorded_ok => {
+            header_and_length(expected, &actual, "public key")
+        }
+        Some(Opcode::PsaGenerateRandom) if recorded_ok => {
+            header_and_length(expected, &actual, "random bytes")
+        }
+        Some(Opcode::PsaSignHash) if recorded_ok => {
             let outcome = header_and_length(expected, &actual, "signature");
             if outcome.is_ok() {
                 state.recorded_signature = Some(sign_result_signature(expected)?);

@@ -65,3 +65,31 @@ pub(crate) fn chacha20_poly1305_round_trip_and_tag_failure<P: Subject>() -> Outc
         12,
     )
 }
+
+/// AES-GCM with a key whose policy has no usage flag.
+pub(crate) fn aead_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let aead = Aead::AeadWithDefaultLengthTag(AeadWithDefaultLengthTag::Gcm);
+    if P::EXPECTED.serves(Opcode::PsaAeadEncrypt) {
+        f.generate("aead", attrs(Type::Aes, 128, aead, UsageFlags::default()));
+    }
+    uses.refused::<P, PsaAeadEncrypt>(
+        f,
+        psa_aead_encrypt::Request {
+            key_name: "aead".into(),
+            alg: aead,
+            nonce: vec![7; 12],
+            additional_data: Vec::new(),
+            plaintext: SecretBytes::from(&b"secret"[..]),
+        },
+    );
+    uses.refused::<P, PsaAeadDecrypt>(
+        f,
+        psa_aead_decrypt::Request {
+            key_name: "aead".into(),
+            alg: aead,
+            nonce: vec![7; 12],
+            additional_data: Vec::new(),
+            ciphertext: vec![1; 32],
+        },
+    );
+}

@@ -48,3 +48,23 @@ pub(crate) fn ecdh_gives_both_sides_the_same_secret<P: Subject>() -> Outcome {
     );
     Outcome::Passed
 }
+
+/// ECDH with a private key whose policy has no usage flag.
+pub(crate) fn agreement_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let ecdh = KeyAgreement::Raw(RawKeyAgreement::Ecdh);
+    if P::EXPECTED.serves(Opcode::PsaRawKeyAgreement) {
+        f.generate(
+            "ecdh",
+            attrs(secp_r1_pair(), 256, ecdh, UsageFlags::default()),
+        );
+    }
+    let (_, peer_key) = fixed_secp_r1_key(256);
+    uses.refused::<P, PsaRawKeyAgreement>(
+        f,
+        psa_raw_key_agreement::Request {
+            alg: RawKeyAgreement::Ecdh,
+            private_key_name: "ecdh".into(),
+            peer_key,
+        },
+    );
+}

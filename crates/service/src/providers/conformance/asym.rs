@@ -99,3 +99,24 @@ pub(crate) fn rsa_oaep_encryption_round_trip_with_a_label<P: Subject>() -> Outco
         Some(b"label".to_vec()),
     )
 }
+
+/// RSA encryption and decryption with a key whose policy has no usage flag.
+pub(crate) fn asym_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let alg = AsymmetricEncryption::RsaPkcs1v15Crypt;
+    if P::EXPECTED.serves(Opcode::PsaAsymmetricEncrypt) {
+        f.generate(
+            "rsa",
+            attrs(Type::RsaKeyPair, 2048, alg, UsageFlags::default()),
+        );
+    }
+    uses.refused::<P, PsaAsymmetricEncrypt>(f, asymmetric_encrypt_request(alg, None));
+    uses.refused::<P, PsaAsymmetricDecrypt>(
+        f,
+        psa_asymmetric_decrypt::Request {
+            key_name: "rsa".into(),
+            alg,
+            ciphertext: vec![1; 256],
+            salt: None,
+        },
+    );
+}

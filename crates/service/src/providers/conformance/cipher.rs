@@ -138,3 +138,27 @@ pub(crate) fn aes_ecb_has_no_iv<P: Subject>() -> Outcome {
     );
     Outcome::Passed
 }
+
+/// AES-CTR with a key whose policy has no usage flag.
+pub(crate) fn cipher_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let cipher = Cipher::Ctr;
+    if P::EXPECTED.serves(Opcode::PsaCipherEncrypt) {
+        f.generate("aes", attrs(Type::Aes, 128, cipher, UsageFlags::default()));
+    }
+    uses.refused::<P, PsaCipherEncrypt>(
+        f,
+        psa_cipher_encrypt::Request {
+            key_name: "aes".into(),
+            alg: cipher,
+            plaintext: SecretBytes::from(&b"secret"[..]),
+        },
+    );
+    uses.refused::<P, PsaCipherDecrypt>(
+        f,
+        psa_cipher_decrypt::Request {
+            key_name: "aes".into(),
+            alg: cipher,
+            ciphertext: vec![1; 32],
+        },
+    );
+}

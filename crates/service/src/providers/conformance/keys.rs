@@ -460,3 +460,23 @@ pub(crate) fn ffdh_agreement_is_not_supported<P: Subject>() -> Outcome {
     }
     Outcome::Passed
 }
+
+/// Export with a key whose policy has no usage flag: refused; its public export needs no flag.
+pub(crate) fn export_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let alg = ecdsa(Hash::Sha256);
+    f.generate(
+        "ecc-export",
+        attrs(secp_r1_pair(), 256, alg, UsageFlags::default()),
+    );
+    uses.refused::<P, PsaExportKey>(
+        f,
+        psa_export_key::Request {
+            key_name: "ecc-export".into(),
+        },
+    );
+    assert_eq!(
+        f.export_public("ecc-export").len(),
+        65,
+        "public export needs no flag"
+    );
+}

@@ -143,3 +143,30 @@ pub(crate) fn random_respects_the_buffer_limit<P: Subject>() -> Outcome {
     assert_eq!(anonymous.random_bytes.len(), 16);
     Outcome::Passed
 }
+
+/// HMAC with a key whose policy has no usage flag.
+pub(crate) fn mac_uses_without_flags<P: Subject>(f: &Fixture<P>, uses: &mut KeyUses) {
+    let mac = Mac::FullLength(FullLengthMac::Hmac {
+        hash_alg: Hash::Sha256,
+    });
+    if P::EXPECTED.serves(Opcode::PsaMacCompute) {
+        f.generate("hmac", attrs(Type::Hmac, 256, mac, UsageFlags::default()));
+    }
+    uses.refused::<P, PsaMacCompute>(
+        f,
+        psa_mac_compute::Request {
+            key_name: "hmac".into(),
+            alg: mac,
+            input: b"data".to_vec(),
+        },
+    );
+    uses.refused::<P, PsaMacVerify>(
+        f,
+        psa_mac_verify::Request {
+            key_name: "hmac".into(),
+            alg: mac,
+            input: b"data".to_vec(),
+            mac: vec![1; 32],
+        },
+    );
+}

@@ -6,8 +6,9 @@
 //! from the provider's own `register`, and the response decoded. So an operation the provider
 //! does not register answers exactly what a client gets, `PsaErrorNotSupported`.
 //!
-//! What a provider serves is stated, not discovered: its [`Expectations`] list the opcodes it
-//! must advertise (checked exactly by `advertises_exactly_the_expected_operations`) and, for each
+//! What a provider serves is stated, not discovered: its [`Expectations`] name its family, and
+//! the operations the table says that family serves are the ones it must advertise (checked
+//! exactly by `advertises_exactly_the_expected_operations`) and, for each
 //! capability where providers differ, either [`Support::Yes`] or the exact status of the
 //! refusal ([`Support::No`]). A behaviour on something the provider does not serve asserts that
 //! refusal; nothing is skipped. Each behaviour returns an [`Outcome`] and its test prints one line:
@@ -125,9 +126,10 @@ pub(crate) struct Load {
 /// What a provider serves, where providers differ. Every entry is asserted both ways.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations {
-    /// Exactly the opcodes the provider registers (and so advertises in ListOpcodes). Any
-    /// other operation answers `PsaErrorNotSupported`.
-    pub opcodes: &'static [Opcode],
+    /// The provider's family: it registers exactly the operations the table says the family
+    /// serves (and so advertises them in ListOpcodes). Any other operation answers
+    /// `PsaErrorNotSupported`.
+    pub family: Family,
     /// Checks the back-end key id recorded for a generated SECP-R1 P-256 key pair.
     pub key_id: fn(&[u8]),
     /// The RSA key sizes the provider generates and CanDoCrypto accepts (the suite probes
@@ -165,51 +167,9 @@ pub(crate) struct Expectations {
 impl Expectations {
     /// Whether the provider is expected to register `opcode`.
     pub(crate) fn serves(&self, opcode: Opcode) -> bool {
-        self.opcodes.contains(&opcode)
+        opcode.is_served_by(self.family)
     }
 }
-
-/// The operations of the software providers (Mbed Crypto and OpenSSL): every crypto operation
-/// but key attestation.
-pub(crate) const SOFTWARE_OPCODES: &[Opcode] = &[
-    Opcode::PsaGenerateKey,
-    Opcode::PsaImportKey,
-    Opcode::PsaDestroyKey,
-    Opcode::PsaExportPublicKey,
-    Opcode::PsaExportKey,
-    Opcode::PsaSignHash,
-    Opcode::PsaVerifyHash,
-    Opcode::PsaSignMessage,
-    Opcode::PsaVerifyMessage,
-    Opcode::PsaAsymmetricEncrypt,
-    Opcode::PsaAsymmetricDecrypt,
-    Opcode::PsaAeadEncrypt,
-    Opcode::PsaAeadDecrypt,
-    Opcode::PsaCipherEncrypt,
-    Opcode::PsaCipherDecrypt,
-    Opcode::PsaMacCompute,
-    Opcode::PsaMacVerify,
-    Opcode::PsaRawKeyAgreement,
-    Opcode::PsaGenerateRandom,
-    Opcode::PsaHashCompute,
-    Opcode::PsaHashCompare,
-    Opcode::CanDoCrypto,
-];
-
-/// The operations both hardware providers (PKCS #11 and TPM) serve: key management, asymmetric
-/// signatures and encryption, random and CanDoCrypto.
-pub(crate) const HARDWARE_OPCODES: [Opcode; 10] = [
-    Opcode::PsaGenerateKey,
-    Opcode::PsaDestroyKey,
-    Opcode::PsaImportKey,
-    Opcode::PsaExportPublicKey,
-    Opcode::PsaSignHash,
-    Opcode::PsaVerifyHash,
-    Opcode::PsaGenerateRandom,
-    Opcode::PsaAsymmetricEncrypt,
-    Opcode::PsaAsymmetricDecrypt,
-    Opcode::CanDoCrypto,
-];
 
 /// What a behaviour established for the provider under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +203,61 @@ impl fmt::Display for Outcome {
             Outcome::Partial(parts) => write!(f, "partial (not supported: {})", parts.join(", ")),
             Outcome::NotSupported(what) => write!(f, "not supported ({what})"),
         }
+    }
+}
+
+/// What `every_key_use_needs_its_usage_flag` gathers while each family tries its key uses with
+/// keys whose policy has no usage flag: the outcome so far and the operations tried, which must
+/// be every operation whose key the table says passes a policy check
+/// ([`Opcode::checks_key_policy`]).
+pub(crate) struct KeyUses {
+    outcome: Outcome,
+    tried: BTreeSet<Opcode>,
+}
+
+impl KeyUses {
+    pub(crate) fn new() -> Self {
+        KeyUses {
+            outcome: Outcome::Passed,
+            tried: BTreeSet::new(),
+        }
+    }
+
+    /// Calls `O` with `request`, whose key's policy lacks the usage `O` needs, and asserts the
+    /// refusal: `PsaErrorNotPermitted`, or `PsaErrorNotSupported` when the provider does not
+    /// serve `O` (then `O` is one of the outcome's refused parts).
+    pub(crate) fn refused<P: Subject, O: Operation>(
+        &mut self,
+        f: &Fixture<P>,
+        request: O::Request,
+    ) {
+        let _ = self.tried.insert(O::OPCODE);
+        if !P::EXPECTED.serves(O::OPCODE) {
+            f.assert_not_served::<O>(request);
+            let outcome = std::mem::replace(&mut self.outcome, Outcome::Passed);
+            self.outcome = outcome.except(O::OPCODE.name());
+            return;
+        }
+        assert_eq!(
+            status(f.call::<O>(request)),
+            ResponseStatus::PsaErrorNotPermitted,
+            "{} with a key whose policy lacks the usage",
+            O::OPCODE
+        );
+    }
+
+    /// The outcome, once every operation whose key passes a policy check was tried.
+    pub(crate) fn finish(self) -> Outcome {
+        let policed: BTreeSet<Opcode> = Opcode::ALL
+            .iter()
+            .copied()
+            .filter(|opcode| opcode.checks_key_policy())
+            .collect();
+        assert_eq!(
+            self.tried, policed,
+            "the operations tried without their usage flag are those the table gives a policy check"
+        );
+        self.outcome
     }
 }
 

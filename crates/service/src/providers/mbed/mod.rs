@@ -342,7 +342,7 @@ impl Provider for MbedProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        super::register_software_operations(&self, registrar);
+        super::register_mbed_operations(&self, registrar);
     }
 
     fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError> {

@@ -38,8 +38,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use ::openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
-use bulwark_interface::proto::psa_key_attributes::KeyAttributes as ProtoAttributes;
-use prost::Message;
+use bulwark_interface::psa::encode_attributes;
 use psa_crypto::types::key::Attributes;
 use psa_crypto::types::status::Error as PsaError;
 use zeroize::Zeroizing;
@@ -275,9 +274,7 @@ pub(super) fn associated_data(
     identity: &[u8],
     attributes: Attributes,
 ) -> Result<Vec<u8>, PsaError> {
-    let attributes = ProtoAttributes::try_from(attributes)
-        .map_err(|_| PsaError::InvalidArgument)?
-        .encode_to_vec();
+    let attributes = encode_attributes(attributes).map_err(|_| PsaError::InvalidArgument)?;
     let mut ad = Vec::with_capacity(AD_LABEL.len() + 17 + identity.len() + attributes.len());
     ad.extend_from_slice(AD_LABEL);
     ad.push(BLOB_VERSION);

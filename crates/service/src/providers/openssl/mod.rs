@@ -192,7 +192,7 @@ impl Provider for OpenSslProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        super::register_software_operations(&self, registrar);
+        super::register_openssl_operations(&self, registrar);
     }
 
     /// The key material lives in the key-store row itself: once the row is gone, so is the key.

@@ -412,7 +412,7 @@ impl Provider for Pkcs11Provider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        super::register_hardware_operations(&self, registrar);
+        super::register_pkcs11_operations(&self, registrar);
     }
 
     fn discard(&self, key_id: &[u8]) -> Result<(), ProviderError> {

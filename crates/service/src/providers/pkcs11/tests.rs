@@ -27,7 +27,6 @@ use crate::config::{Pkcs11Config, SecretString};
 use crate::keystore::KeyStore;
 use crate::providers::conformance::{
     attrs, ecdsa, flags, secp_r1_pair, secp_r1_public, sign_verify, status, verify_only,
-    HARDWARE_OPCODES,
 };
 use crate::providers::{Provider, ProviderSettings};
 
@@ -151,7 +150,11 @@ fn info_and_advertised_operations() {
     );
     assert_eq!(
         f.registered(),
-        HARDWARE_OPCODES.into_iter().collect::<BTreeSet<_>>()
+        Opcode::ALL
+            .iter()
+            .copied()
+            .filter(|o| o.is_served_by(Family::Pkcs11))
+            .collect::<BTreeSet<_>>()
     );
     assert_eq!(f.provider.token.pool.size(), super::token::POOL_SIZE);
 }
@@ -1013,21 +1016,20 @@ fn new_providers_during_concurrent_signing_break_no_request() {
 mod conformance {
     use std::sync::Arc;
 
+    use bulwark_interface::ops::Family;
     use bulwark_interface::status::ResponseStatus;
     use bulwark_testenv::softhsm::SoftHsm;
 
     use super::config;
     use crate::keystore::KeyStore;
-    use crate::providers::conformance::{
-        Expectations, Keep, Load, Subject, Support, HARDWARE_OPCODES,
-    };
+    use crate::providers::conformance::{Expectations, Keep, Load, Subject, Support};
     use crate::providers::pkcs11::Pkcs11Provider;
 
     const NOT_SUPPORTED: ResponseStatus = ResponseStatus::PsaErrorNotSupported;
 
     impl Subject for Pkcs11Provider {
         const EXPECTED: Expectations = Expectations {
-            opcodes: &HARDWARE_OPCODES,
+            family: Family::Pkcs11,
             key_id: |key_id| assert_eq!(key_id.len(), 4, "CKA_ID: a u32, big-endian"),
             rsa_bits: &[1024, 1536, 2048, 3072, 4096],
             refused_size: ResponseStatus::PsaErrorInvalidArgument,

@@ -46,7 +46,6 @@ use std::sync::Arc;
 
 use bulwark_interface::ids::ProviderId;
 use bulwark_interface::ops::list_providers::ProviderInfo;
-use bulwark_interface::ops::{AttestKey, PrepareKeyAttestation};
 use psa_crypto::types::status::Error as PsaError;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 use tss_esapi::handles::KeyHandle;
@@ -232,9 +231,7 @@ impl Provider for TpmProvider {
     }
 
     fn register(self: Arc<Self>, registrar: &mut Registrar<'_>) {
-        super::register_hardware_operations(&self, registrar);
-        registrar.add::<PrepareKeyAttestation, _>(&self);
-        registrar.add::<AttestKey, _>(&self);
+        super::register_tpm_operations(&self, registrar);
     }
 
     /// The wrapped key lives in the key-store row itself: once the row is gone, so is the key.

@@ -37,7 +37,7 @@ use crate::config::{SecretString, TpmConfig};
 use crate::keystore::KeyStore;
 use crate::providers::conformance::{
     self, attrs, ecdsa, encrypt_decrypt, secp_r1_pair, secp_r1_public, sign_verify, status,
-    verify_only, Expectations, Keep, Load, Subject, Support, HARDWARE_OPCODES,
+    verify_only, Expectations, Keep, Load, Subject, Support,
 };
 use crate::providers::Provider;
 
@@ -49,22 +49,9 @@ fn wrapped_key_pair(key_id: &[u8]) {
     assert_eq!(key_id[..4], [1, 1, 0, 32]);
 }
 
-/// What the TPM provider serves: the hardware providers' operations and key attestation.
-const TPM_OPCODES: [Opcode; 12] = {
-    let mut opcodes = [Opcode::AttestKey; 12];
-    let mut i = 0;
-    while i < HARDWARE_OPCODES.len() {
-        opcodes[i] = HARDWARE_OPCODES[i];
-        i += 1;
-    }
-    opcodes[10] = Opcode::AttestKey;
-    opcodes[11] = Opcode::PrepareKeyAttestation;
-    opcodes
-};
-
 impl Subject for TpmProvider {
     const EXPECTED: Expectations = Expectations {
-        opcodes: &TPM_OPCODES,
+        family: Family::Tpm,
         key_id: wrapped_key_pair,
         // What swtpm (libtpms) takes; the provider asks the TPM at start-up.
         rsa_bits: &[1024, 2048, 3072],
@@ -146,7 +133,14 @@ fn info_and_registered_operations() {
         (0, 1, 0)
     );
     assert_eq!(f.provider.name(), NAME);
-    assert_eq!(f.registered(), TPM_OPCODES.into_iter().collect());
+    assert_eq!(
+        f.registered(),
+        Opcode::ALL
+            .iter()
+            .copied()
+            .filter(|o| o.is_served_by(Family::Tpm))
+            .collect()
+    );
     // What the TPM reported is what is offered.
     assert!(f.provider.capabilities.rsa_bits.contains(&2048));
     assert!(f.provider.capabilities.curve_bits.contains(&256));
