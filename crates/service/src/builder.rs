@@ -327,10 +327,7 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
             other => {
                 return Err(fail(
                     format!("{key}.provider_type"),
-                    format!(
-                        "{:?} is not available in this build",
-                        provider_type_name(other)
-                    ),
+                    format!("{:?} is not available in this build", other.type_name()),
                 ));
             }
         };
@@ -431,17 +428,6 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
         .map(|p| (p.info().id, p.name().to_owned()))
         .collect();
     Ok(service.with_audit(audit.with_providers(names)))
-}
-
-fn provider_type_name(kind: &ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::MbedCrypto => "MbedCrypto",
-        ProviderKind::Pkcs11(_) => "Pkcs11",
-        ProviderKind::Tpm(_) => "Tpm",
-        ProviderKind::CryptoAuthLib(_) => "CryptoAuthLib",
-        ProviderKind::TrustedService => "TrustedService",
-        ProviderKind::OpenSsl(_) => "OpenSsl",
-    }
 }
 
 /// Finishes what a crash interrupted: back-end keys of unfinished creations and destructions

@@ -21,8 +21,9 @@ use crate::providers::Provider;
 
 type Fixture = conformance::Fixture<MbedProvider>;
 
-/// Moves the process to a fresh temporary directory, once, and keeps it alive.
-fn in_temp_dir() {
+/// Moves the process to a fresh temporary directory, once, and keeps it alive. Every test that
+/// makes an Mbed provider calls it first (the OpenSSL provider's comparison with this one too).
+pub(crate) fn enter_temporary_directory() {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -32,7 +33,7 @@ fn in_temp_dir() {
 }
 
 fn provider() -> Arc<MbedProvider> {
-    in_temp_dir();
+    enter_temporary_directory();
     Arc::new(MbedProvider::new("mbed-crypto-provider".to_owned()).expect("Mbed TLS starts"))
 }
 
