@@ -24,7 +24,7 @@ use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
 use bulwark_interface::wire::Limits;
 
 use crate::audit::AuditLog;
-use crate::auth::{Authenticator, Authenticators, Method};
+use crate::auth::{self, Authenticator, Authenticators, Method};
 use crate::config::{AuditLogSetting, AuthenticatorType, Config, KeyManagerType, ProviderKind};
 use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
@@ -179,11 +179,23 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 Method::Direct
             }
             AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
-            AuthenticatorType::JwtSvid => {
+            AuthenticatorType::JwtSvid if auth.bundles.is_empty() => {
                 return Err(fail(
-                    config.authenticator_key(i, "auth_type"),
-                    "JwtSvid is not available in this build",
+                    config.authenticator_key(i, "workload_endpoint"),
+                    "the SPIFFE Workload API is not available in this build: name the trust \
+                     domains' JWT bundle files in bundles",
                 ));
+            }
+            AuthenticatorType::JwtSvid | AuthenticatorType::Jwt => {
+                let key = |name: &str| config.authenticator_key(i, name);
+                let validator = auth::setup::validator(auth, &key)
+                    .map_err(|(key, reason)| fail(key, reason))?
+                    .ok_or_else(|| fail(key("auth_type"), "not a token authenticator"))?;
+                list.push(Authenticator::with_tokens(
+                    Arc::new(validator),
+                    auth.admins.iter().map(|a| a.name.clone()),
+                ));
+                continue;
             }
         };
         list.push(Authenticator::new(
