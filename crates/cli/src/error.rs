@@ -87,7 +87,9 @@ pub fn exit_for(error: &ClientError) -> Exit {
         | ErrorKind::ConnectionLost
         | ErrorKind::InvalidEndpoint => Exit::Unreachable,
         ErrorKind::KeyNotFound => Exit::KeyNotFound,
-        ErrorKind::MissingAppName | ErrorKind::NoAuthenticator => Exit::AuthFailed,
+        ErrorKind::MissingAppName | ErrorKind::NoAuthenticator | ErrorKind::Credentials => {
+            Exit::AuthFailed
+        }
         ErrorKind::Service(status) => match status {
             S::PsaErrorDoesNotExist => Exit::KeyNotFound,
             S::PsaErrorAlreadyExists => Exit::KeyExists,

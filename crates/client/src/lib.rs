@@ -48,6 +48,7 @@ pub mod attributes;
 mod builder;
 mod client;
 mod error;
+mod token;
 mod transport;
 
 #[cfg(test)]
@@ -63,6 +64,7 @@ pub use client::{
     PrepareKeyAttestationParams, ProviderInfo,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use token::TokenSource;
 pub use transport::ConnectionStats;
 
 /// The protocol crate: wire format, operations table, native request and response types.

@@ -237,4 +237,27 @@ mod tests {
         assert!(parse_jwks("{}", "x").is_err());
         assert!(parse_jwks("not json", "x").is_err());
     }
+
+    #[test]
+    fn pem_public_keys_of_both_families_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ec = openssl::pkey::PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let path = dir.path().join("ec.pem");
+        std::fs::write(&path, ec.public_key_to_pem().unwrap()).unwrap();
+        let key = load_pem(&path).unwrap();
+        assert!(key.allows(Algorithm::ES384) && !key.allows(Algorithm::ES256));
+        assert!(!key.allows(Algorithm::RS256));
+        let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
+        std::fs::write(&path, rsa.public_key_to_pem().unwrap()).unwrap();
+        let key = load_pem(&path).unwrap();
+        assert!(key.allows(Algorithm::PS256) && !key.allows(Algorithm::ES256));
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(load_pem(&path).is_err());
+    }
 }

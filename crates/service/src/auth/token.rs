@@ -9,7 +9,8 @@
 //! - its trust anchor is known: for a JWT-SVID the trust domain of `sub`, a valid SPIFFE ID;
 //!   for a token, the issuer `iss`;
 //! - its key is one of the anchor's, chosen by `kid` (required for JWT-SVIDs; a token without
-//!   `kid` is accepted only from an issuer with one key), and that key verifies the algorithm;
+//!   a `kid`, or with one, from an issuer whose one key has none, a PEM key, uses that key),
+//!   and that key verifies the algorithm;
 //! - the signature verifies (the `jsonwebtoken` crate does it);
 //! - `aud` contains the anchor's audience; `exp` is present and not past, `nbf` (if present)
 //!   not in the future, both within the configured leeway;
@@ -179,11 +180,14 @@ impl TokenValidator {
             }
         };
         let key = match header.kid.as_deref() {
-            Some(kid) => anchor
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid))
-                .ok_or(AuthError::Rejected("unknown key id"))?,
+            Some(kid) => match anchor.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
+                Some(key) => key,
+                // An issuer configured with one PEM key names it no id: that key is the one.
+                None => match anchor.keys.as_slice() {
+                    [only] if only.kid.is_none() && self.kind == TokenKind::Issued => only,
+                    _ => return Err(AuthError::Rejected("unknown key id")),
+                },
+            },
             None if self.kind == TokenKind::JwtSvid => {
                 return Err(AuthError::Rejected("JWT-SVID has no kid"));
             }

@@ -28,6 +28,7 @@ mod reload;
 mod service_manager;
 mod status;
 mod storage;
+mod token_auth;
 mod unix_tenancy;
 mod upstream_behaviours;
 mod upstream_service;
