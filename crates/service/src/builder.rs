@@ -179,20 +179,12 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 Method::Direct
             }
             AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
-            AuthenticatorType::JwtSvid if auth.bundles.is_empty() => {
-                return Err(fail(
-                    config.authenticator_key(i, "workload_endpoint"),
-                    "the SPIFFE Workload API is not available in this build: name the trust \
-                     domains' JWT bundle files in bundles",
-                ));
-            }
             AuthenticatorType::JwtSvid | AuthenticatorType::Jwt => {
                 let key = |name: &str| config.authenticator_key(i, name);
-                let validator = auth::setup::validator(auth, &key)
-                    .map_err(|(key, reason)| fail(key, reason))?
-                    .ok_or_else(|| fail(key("auth_type"), "not a token authenticator"))?;
+                let validator =
+                    auth::setup::start(auth, &key).map_err(|(key, reason)| fail(key, reason))?;
                 list.push(Authenticator::with_tokens(
-                    Arc::new(validator),
+                    validator,
                     auth.admins.iter().map(|a| a.name.clone()),
                 ));
                 continue;

@@ -129,6 +129,16 @@ pub fn parse_jwks(text: &str, wanted_use: &str) -> Result<(Vec<TrustedKey>, Vec<
     Ok((keys, skipped))
 }
 
+/// The key of one JWK in JSON (an authority of a JWT bundle from the Workload API), or why it
+/// cannot be used; `wanted_use` as for [`parse_jwks`].
+///
+/// # Errors
+/// The text is not a JWK, or not a key of [`ALLOWED_ALGORITHMS`] for that use.
+pub fn key_of_jwk_json(json: &[u8], wanted_use: &str) -> Result<TrustedKey, String> {
+    let jwk: Jwk = serde_json::from_slice(json).map_err(|e| format!("it is not a JWK: {e}"))?;
+    TrustedKey::from_jwk(&jwk, wanted_use)
+}
+
 /// The keys of a JWKS file that has at least one usable key.
 ///
 /// # Errors

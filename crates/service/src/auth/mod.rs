@@ -9,12 +9,14 @@
 //!
 //! The token authenticators (JWT-SVID, auth type 4; authentication tokens, auth type 2) are in
 //! [`token`], with the keys they trust ([`keys`]) and their cache of validated tokens
-//! ([`cache`]).
+//! ([`cache`]); JWT bundles from the SPIFFE Workload API are followed by `workload`.
 
 pub mod cache;
 pub mod keys;
 pub mod setup;
 pub mod token;
+#[cfg(feature = "workload-api")]
+pub mod workload;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
-//! Building a token authenticator's validator from its configuration table.
+//! Building a token authenticator's validator from its configuration table, and starting to
+//! follow the SPIFFE Workload API for it when the table names one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::keys::{load_jwks, load_pem};
 use super::token::{Anchor, Anchors, TokenKind, TokenValidator};
@@ -96,4 +98,49 @@ pub fn validator(
         auth.leeway.unwrap_or(DEFAULT_TOKEN_LEEWAY),
         auth.token_cache_size.unwrap_or(DEFAULT_TOKEN_CACHE_SIZE),
     )))
+}
+
+/// The validator of a JwtSvid or Jwt table, following the table's `workload_endpoint` (JwtSvid)
+/// when it names one.
+///
+/// # Errors
+/// As [`validator`]; an endpoint that cannot be followed (or, in a build without the
+/// `workload-api` feature, a table that has no `bundles` beside its endpoint).
+pub fn start(
+    auth: &AuthenticatorConfig,
+    key: &impl Fn(&str) -> String,
+) -> Result<Arc<TokenValidator>, (String, String)> {
+    let validator = Arc::new(
+        validator(auth, key)?
+            .ok_or_else(|| (key("auth_type"), "not a token authenticator".to_owned()))?,
+    );
+    let endpoint = match auth.workload_endpoint.as_deref() {
+        Some(endpoint) if auth.auth_type == AuthenticatorType::JwtSvid && !endpoint.is_empty() => {
+            endpoint
+        }
+        _ => return Ok(validator),
+    };
+    #[cfg(feature = "workload-api")]
+    {
+        let audience = auth.audience.as_deref().unwrap_or(DEFAULT_TOKEN_AUDIENCE);
+        super::workload::follow(endpoint, audience, &validator)
+            .map_err(|e| (key("workload_endpoint"), e))?;
+    }
+    #[cfg(not(feature = "workload-api"))]
+    {
+        if auth.bundles.is_empty() {
+            return Err((
+                key("workload_endpoint"),
+                "the SPIFFE Workload API is not available in this build (feature workload-api): \
+                 name the trust domains' JWT bundle files in bundles"
+                    .to_owned(),
+            ));
+        }
+        tracing::warn!(
+            endpoint,
+            "the SPIFFE Workload API is not available in this build (feature workload-api): \
+             only the bundles files are trusted"
+        );
+    }
+    Ok(validator)
 }

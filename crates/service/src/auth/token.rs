@@ -121,6 +121,16 @@ impl TokenValidator {
         self.cache.clear();
     }
 
+    /// The anchors trusted now.
+    pub fn anchors(&self) -> Arc<Anchors> {
+        Arc::clone(
+            &self
+                .anchors
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// The identity a token proves.
     ///
     /// # Errors

@@ -34,3 +34,4 @@ mod upstream_behaviours;
 mod upstream_service;
 mod vectors;
 mod working_directory;
+mod workload_api;

@@ -32,7 +32,7 @@ const OTHER_ISSUER: &str = "https://other.example";
 const OTHER_UID: u32 = 65534;
 
 /// A signing key, its public JWK (with `kid`) and what signs with it.
-struct Signer {
+pub(crate) struct Signer {
     kid: String,
     alg: Algorithm,
     key: EncodingKey,
@@ -41,7 +41,7 @@ struct Signer {
 }
 
 impl Signer {
-    fn ec(kid: &str) -> Signer {
+    pub(crate) fn ec(kid: &str) -> Signer {
         let group =
             openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
         let pkey = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
@@ -75,7 +75,7 @@ impl Signer {
     }
 
     /// A JWS compact token of `claims` with this key's `kid`.
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_as(claims, &self.kid)
     }
 
@@ -87,7 +87,7 @@ impl Signer {
 }
 
 /// A JWKS document of the signers' public keys, each marked with `key_use`.
-fn jwks(signers: &[&Signer], key_use: &str) -> String {
+pub(crate) fn jwks(signers: &[&Signer], key_use: &str) -> String {
     let keys: Vec<Value> = signers
         .iter()
         .map(|s| {
@@ -104,7 +104,7 @@ fn now() -> i64 {
 }
 
 /// Claims of a JWT-SVID for `id`, valid for a minute.
-fn svid_claims(id: &str) -> Value {
+pub(crate) fn svid_claims(id: &str) -> Value {
     json!({ "sub": id, "aud": ["parsec"], "exp": now() + 60, "iat": now() })
 }
 
@@ -193,16 +193,7 @@ impl World {
 
     /// The status of a ListKeys request with these auth type and bytes.
     fn status(&self, auth_type: AuthType, auth: &[u8]) -> ResponseStatus {
-        let frame = RequestFrame {
-            header: RequestHeader::new(ProviderId::Core, Opcode::ListKeys, auth_type),
-            body: Default::default(),
-            auth: auth.to_vec().into(),
-        };
-        let raw = self.daemon.send_raw(&frame.to_bytes().unwrap());
-        ResponseFrame::read_from(&mut &raw[..], 1 << 20)
-            .unwrap()
-            .header
-            .status
+        auth_status(&self.daemon, auth_type, auth)
     }
 
     /// Asserts that `good` is accepted as a JWT-SVID and `bad` refused with AuthenticationError.
@@ -240,6 +231,20 @@ impl World {
     fn good_token(&self) -> String {
         self.idp.sign(&token_claims(ISSUER, "sub", "alice"))
     }
+}
+
+/// The status of a ListKeys request to `daemon` with these auth type and bytes.
+pub(crate) fn auth_status(daemon: &Daemon, auth_type: AuthType, auth: &[u8]) -> ResponseStatus {
+    let frame = RequestFrame {
+        header: RequestHeader::new(ProviderId::Core, Opcode::ListKeys, auth_type),
+        body: Default::default(),
+        auth: auth.to_vec().into(),
+    };
+    let raw = daemon.send_raw(&frame.to_bytes().unwrap());
+    ResponseFrame::read_from(&mut &raw[..], 1 << 20)
+        .unwrap()
+        .header
+        .status
 }
 
 /// A copy of parsec-tool that any uid can run (the workspace may be closed to other users).
