@@ -50,6 +50,8 @@ mod client;
 mod error;
 mod token;
 mod transport;
+#[cfg(feature = "workload-api")]
+mod workload;
 
 #[cfg(test)]
 mod tests;
@@ -66,6 +68,8 @@ pub use client::{
 pub use error::{Error, ErrorKind, Result};
 pub use token::TokenSource;
 pub use transport::ConnectionStats;
+#[cfg(feature = "workload-api")]
+pub use workload::{DEFAULT_JWT_SVID_AUDIENCE, SPIFFE_ENDPOINT_VARIABLE};
 
 /// The protocol crate: wire format, operations table, native request and response types.
 pub use bulwark_interface as interface;

@@ -1,18 +1,24 @@
-//! JWT-SVID bundles from the SPIFFE Workload API, against the real bulwarkd.
+//! The SPIFFE Workload API, against the real bulwarkd: JWT bundles bulwarkd follows, and
+//! JWT-SVIDs bulwark-client fetches for its workload.
 //!
 //! SPIRE itself cannot be installed on the machines these tests run on, so the tests serve the
-//! Workload API themselves: `FetchJWTBundles`, the published gRPC method an agent streams JWT
-//! bundles with, on a Unix socket, written with tonic's server side (the same gRPC stack the
-//! `spiffe` crate's client in bulwarkd uses) and the API's messages as prost types. Like an
-//! agent, the server refuses calls without the `workload.spiffe.io: true` metadata. Keys, bundles
-//! (JWKS) and tokens are made with OpenSSL and the `jsonwebtoken` crate.
+//! Workload API themselves: `FetchJWTBundles` (the stream an agent sends JWT bundles on) and
+//! `FetchJWTSVID` (a workload's SVID), the published gRPC methods, on a Unix socket, written
+//! with tonic's server side (the gRPC stack of the `spiffe` crate, which bulwarkd and
+//! bulwark-client use as clients) and the API's messages as prost types. One server stands for
+//! the agent as one workload sees it (an agent tells workloads apart by their process; two
+//! workloads here are two sockets). Like an agent, the server refuses calls without the
+//! `workload.spiffe.io: true` metadata. Keys, bundles (JWKS) and SVIDs are made with OpenSSL
+//! and the `jsonwebtoken` crate.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulwark_client::ResponseStatus;
+use bulwark_client::{attributes, Auth, Client, EccFamily, ResponseStatus, TokenSource};
 use bulwark_interface::ids::AuthType;
 use tokio::sync::watch;
 use tokio_stream::wrappers::{UnixListenerStream, WatchStream};
@@ -33,7 +39,49 @@ struct JwtBundlesResponse {
     bundles: HashMap<String, Vec<u8>>,
 }
 
+/// `JWTSVIDRequest` of the Workload API.
+#[derive(Clone, PartialEq, prost::Message)]
+struct JwtSvidRequest {
+    #[prost(string, repeated, tag = "1")]
+    audience: Vec<String>,
+    #[prost(string, tag = "2")]
+    spiffe_id: String,
+}
+
+/// `JWTSVID` of the Workload API.
+#[derive(Clone, PartialEq, prost::Message)]
+struct JwtSvid {
+    #[prost(string, tag = "1")]
+    spiffe_id: String,
+    #[prost(string, tag = "2")]
+    svid: String,
+    #[prost(string, tag = "3")]
+    hint: String,
+}
+
+/// `JWTSVIDResponse` of the Workload API.
+#[derive(Clone, PartialEq, prost::Message)]
+struct JwtSvidResponse {
+    #[prost(message, repeated, tag = "1")]
+    svids: Vec<JwtSvid>,
+}
+
 type Bundles = HashMap<String, Vec<u8>>;
+
+/// The workload a server hands SVIDs to: its SPIFFE ID, the key that signs its SVIDs, their
+/// lifetime in seconds, and how many it handed out.
+struct Workload {
+    id: String,
+    signer: Arc<Signer>,
+    lifetime: u64,
+    fetched: AtomicUsize,
+}
+
+/// What one server answers with.
+struct State {
+    bundles: watch::Receiver<Bundles>,
+    workload: Option<Arc<Workload>>,
+}
 type ResponseStream =
     Pin<Box<dyn Stream<Item = Result<JwtBundlesResponse, tonic::Status>> + Send + 'static>>;
 
@@ -47,6 +95,11 @@ struct WorkloadApi {
 impl WorkloadApi {
     /// Serves `bundles` at `socket`.
     fn start(socket: &Path, bundles: Bundles) -> WorkloadApi {
+        WorkloadApi::serving(socket, bundles, None)
+    }
+
+    /// Serves `bundles`, and SVIDs of `workload` when given, at `socket`.
+    fn serving(socket: &Path, bundles: Bundles, workload: Option<Arc<Workload>>) -> WorkloadApi {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -57,9 +110,13 @@ impl WorkloadApi {
             let _guard = runtime.enter();
             tokio::net::UnixListener::bind(socket).unwrap()
         };
+        let state = Arc::new(State {
+            bundles: receiver,
+            workload,
+        });
         let service = tower::service_fn(move |request: http::Request<tonic::body::Body>| {
-            let receiver = receiver.clone();
-            async move { Ok::<_, std::convert::Infallible>(serve(request, receiver).await) }
+            let state = Arc::clone(&state);
+            async move { Ok::<_, std::convert::Infallible>(serve(request, state).await) }
         });
         runtime.spawn(async move {
             tonic::transport::Server::builder()
@@ -93,15 +150,12 @@ impl Drop for WorkloadApi {
     }
 }
 
-/// One gRPC call: FetchJWTBundles streams the bundles as they change; any other method is
-/// unimplemented.
+/// One gRPC call: FetchJWTBundles streams the bundles as they change; FetchJWTSVID signs an
+/// SVID for the server's workload; any other method is unimplemented.
 async fn serve(
     request: http::Request<tonic::body::Body>,
-    receiver: watch::Receiver<Bundles>,
+    state: Arc<State>,
 ) -> http::Response<tonic::body::Body> {
-    if request.uri().path() != "/SpiffeWorkloadAPI/FetchJWTBundles" {
-        return tonic::Status::unimplemented("only FetchJWTBundles is served").into_http();
-    }
     if request
         .headers()
         .get("workload.spiffe.io")
@@ -109,15 +163,50 @@ async fn serve(
     {
         return tonic::Status::invalid_argument("security header missing from request").into_http();
     }
-    let method = tower::service_fn(move |_: tonic::Request<JwtBundlesRequest>| {
-        let updates: ResponseStream = Box::pin(
-            WatchStream::new(receiver.clone()).map(|bundles| Ok(JwtBundlesResponse { bundles })),
-        );
-        async move { Ok::<_, tonic::Status>(tonic::Response::new(updates)) }
-    });
-    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-        .server_streaming(method, request)
-        .await
+    match request.uri().path() {
+        "/SpiffeWorkloadAPI/FetchJWTBundles" => {
+            let method = tower::service_fn(move |_: tonic::Request<JwtBundlesRequest>| {
+                let updates: ResponseStream = Box::pin(
+                    WatchStream::new(state.bundles.clone())
+                        .map(|bundles| Ok(JwtBundlesResponse { bundles })),
+                );
+                async move { Ok::<_, tonic::Status>(tonic::Response::new(updates)) }
+            });
+            tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .server_streaming(method, request)
+                .await
+        }
+        "/SpiffeWorkloadAPI/FetchJWTSVID" => {
+            let method = tower::service_fn(move |call: tonic::Request<JwtSvidRequest>| {
+                let answer = state
+                    .workload
+                    .as_ref()
+                    .ok_or_else(|| tonic::Status::permission_denied("no identity issued"))
+                    .map(|workload| {
+                        workload.fetched.fetch_add(1, Ordering::SeqCst);
+                        let now = jsonwebtoken::get_current_timestamp();
+                        let claims = serde_json::json!({
+                            "sub": workload.id,
+                            "aud": call.get_ref().audience,
+                            "iat": now,
+                            "exp": now + workload.lifetime,
+                        });
+                        tonic::Response::new(JwtSvidResponse {
+                            svids: vec![JwtSvid {
+                                spiffe_id: workload.id.clone(),
+                                svid: workload.signer.sign(&claims),
+                                hint: String::new(),
+                            }],
+                        })
+                    });
+                async move { answer }
+            });
+            tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .unary(method, request)
+                .await
+        }
+        _ => tonic::Status::unimplemented("not served here").into_http(),
+    }
 }
 
 /// `signers`' JWKS as the bundle of the trust domain `example.org`.
@@ -231,4 +320,70 @@ fn a_bundle_rotation_is_picked_up_without_restart() {
         "{}",
         daemon.log()
     );
+}
+
+#[test]
+fn clients_fetch_their_jwt_svids_from_the_workload_api_and_renew_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both workloads' SVIDs are signed by the trust domain's one authority.
+    let authority = Arc::new(Signer::ec("authority"));
+    let workload = |name: &str, lifetime: u64| {
+        Arc::new(Workload {
+            id: format!("spiffe://example.org/{name}"),
+            signer: Arc::clone(&authority),
+            lifetime,
+            fetched: AtomicUsize::new(0),
+        })
+    };
+    let (a, b) = (workload("a", 4), workload("b", 600));
+    let api_a = WorkloadApi::serving(
+        &dir.path().join("a.sock"),
+        bundle_of(&[authority.as_ref()]),
+        Some(Arc::clone(&a)),
+    );
+    let api_b = WorkloadApi::serving(
+        &dir.path().join("b.sock"),
+        bundle_of(&[authority.as_ref()]),
+        Some(Arc::clone(&b)),
+    );
+    let daemon = daemon_following(&api_a);
+    let client = |api: &WorkloadApi| {
+        Client::builder()
+            .socket(&daemon.socket)
+            .auth(Auth::JwtSvid(TokenSource::workload_api_at(
+                api.endpoint(),
+                bulwark_client::DEFAULT_JWT_SVID_AUDIENCE,
+            )))
+            .build()
+            .unwrap()
+    };
+    let (client_a, client_b) = (client(&api_a), client(&api_b));
+    // The daemon learns the bundle asynchronously: wait for it.
+    let probe = authority.sign(&svid_claims("spiffe://example.org/probe"));
+    wait_for(&daemon, &probe, ResponseStatus::Success);
+
+    // Two workloads, two owners of "k".
+    let attrs = attributes::ecc_signing_key(EccFamily::SecpR1, 256);
+    client_a.generate_key("k", attrs).unwrap();
+    client_b.generate_key("k", attrs).unwrap();
+    assert_ne!(
+        client_a.export_public_key("k").unwrap(),
+        client_b.export_public_key("k").unwrap()
+    );
+    assert_eq!(b.fetched.load(Ordering::SeqCst), 1, "b's SVID is reused");
+
+    // a's SVIDs live 4 s: requests over 5 s all succeed, on SVIDs renewed before they expire
+    // (a request with an expired one would be refused).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        assert_eq!(client_a.list_keys().unwrap().len(), 1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fetched = a.fetched.load(Ordering::SeqCst);
+    assert!(
+        (3..=20).contains(&fetched),
+        "a fetched {fetched} SVIDs over 5 s: renewed at half-life, not per request"
+    );
+    client_b.list_keys().unwrap();
+    assert_eq!(b.fetched.load(Ordering::SeqCst), 1);
 }
