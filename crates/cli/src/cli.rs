@@ -78,6 +78,28 @@ pub struct Cli {
     )]
     pub app_name: String,
 
+    /// How to authenticate: unix (peer credentials), direct (--app-name), jwt-svid or token
+    /// (both read from --token-file). By default the first authenticator the service lists
+    /// that this tool can use
+    #[arg(
+        long,
+        value_enum,
+        value_name = "METHOD",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub auth: Option<AuthMethod>,
+
+    /// A file holding the JWT-SVID or authentication token, read again whenever it changes;
+    /// without --auth, offered to whichever token authenticator the service lists first
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub token_file: Option<PathBuf>,
+
     /// The subcommand
     #[command(subcommand)]
     pub command: Command,
@@ -334,6 +356,20 @@ pub struct CreateCsr {
     /// becomes an iPAddress name)
     #[arg(long = "san", value_name = "SUBJECT-ALTERNATIVE-NAME", num_args = 1..)]
     pub san: Vec<String>,
+}
+
+/// How the tool authenticates (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMethod {
+    /// Unix peer credentials: this process's uid
+    Unix,
+    /// Direct authentication: the --app-name
+    Direct,
+    /// A JWT-SVID, from --token-file
+    JwtSvid,
+    /// An authentication token, from --token-file (also `jwt`, as delete-client names it)
+    #[value(alias = "jwt")]
+    Token,
 }
 
 /// An authenticator, as `delete-client --authenticator` names it.

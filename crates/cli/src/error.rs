@@ -87,7 +87,9 @@ pub fn exit_for(error: &ClientError) -> Exit {
         | ErrorKind::ConnectionLost
         | ErrorKind::InvalidEndpoint => Exit::Unreachable,
         ErrorKind::KeyNotFound => Exit::KeyNotFound,
-        ErrorKind::MissingAppName | ErrorKind::NoAuthenticator => Exit::AuthFailed,
+        ErrorKind::MissingAppName | ErrorKind::NoAuthenticator | ErrorKind::Credentials => {
+            Exit::AuthFailed
+        }
         ErrorKind::Service(status) => match status {
             S::PsaErrorDoesNotExist => Exit::KeyNotFound,
             S::PsaErrorAlreadyExists => Exit::KeyExists,
@@ -145,8 +147,9 @@ pub fn message_for(error: &ClientError, ctx: Context<'_>) -> String {
             "the answer to {op} is larger than this tool accepts: ask for less data at once"
         ),
         ErrorKind::NoAuthenticator => format!(
-            "the service at {socket} offers no authenticator this tool supports (Direct or Unix \
-             peer credentials): check its [authenticator] configuration"
+            "the service at {socket} offers no authenticator this tool can use (Direct, Unix \
+             peer credentials, or with --token-file JWT-SVID and authentication tokens): check \
+             its [authenticator] configuration, or give the token with --token-file"
         ),
         ErrorKind::NoProvider => format!(
             "{op} needs a crypto provider and none is selected: the service lists none (check \

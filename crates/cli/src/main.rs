@@ -18,10 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bulwark_client::{Client, ProviderId, DEFAULT_SOCKET_PATH, DEFAULT_TIMEOUT, ENDPOINT_VARIABLE};
+use bulwark_client::{
+    Auth, Client, ClientBuilder, ProviderId, TokenSource, DEFAULT_SOCKET_PATH, DEFAULT_TIMEOUT,
+    ENDPOINT_VARIABLE,
+};
 use clap::Parser as _;
 
-use crate::cli::{Cli, OutputFormat};
+use crate::cli::{AuthMethod, Cli, OutputFormat};
 use crate::error::{Context, Failure};
 
 fn main() -> ExitCode {
@@ -55,6 +58,41 @@ pub struct Session {
     timeout: Option<Duration>,
     /// The output format.
     pub format: OutputFormat,
+}
+
+/// `builder` with the authentication `--auth` and `--token-file` ask for.
+fn with_auth(builder: ClientBuilder, cli: &Cli) -> Result<ClientBuilder, Failure> {
+    let token = cli.token_file.as_ref().map(TokenSource::file);
+    let needs_file = |method: &str| {
+        Failure::generic(format!(
+            "--auth {method} reads the token from a file: give it with --token-file PATH"
+        ))
+    };
+    Ok(match cli.auth {
+        None => match token {
+            Some(source) => builder.token(source.clone()).jwt_svid(source),
+            None => builder,
+        },
+        Some(method @ (AuthMethod::Unix | AuthMethod::Direct)) if token.is_some() => {
+            let name = if method == AuthMethod::Unix {
+                "unix"
+            } else {
+                "direct"
+            };
+            return Err(Failure::generic(format!(
+                "--token-file is read only with --auth jwt-svid or --auth token, not with \
+                 --auth {name}"
+            )));
+        }
+        Some(AuthMethod::Unix) => builder.auth(Auth::UnixPeerCredentials),
+        Some(AuthMethod::Direct) => builder.auth(Auth::Direct(cli.app_name.clone())),
+        Some(AuthMethod::JwtSvid) => {
+            builder.auth(Auth::JwtSvid(token.ok_or_else(|| needs_file("jwt-svid"))?))
+        }
+        Some(AuthMethod::Token) => {
+            builder.auth(Auth::Token(token.ok_or_else(|| needs_file("token"))?))
+        }
+    })
 }
 
 /// The socket the client will use, for messages about failures before it exists.
@@ -95,7 +133,7 @@ impl Session {
             builder = builder.provider(provider);
         }
         builder = if authenticated {
-            builder.app_name(cli.app_name.as_str())
+            with_auth(builder.app_name(cli.app_name.as_str()), cli)?
         } else {
             builder.discover(false)
         };

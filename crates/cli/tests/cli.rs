@@ -66,15 +66,24 @@ impl Daemon {
 
     /// A daemon whose provider 1 is `provider_type` (`MbedCrypto` or `OpenSsl`).
     fn start_on(auth: Auth, provider_type: &str) -> Daemon {
+        Daemon::start_with(provider_type, |dir| {
+            let (auth_type, admin) = match auth {
+                Auth::Direct => ("Direct", "parsec-tool".to_owned()),
+                Auth::Unix => ("UnixPeerCredentials", my_uid(dir).to_string()),
+            };
+            format!("[authenticator]\nauth_type = \"{auth_type}\"\nadmins = [ {{ name = \"{admin}\" }} ]\n")
+        })
+    }
+
+    /// A daemon whose authenticator tables are what `authenticators` writes, given the
+    /// daemon's directory (where it may put key files).
+    fn start_with(provider_type: &str, authenticators: impl FnOnce(&Path) -> String) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-cli")
             .tempdir()
             .unwrap();
         let socket = dir.path().join("s.sock");
-        let (auth_type, admin) = match auth {
-            Auth::Direct => ("Direct", "parsec-tool".to_owned()),
-            Auth::Unix => ("UnixPeerCredentials", my_uid(dir.path()).to_string()),
-        };
+        let authenticators = authenticators(dir.path());
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
@@ -89,10 +98,7 @@ listener_type = "DomainSocket"
 timeout = 2000
 socket_path = "{socket}"
 
-[authenticator]
-auth_type = "{auth_type}"
-admins = [ {{ name = "{admin}" }} ]
-
+{authenticators}
 [[key_manager]]
 name = "sqlite-manager"
 manager_type = "SQLite"
@@ -1148,6 +1154,178 @@ fn unix_peer_credentials_identify_the_caller_by_uid() {
     assert_eq!(d.ok(&["list-clients"]), format!("{uid}\n"));
     d.ok(&["delete-key", "-k", "k"]);
     assert_eq!(d.ok(&["list-clients"]), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --auth and --token-file.
+
+/// A P-256 key that signs tokens (ES256, with the `jsonwebtoken` crate), and its public key.
+struct TokenSigner {
+    kid: &'static str,
+    key: jsonwebtoken::EncodingKey,
+    public_pem: Vec<u8>,
+}
+
+impl TokenSigner {
+    fn new(kid: &'static str) -> TokenSigner {
+        let group =
+            openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+        let pkey = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+            .unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(&pkey.private_key_to_pem_pkcs8().unwrap())
+            .unwrap();
+        TokenSigner {
+            kid,
+            key,
+            public_pem: pkey.public_key_to_pem().unwrap(),
+        }
+    }
+
+    /// A JWKS document (a SPIFFE JWT bundle) holding this key.
+    fn jwks(&self) -> String {
+        let jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&self.key, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        let mut jwk = serde_json::to_value(jwk).unwrap();
+        jwk["kid"] = self.kid.into();
+        jwk["use"] = "jwt-svid".into();
+        serde_json::json!({ "keys": [jwk] }).to_string()
+    }
+
+    /// A compact JWS of `claims`, valid for `lifetime` seconds from now (negative: expired).
+    fn sign(&self, mut claims: Value, lifetime: i64) -> String {
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap();
+        claims["exp"] = (now + lifetime).into();
+        claims["aud"] = "parsec".into();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+#[test]
+fn each_auth_method_authenticates_its_own_owner() {
+    const ISSUER: &str = "https://idp.example";
+    let svid = TokenSigner::new("svid-1");
+    let idp = TokenSigner::new("idp-1");
+    let d = Daemon::start_with("MbedCrypto", |dir| {
+        let bundle = dir.join("example.org.jwks");
+        std::fs::write(&bundle, svid.jwks()).unwrap();
+        let idp_pem = dir.join("idp.pem");
+        std::fs::write(&idp_pem, &idp.public_pem).unwrap();
+        format!(
+            "[[authenticator]]\nauth_type = \"UnixPeerCredentials\"\n\
+             admins = [ {{ name = \"{uid}\" }} ]\n\n\
+             [[authenticator]]\nauth_type = \"Direct\"\nallow_with_other_authenticators = true\n\n\
+             [[authenticator]]\nauth_type = \"JwtSvid\"\n\
+             bundles = [ {{ trust_domain = \"example.org\", jwks_path = \"{bundle}\" }} ]\n\n\
+             [[authenticator]]\nauth_type = \"Jwt\"\nissuer = \"{ISSUER}\"\n\
+             public_key_path = \"{pem}\"\nadmins = [ {{ name = \"{ISSUER}#ops\" }} ]\n",
+            uid = my_uid(dir),
+            bundle = bundle.display(),
+            pem = idp_pem.display(),
+        )
+    });
+    let svid_file = d.dir.path().join("svid.token");
+    std::fs::write(
+        &svid_file,
+        svid.sign(
+            serde_json::json!({ "sub": "spiffe://example.org/app" }),
+            300,
+        ),
+    )
+    .unwrap();
+    let token_file = d.dir.path().join("idp.token");
+    std::fs::write(
+        &token_file,
+        idp.sign(serde_json::json!({ "iss": ISSUER, "sub": "alice" }), 300) + "\n",
+    )
+    .unwrap();
+    let svid_path = svid_file.to_str().unwrap();
+    let token_path = token_file.to_str().unwrap();
+    let methods: [&[&str]; 4] = [
+        &["--auth", "unix"],
+        &["--auth", "direct", "--app-name", "app"],
+        &["--auth", "jwt-svid", "--token-file", svid_path],
+        &["--auth", "token", "--token-file", token_path],
+    ];
+    fn with<'a>(method: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+        [method, args].concat()
+    }
+
+    // Each method is an owner of its own: the same key name, four different keys, each
+    // listing only its own.
+    let mut pems = Vec::new();
+    for method in methods {
+        d.ok(&with(method, &["create-ecc-key", "-k", "k"]));
+        let pem = d.ok(&with(method, &["export-public-key", "-k", "k"]));
+        let signature = d.ok(&with(method, &["sign", "-k", "k", "data"]));
+        assert!(p256_verifies(&pem, b"data", &signature), "{method:?}");
+        let keys = d.ok(&with(method, &["list-keys"]));
+        assert_eq!(keys.lines().count(), 1, "{method:?}: {keys}");
+        assert!(keys.starts_with("* k (Mbed Crypto provider"), "{keys}");
+        assert!(
+            !pems.contains(&pem),
+            "{method:?} shares a key with another method"
+        );
+        pems.push(pem);
+    }
+    // Without --auth: the first authenticator the service lists, Unix peer credentials.
+    assert_eq!(d.ok(&["export-public-key", "-k", "k"]), pems[0]);
+
+    // The uid is an administrator of Unix peer credentials and sees the four owners.
+    let clients = d.ok(&with(methods[0], &["list-clients"]));
+    for name in [
+        my_uid(d.dir.path()).to_string(),
+        "app".to_owned(),
+        "spiffe://example.org/app".to_owned(),
+        format!("{ISSUER}#alice"),
+    ] {
+        assert!(clients.contains(&name), "{name} not in\n{clients}");
+    }
+    // alice is no administrator; the file is read again at each run, and "ops" is one.
+    assert!(d
+        .fails(&with(methods[3], &["list-clients"]), 6)
+        .contains("admin"));
+    std::fs::write(
+        &token_file,
+        idp.sign(serde_json::json!({ "iss": ISSUER, "sub": "ops" }), 300),
+    )
+    .unwrap();
+    d.ok(&with(methods[3], &["list-clients"]));
+
+    // A token the service refuses, a SPIFFE ID sent as a token, a missing file: exit 8.
+    std::fs::write(
+        &token_file,
+        idp.sign(serde_json::json!({ "iss": ISSUER, "sub": "alice" }), -120),
+    )
+    .unwrap();
+    d.fails(&with(methods[3], &["list-keys"]), 8);
+    d.fails(
+        &["--auth", "token", "--token-file", svid_path, "list-keys"],
+        8,
+    );
+    let missing = d.dir.path().join("missing.token");
+    d.fails(
+        &[
+            "--auth",
+            "jwt-svid",
+            "--token-file",
+            missing.to_str().unwrap(),
+            "list-keys",
+        ],
+        8,
+    );
+    // --auth jwt-svid and token need a file; unix and direct take none.
+    assert!(d
+        .fails(&["--auth", "jwt-svid", "list-keys"], 1)
+        .contains("--token-file"));
+    assert!(d
+        .fails(
+            &["--auth", "unix", "--token-file", svid_path, "list-keys"],
+            1
+        )
+        .contains("--token-file"));
 }
 
 // ---------------------------------------------------------------------------------------------

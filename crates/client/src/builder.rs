@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
+use crate::token::TokenSource;
 use crate::transport::{socket_from_uri, Transport, TransportConfig};
 
 /// The socket used when `PARSEC_SERVICE_ENDPOINT` is not set.
@@ -84,19 +85,31 @@ pub enum Auth {
     Direct(String),
     /// The process's uid, which the service checks against the socket's peer credentials.
     UnixPeerCredentials,
+    /// An authentication token (auth type 2): a JWT from an identity provider the service
+    /// trusts, sent as its UTF-8 text.
+    Token(TokenSource),
+    /// A JWT-SVID (auth type 4) for the audience the service expects (`parsec` by default),
+    /// sent as its UTF-8 text, exactly as upstream clients send it.
+    JwtSvid(TokenSource),
 }
 
 impl Auth {
-    /// The auth type and auth bytes of a request (the uid is read at each call, as upstream).
-    pub(crate) fn wire(&self) -> (AuthType, Zeroizing<Vec<u8>>) {
-        match self {
+    /// The auth type and auth bytes of a request (the uid is read at each call, as upstream;
+    /// tokens are asked of their source at each call).
+    pub(crate) fn wire(&self) -> Result<(AuthType, Zeroizing<Vec<u8>>), Error> {
+        let token = |source: &TokenSource| -> Result<Zeroizing<Vec<u8>>, Error> {
+            Ok(Zeroizing::new(source.token()?.as_bytes().to_vec()))
+        };
+        Ok(match self {
             Auth::None => (AuthType::NoAuth, Zeroizing::new(Vec::new())),
             Auth::Direct(name) => (AuthType::Direct, Zeroizing::new(name.as_bytes().to_vec())),
             Auth::UnixPeerCredentials => (
                 AuthType::UnixPeerCredentials,
                 Zeroizing::new(nix::unistd::getuid().as_raw().to_le_bytes().to_vec()),
             ),
-        }
+            Auth::Token(source) => (AuthType::Jwt, token(source)?),
+            Auth::JwtSvid(source) => (AuthType::JwtSvid, token(source)?),
+        })
     }
 }
 
@@ -132,6 +145,8 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     auth: Option<Auth>,
     app_name: Option<String>,
+    token: Option<TokenSource>,
+    jwt_svid: Option<TokenSource>,
     provider: Option<ProviderId>,
     discover: bool,
     reuse: bool,
@@ -146,6 +161,8 @@ impl Default for ClientBuilder {
             timeout: Some(DEFAULT_TIMEOUT),
             auth: None,
             app_name: None,
+            token: None,
+            jwt_svid: None,
             provider: None,
             discover: true,
             reuse: true,
@@ -252,6 +269,36 @@ impl ClientBuilder {
         self
     }
 
+    /// The authentication token to use if discovery picks the service's token authenticator
+    /// (auth type 2); see [`ClientBuilder::build`].
+    ///
+    /// ```no_run
+    /// use bulwark_client::{Client, TokenSource};
+    /// let client = Client::builder()
+    ///     .token(TokenSource::file("/run/secrets/bulwark-token"))
+    ///     .build()?;
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn token(mut self, source: TokenSource) -> Self {
+        self.token = Some(source);
+        self
+    }
+
+    /// The JWT-SVID to use if discovery picks the service's JWT-SVID authenticator (auth type
+    /// 4), for instance the file a SPIFFE helper keeps renewed; see [`ClientBuilder::build`].
+    ///
+    /// ```no_run
+    /// use bulwark_client::{Client, TokenSource};
+    /// let client = Client::builder()
+    ///     .jwt_svid(TokenSource::file("/run/spiffe/jwt_svid.token"))
+    ///     .build()?;
+    /// # Ok::<(), bulwark_client::Error>(())
+    /// ```
+    pub fn jwt_svid(mut self, source: TokenSource) -> Self {
+        self.jwt_svid = Some(source);
+        self
+    }
+
     /// Whether [`ClientBuilder::build`] asks the service for its providers (ListProviders) and
     /// authenticators (ListAuthenticators) to fill in what was not set. Default `true`.
     ///
@@ -322,8 +369,10 @@ impl ClientBuilder {
     /// and authenticators.
     ///
     /// The implicit provider is the first one ListProviders names. The authentication is the
-    /// first usable entry of ListAuthenticators: Direct (with the application name) or Unix
-    /// peer credentials; other authenticators are skipped.
+    /// first usable entry of ListAuthenticators, in the service's order: Direct (with the
+    /// application name), Unix peer credentials, authentication tokens (when
+    /// [`ClientBuilder::token`] gave a source) or JWT-SVID (when [`ClientBuilder::jwt_svid`]
+    /// gave one); other entries are skipped.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidEndpoint`] for a malformed endpoint; with discovery, any error of a
@@ -376,7 +425,7 @@ impl ClientBuilder {
         };
         let auth = match self.auth {
             Some(auth) => auth,
-            None => client.discover_auth(self.app_name)?,
+            None => client.discover_auth(self.app_name, self.token, self.jwt_svid)?,
         };
         client.set_provider(provider);
         client.set_auth(auth);

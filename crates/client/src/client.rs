@@ -22,6 +22,7 @@ use bulwark_interface::wire::{RequestFrame, RequestHeader};
 
 use crate::builder::{Auth, ClientBuilder};
 use crate::error::{Error, ErrorKind, Result};
+use crate::token::TokenSource;
 use crate::transport::{ConnectionStats, Transport};
 
 pub use attest_key::{AttestationMechanismParams, AttestationOutput};
@@ -320,7 +321,7 @@ impl Client {
         auth: &Auth,
         request: O::Request,
     ) -> Result<O::Response> {
-        let (auth_type, auth_bytes) = auth.wire();
+        let (auth_type, auth_bytes) = auth.wire()?;
         let frame = RequestFrame {
             header: RequestHeader {
                 flags: self.transport.request_flags(),
@@ -379,7 +380,13 @@ impl Client {
     }
 
     /// The walk of docs/protocol.md#client-authentication: the first usable authenticator the service lists.
-    pub(crate) fn discover_auth(&self, app_name: Option<String>) -> Result<Auth> {
+    /// Token authenticators are used only with a source for their token.
+    pub(crate) fn discover_auth(
+        &self,
+        app_name: Option<String>,
+        token: Option<TokenSource>,
+        jwt_svid: Option<TokenSource>,
+    ) -> Result<Auth> {
         let answer = self.send::<ops::ListAuthenticators>(
             ProviderId::Core,
             &Auth::None,
@@ -393,8 +400,17 @@ impl Client {
                         .ok_or_else(|| Error::new(ErrorKind::MissingAppName))
                 }
                 AuthType::UnixPeerCredentials => return Ok(Auth::UnixPeerCredentials),
-                // JWT-SVID needs a SPIFFE agent, which this client does not support.
-                AuthType::NoAuth | AuthType::Jwt | AuthType::JwtSvid => {}
+                AuthType::Jwt => {
+                    if let Some(source) = &token {
+                        return Ok(Auth::Token(source.clone()));
+                    }
+                }
+                AuthType::JwtSvid => {
+                    if let Some(source) = &jwt_svid {
+                        return Ok(Auth::JwtSvid(source.clone()));
+                    }
+                }
+                AuthType::NoAuth => {}
             }
         }
         let listed: Vec<&str> = answer

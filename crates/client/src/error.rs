@@ -52,6 +52,10 @@ pub enum ErrorKind {
     MissingAppName,
     /// The service offers no authenticator this client can use.
     NoAuthenticator,
+    /// The token of [`Auth::Token`](crate::Auth::Token) or
+    /// [`Auth::JwtSvid`](crate::Auth::JwtSvid) could not be obtained (unreadable or empty
+    /// file, failed callback); nothing was sent.
+    Credentials,
     /// The provider the call needs is not available (no crypto provider, or no TPM provider
     /// for attestation).
     NoProvider,
@@ -449,6 +453,10 @@ impl fmt::Display for Error {
                 f,
                 "the service identifies applications by name (Direct authenticator) and this \
                  client has none: give one with ClientBuilder::app_name"
+            ),
+            ErrorKind::Credentials => write!(
+                f,
+                "{op} was not sent: the client's token could not be obtained ({detail})"
             ),
             ErrorKind::NoAuthenticator => write!(
                 f,

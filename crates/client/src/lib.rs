@@ -48,7 +48,10 @@ pub mod attributes;
 mod builder;
 mod client;
 mod error;
+mod token;
 mod transport;
+#[cfg(feature = "workload-api")]
+mod workload;
 
 #[cfg(test)]
 mod tests;
@@ -63,7 +66,10 @@ pub use client::{
     PrepareKeyAttestationParams, ProviderInfo,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use token::TokenSource;
 pub use transport::ConnectionStats;
+#[cfg(feature = "workload-api")]
+pub use workload::{DEFAULT_JWT_SVID_AUDIENCE, SPIFFE_ENDPOINT_VARIABLE};
 
 /// The protocol crate: wire format, operations table, native request and response types.
 pub use bulwark_interface as interface;

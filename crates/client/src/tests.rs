@@ -19,7 +19,7 @@ use bulwark_interface::wire::{
 use nix::sys::socket::{recv, MsgFlags};
 
 use crate::transport::socket_from_uri;
-use crate::{Auth, Client, ClientBuilder, ErrorKind};
+use crate::{Auth, Client, ClientBuilder, ErrorKind, TokenSource};
 
 /// How the fake service treats its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -694,6 +694,35 @@ fn discovery_takes_the_first_provider_and_walks_the_authenticators() {
 }
 
 #[test]
+fn discovery_uses_token_sources_in_the_order_the_service_lists_them() {
+    let svid = TokenSource::fixed("svid");
+    let token = TokenSource::fixed("token");
+    let mut script = Script::new(Mode::KeepAlive);
+    script.authenticators = vec![
+        AuthType::JwtSvid,
+        AuthType::Jwt,
+        AuthType::UnixPeerCredentials,
+    ];
+    let fake = Fake::start(script);
+    let build = |token: Option<&TokenSource>, svid: Option<&TokenSource>| {
+        let mut builder = Client::builder().socket(&fake.socket);
+        if let Some(t) = token {
+            builder = builder.token(t.clone());
+        }
+        if let Some(s) = svid {
+            builder = builder.jwt_svid(s.clone());
+        }
+        builder.build().unwrap().auth().clone()
+    };
+    assert_eq!(
+        build(Some(&token), Some(&svid)),
+        Auth::JwtSvid(svid.clone())
+    );
+    assert_eq!(build(Some(&token), None), Auth::Token(token.clone()));
+    assert_eq!(build(None, None), Auth::UnixPeerCredentials);
+}
+
+#[test]
 fn without_discovery_an_app_name_means_direct() {
     let client = Client::builder()
         .socket("/nonexistent")
@@ -744,13 +773,18 @@ fn endpoints_are_unix_uris() {
 
 #[test]
 fn auth_bytes_are_those_of_the_spec() {
-    let (t, b) = Auth::Direct("app".into()).wire();
+    let (t, b) = Auth::Direct("app".into()).wire().unwrap();
     assert_eq!((t, b.as_slice()), (AuthType::Direct, &b"app"[..]));
-    let (t, b) = Auth::UnixPeerCredentials.wire();
+    let (t, b) = Auth::UnixPeerCredentials.wire().unwrap();
     assert_eq!(t, AuthType::UnixPeerCredentials);
     assert_eq!(b.as_slice(), nix::unistd::getuid().as_raw().to_le_bytes());
-    let (t, b) = Auth::None.wire();
+    let (t, b) = Auth::None.wire().unwrap();
     assert_eq!((t, b.len()), (AuthType::NoAuth, 0));
+    // Tokens go as their UTF-8 text, as upstream sends JWT-SVIDs.
+    let (t, b) = Auth::JwtSvid(TokenSource::fixed("h.p.s")).wire().unwrap();
+    assert_eq!((t, b.as_slice()), (AuthType::JwtSvid, &b"h.p.s"[..]));
+    let (t, b) = Auth::Token(TokenSource::fixed("a.b.c")).wire().unwrap();
+    assert_eq!((t, b.as_slice()), (AuthType::Jwt, &b"a.b.c"[..]));
 }
 
 #[test]

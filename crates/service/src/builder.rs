@@ -24,7 +24,7 @@ use bulwark_interface::ops::list_authenticators::AuthenticatorInfo;
 use bulwark_interface::wire::Limits;
 
 use crate::audit::AuditLog;
-use crate::auth::{Authenticator, Authenticators, Method};
+use crate::auth::{self, Authenticator, Authenticators, Method};
 use crate::config::{AuditLogSetting, AuthenticatorType, Config, KeyManagerType, ProviderKind};
 use crate::dispatch::Registry;
 use crate::keystore::KeyStore;
@@ -179,11 +179,15 @@ pub fn build(config: &Config, resources: &mut Resources) -> Result<Service, Buil
                 Method::Direct
             }
             AuthenticatorType::UnixPeerCredentials => Method::UnixPeerCredentials,
-            AuthenticatorType::JwtSvid => {
-                return Err(fail(
-                    config.authenticator_key(i, "auth_type"),
-                    "JwtSvid is not available in this build",
+            AuthenticatorType::JwtSvid | AuthenticatorType::Jwt => {
+                let key = |name: &str| config.authenticator_key(i, name);
+                let validator =
+                    auth::setup::start(auth, &key).map_err(|(key, reason)| fail(key, reason))?;
+                list.push(Authenticator::with_tokens(
+                    validator,
+                    auth.admins.iter().map(|a| a.name.clone()),
                 ));
+                continue;
             }
         };
         list.push(Authenticator::new(

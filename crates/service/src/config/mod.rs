@@ -30,7 +30,10 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use self::authenticator::{Admin, AuthenticatorConfig, AuthenticatorType};
+pub use self::authenticator::{
+    Admin, AuthenticatorConfig, AuthenticatorType, IssuerConfig, TrustBundleConfig,
+    DEFAULT_TOKEN_AUDIENCE, DEFAULT_TOKEN_CACHE_SIZE, DEFAULT_TOKEN_LEEWAY,
+};
 pub use self::core::{
     available_cpus, max_requests_in_flight_for, thread_pool_size_for, AuditLogSetting,
     CoreSettings, LogFormat, LogLevel, CLIENT_POOL_SHARE_DIVISOR, CLIENT_SHARE_DIVISOR,
@@ -113,12 +116,9 @@ impl Config {
                 socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
                 idle_timeout: DEFAULT_IDLE_TIMEOUT_MS,
             },
-            authenticators: vec![AuthenticatorConfig {
-                auth_type: AuthenticatorType::UnixPeerCredentials,
-                admins: Vec::new(),
-                workload_endpoint: None,
-                allow_with_other_authenticators: false,
-            }],
+            authenticators: vec![AuthenticatorConfig::new(
+                AuthenticatorType::UnixPeerCredentials,
+            )],
             key_manager: vec![KeyManagerConfig {
                 name: "sqlite-manager".to_owned(),
                 manager_type: KeyManagerType::SQLite,

@@ -6,12 +6,25 @@
 //! whatever its opcode, before anything else is looked at, when none is configured for it.
 //! An identity remembers which authenticator vouched for it, and only that authenticator's
 //! administrators are administrators.
+//!
+//! The token authenticators (JWT-SVID, auth type 4; authentication tokens, auth type 2) are in
+//! [`token`], with the keys they trust ([`keys`]) and their cache of validated tokens
+//! ([`cache`]); JWT bundles from the SPIFFE Workload API are followed by `workload`.
+
+pub mod cache;
+pub mod keys;
+pub mod setup;
+pub mod token;
+#[cfg(feature = "workload-api")]
+pub mod workload;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bulwark_interface::ids::AuthType;
 
 use crate::error::AuthError;
+use token::{TokenKind, TokenValidator};
 
 /// The caller's process, as the kernel reports it for the socket (SO_PEERCRED).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +57,10 @@ pub enum Method {
     Direct,
     /// The auth bytes are the caller's uid, which must match the socket peer's.
     UnixPeerCredentials,
+    /// The auth bytes are a token signed by a configured issuer (authentication tokens).
+    Jwt,
+    /// The auth bytes are a JWT-SVID, checked against its trust domain's bundle.
+    JwtSvid,
 }
 
 impl Method {
@@ -52,6 +69,8 @@ impl Method {
         match self {
             Method::Direct => AuthType::Direct,
             Method::UnixPeerCredentials => AuthType::UnixPeerCredentials,
+            Method::Jwt => AuthType::Jwt,
+            Method::JwtSvid => AuthType::JwtSvid,
         }
     }
 
@@ -66,6 +85,14 @@ impl Method {
                 "Unix peer credentials: the uid a client declares is checked against the \
                  uid the kernel reports for its socket."
             }
+            Method::Jwt => {
+                "Authentication tokens: a JWT signed by a configured identity provider, \
+                 checked against its public keys, audience and validity period."
+            }
+            Method::JwtSvid => {
+                "JWT-SVID: a JWT SPIFFE Verifiable Identity Document, checked against the \
+                 JWT bundle of its trust domain."
+            }
         }
     }
 }
@@ -75,15 +102,40 @@ impl Method {
 pub struct Authenticator {
     method: Method,
     admins: HashSet<String>,
+    /// The validator of a token method ([`Method::Jwt`], [`Method::JwtSvid`]).
+    tokens: Option<Arc<TokenValidator>>,
 }
 
 impl Authenticator {
-    /// An authenticator with the given administrators.
+    /// An authenticator with the given administrators. A token method built this way has no
+    /// validator and refuses every token: use [`Authenticator::with_tokens`].
     pub fn new(method: Method, admins: impl IntoIterator<Item = String>) -> Self {
         Authenticator {
             method,
             admins: admins.into_iter().collect(),
+            tokens: None,
         }
+    }
+
+    /// A token authenticator (its method follows from the validator's kind).
+    pub fn with_tokens(
+        validator: Arc<TokenValidator>,
+        admins: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let method = match validator.kind() {
+            TokenKind::JwtSvid => Method::JwtSvid,
+            TokenKind::Issued => Method::Jwt,
+        };
+        Authenticator {
+            method,
+            admins: admins.into_iter().collect(),
+            tokens: Some(validator),
+        }
+    }
+
+    /// The token validator, for a token method.
+    pub fn tokens(&self) -> Option<&Arc<TokenValidator>> {
+        self.tokens.as_ref()
     }
 
     /// The active method.
@@ -129,6 +181,13 @@ impl Authenticator {
                     return Err(AuthError::Rejected("declared uid is not the peer's uid"));
                 }
                 declared.to_string()
+            }
+            Method::Jwt | Method::JwtSvid => {
+                let token = std::str::from_utf8(auth).map_err(|_| AuthError::InvalidEncoding)?;
+                self.tokens
+                    .as_ref()
+                    .ok_or(AuthError::Rejected("no trusted keys"))?
+                    .validate(token)?
             }
         };
         let is_admin = self.admins.contains(&name);
