@@ -16,7 +16,7 @@ fn from_timeval(tv: TimeVal) -> Duration {
 ///
 /// # Errors
 /// When getrusage fails (it does not on Linux with valid arguments).
-pub fn own() -> Result<Duration> {
+pub(crate) fn own() -> Result<Duration> {
     let usage = getrusage(UsageWho::RUSAGE_SELF).context("getrusage")?;
     Ok(from_timeval(usage.user_time()) + from_timeval(usage.system_time()))
 }
@@ -55,7 +55,7 @@ fn is_dead(stat: &str) -> bool {
 ///
 /// # Errors
 /// When the process does not exist, has exited (a zombie) or its stat file cannot be read.
-pub fn of_process(pid: i32) -> Result<Duration> {
+pub(crate) fn of_process(pid: i32) -> Result<Duration> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     if is_dead(&stat) {

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 /// Generates keys `{prefix}{i}` for i in 0..count with `threads` threads; returns the seconds
 /// taken.
-pub fn populate(
+pub(crate) fn populate(
     socket: &Path,
     app_name: &str,
     prefix: &str,
@@ -101,7 +101,7 @@ fn ping_on(stream: &mut UnixStream, request: &[u8]) -> Result<()> {
 
 /// Starts `daemon --config config` in the config's directory and returns it with the time until
 /// a Ping on `socket` succeeded (the socket is polled every 1 ms).
-pub fn startup(
+pub(crate) fn startup(
     daemon: &Path,
     config: &Path,
     socket: &Path,
@@ -137,7 +137,7 @@ pub fn startup(
 }
 
 /// The resident memory of process `pid` in KiB (`VmRSS` of /proc/PID/status).
-pub fn rss_kib(pid: i32) -> Result<u64> {
+pub(crate) fn rss_kib(pid: i32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
@@ -148,7 +148,7 @@ pub fn rss_kib(pid: i32) -> Result<u64> {
 
 /// Opens `count` connections to `socket`, sends one Ping on each, holds them all for `hold`
 /// and returns the daemon's resident memory (KiB) before, and at the end of the hold.
-pub fn hold(socket: &Path, count: usize, hold: Duration, pid: i32) -> Result<(u64, u64)> {
+pub(crate) fn hold(socket: &Path, count: usize, hold: Duration, pid: i32) -> Result<(u64, u64)> {
     let request = ping_request()?;
     let before = rss_kib(pid)?;
     let mut streams = Vec::with_capacity(count);

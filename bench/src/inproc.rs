@@ -17,7 +17,7 @@ use crate::Backend;
 
 /// What to run in process.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The back ends.
     pub backend: Backend,
     /// The operations (key-less service operations are refused).
@@ -50,19 +50,19 @@ mod ossl {
     use crate::ops::{next_nonce, Op};
 
     /// The RSA key shared by the threads, as the socket benchmark shares one.
-    pub fn rsa_key() -> Result<Arc<PKey<Private>>> {
+    pub(super) fn rsa_key() -> Result<Arc<PKey<Private>>> {
         Ok(Arc::new(PKey::from_rsa(Rsa::generate(2048)?)?))
     }
 
     /// One thread's keys, made once and used by every cell.
-    pub struct ThreadKeys {
+    pub(super) struct ThreadKeys {
         ec: EcKey<Private>,
         signature: Vec<u8>,
         aes: [u8; 16],
     }
 
     impl ThreadKeys {
-        pub fn new(digest: &[u8]) -> Result<ThreadKeys> {
+        pub(super) fn new(digest: &[u8]) -> Result<ThreadKeys> {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
             let ec = EcKey::generate(&group)?;
             let signature = EcdsaSig::sign(digest, &ec)?.to_der()?;
@@ -72,7 +72,7 @@ mod ossl {
         }
     }
 
-    pub struct OsslWorker {
+    pub(super) struct OsslWorker {
         op: Op,
         ec: EcKey<Private>,
         signature: EcdsaSig,
@@ -83,7 +83,7 @@ mod ossl {
     }
 
     impl OsslWorker {
-        pub fn new(
+        pub(super) fn new(
             op: Op,
             keys: &ThreadKeys,
             rsa: Arc<PKey<Private>>,
@@ -181,21 +181,21 @@ mod mbed {
     }
 
     /// A volatile RSA-2048 signing key, shared by the threads.
-    pub fn rsa_key() -> Result<Id> {
+    pub(super) fn rsa_key() -> Result<Id> {
         let _lock = psa_lock()?;
         key_management::generate(volatile(attributes::rsa_signing_key(2048)), None).map_err(psa)
     }
 
     /// One thread's keys, made once and used by every cell: Mbed TLS has few key slots.
     #[derive(Debug, Clone)]
-    pub struct ThreadKeys {
+    pub(super) struct ThreadKeys {
         ec: Id,
         signature: Vec<u8>,
         aes: Id,
     }
 
     impl ThreadKeys {
-        pub fn new(digest: &[u8]) -> Result<ThreadKeys> {
+        pub(super) fn new(digest: &[u8]) -> Result<ThreadKeys> {
             let _lock = psa_lock()?;
             // Volatile keys: they vanish with the process, nothing is written to disk.
             let ec = key_management::generate(
@@ -213,7 +213,7 @@ mod mbed {
         }
     }
 
-    pub struct MbedWorker {
+    pub(super) struct MbedWorker {
         op: Op,
         keys: ThreadKeys,
         rsa: Id,
@@ -222,7 +222,7 @@ mod mbed {
     }
 
     impl MbedWorker {
-        pub fn new(
+        pub(super) fn new(
             op: Op,
             keys: &ThreadKeys,
             rsa: Id,
@@ -315,7 +315,7 @@ fn check_ops(ops: &[Op]) -> Result<()> {
 ///
 /// # Errors
 /// When an operation has no in-process form, or a back end fails to make its keys.
-pub fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {
+pub(crate) fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {
     check_ops(&plan.ops)?;
     let payload = Arc::new(payload());
     let digest = digest();

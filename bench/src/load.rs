@@ -18,7 +18,7 @@ use crate::ClientKind;
 
 /// What to run against one service.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The service's label in records.
     pub target: String,
     /// Its socket.
@@ -46,7 +46,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The keys the operations use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     /// ECC P-256 key pair for ECDSA with SHA-256.
     EccP256,
     /// RSA key pair of this many bits for PKCS#1 v1.5 signatures with SHA-256.
@@ -57,7 +57,7 @@ pub enum KeyKind {
 
 /// The signature schemes used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     /// ECDSA with SHA-256.
     EcdsaSha256,
     /// RSA PKCS#1 v1.5 with SHA-256.
@@ -65,7 +65,7 @@ pub enum Scheme {
 }
 
 /// The calls of either client library the operations are made of.
-pub trait Api: Send {
+pub(crate) trait Api: Send {
     /// Ping.
     fn ping(&self) -> Result<()>;
     /// ListProviders.
@@ -176,7 +176,7 @@ mod upstream {
 
     /// What discovery found, to make one `BasicClient` per thread without asking again.
     #[derive(Debug, Clone)]
-    pub struct Setup {
+    pub(super) struct Setup {
         socket: PathBuf,
         provider: ProviderId,
         auth: Authentication,
@@ -192,7 +192,7 @@ mod upstream {
 
     impl Setup {
         /// Asks the service for its providers and authenticators, as `BasicClient::new` does.
-        pub fn discover(socket: PathBuf, app_name: &str) -> Result<Setup> {
+        pub(super) fn discover(socket: PathBuf, app_name: &str) -> Result<Setup> {
             let mut client = naked(&socket)?;
             client.set_default_provider().context("ListProviders")?;
             client
@@ -206,7 +206,7 @@ mod upstream {
         }
 
         /// A client for one thread.
-        pub fn client(&self) -> Result<BasicClient> {
+        pub(super) fn client(&self) -> Result<BasicClient> {
             let mut client = naked(&self.socket)?;
             client.set_implicit_provider(self.provider);
             client.set_auth_data(self.auth.clone());
@@ -320,7 +320,7 @@ mod until_close {
     use super::{Api, KeyKind, Result, Scheme, REQUEST_TIMEOUT};
 
     /// Direct authentication as `app_name`; provider 1 for crypto operations.
-    pub struct UntilClose {
+    pub(super) struct UntilClose {
         pub socket: PathBuf,
         pub app_name: String,
     }
@@ -629,7 +629,7 @@ fn worker(
 }
 
 /// Prints one line of progress on standard error.
-pub fn progress(record: &Record) {
+pub(crate) fn progress(record: &Record) {
     let errors = match (&record.first_error, record.errors) {
         (Some(e), n) if n > 0 => format!(" ({n} errors, first: {e})"),
         (Some(e), _) => format!(" (warm-up error: {e})"),
@@ -654,7 +654,7 @@ pub fn progress(record: &Record) {
 /// # Errors
 /// When discovery or key set-up fails, or a cell cannot be started. Failed operations inside a
 /// cell are counted in its record instead.
-pub fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {
+pub(crate) fn run(plan: &Plan, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<Record>> {
     let connector = Connector::new(plan)?;
     let admin = connector.api()?;
     let keys = Keys::new(plan.client);

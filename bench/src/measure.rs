@@ -12,7 +12,7 @@ use crate::cpu;
 use crate::record::{load_avg, nproc, Kind, Record};
 
 /// One thread's view of an operation: each call performs it once.
-pub trait Worker: Send {
+pub(crate) trait Worker: Send {
     /// Performs the operation once.
     ///
     /// # Errors
@@ -25,7 +25,7 @@ const MAX_LATENCY_NS: u64 = 600_000_000_000;
 
 /// What to call a record.
 #[derive(Debug, Clone)]
-pub struct Label {
+pub(crate) struct Label {
     /// See [`Record::kind`].
     pub kind: Kind,
     /// See [`Record::target`].
@@ -116,7 +116,7 @@ fn run_thread(
 ///
 /// # Errors
 /// When a thread cannot be started or panics, or the CPU times cannot be read.
-pub fn closed_loop(
+pub(crate) fn closed_loop(
     label: Label,
     workers: Vec<Box<dyn Worker>>,
     warmup: Duration,
@@ -215,7 +215,7 @@ pub fn closed_loop(
 ///
 /// # Errors
 /// When the daemon's CPU time cannot be read (it is not running).
-pub fn idle_cpu(target: &str, pid: i32, period: Duration) -> Result<Record> {
+pub(crate) fn idle_cpu(target: &str, pid: i32, period: Duration) -> Result<Record> {
     let before = cpu::of_process(pid)?;
     let began = Instant::now();
     std::thread::sleep(period);

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 
 /// One measured operation. Each call of a worker is one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
-pub enum Op {
+pub(crate) enum Op {
     /// Ping (core provider, no authentication).
     #[value(name = "ping")]
     Ping,
@@ -49,13 +49,13 @@ pub enum Op {
 }
 
 /// The payload of the hashing and encryption operations.
-pub const PAYLOAD_LEN: usize = 1024;
+pub(crate) const PAYLOAD_LEN: usize = 1024;
 /// The size asked of PsaGenerateRandom.
-pub const RANDOM_LEN: usize = 32;
+pub(crate) const RANDOM_LEN: usize = 32;
 
 impl Op {
     /// Every operation, in table order.
-    pub const ALL: [Op; 11] = [
+    pub(crate) const ALL: [Op; 11] = [
         Op::Ping,
         Op::ListProviders,
         Op::Random32,
@@ -71,10 +71,10 @@ impl Op {
 
     /// The operations measured when none is named: all but the two long ones at the end of
     /// [`Op::ALL`], which serve to load a service while another client measures it.
-    pub const DEFAULT: &[Op] = Op::ALL.split_at(Op::ALL.len() - 2).0;
+    pub(crate) const DEFAULT: &[Op] = Op::ALL.split_at(Op::ALL.len() - 2).0;
 
     /// The operations `--in-process` measures by default.
-    pub const IN_PROCESS: [Op; 5] = [
+    pub(crate) const IN_PROCESS: [Op; 5] = [
         Op::Sha256,
         Op::EcdsaSign,
         Op::EcdsaVerify,
@@ -83,7 +83,7 @@ impl Op {
     ];
 
     /// The name used on the command line, in records and tables.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Ping => "ping",
             Op::ListProviders => "list-providers",
@@ -100,7 +100,7 @@ impl Op {
     }
 
     /// The position of the operation named `name` in [`Op::ALL`] (unknown names last).
-    pub fn order_of(name: &str) -> usize {
+    pub(crate) fn order_of(name: &str) -> usize {
         Op::ALL
             .iter()
             .position(|op| op.name() == name)
@@ -109,12 +109,12 @@ impl Op {
 }
 
 /// The bytes hashed and encrypted: 1 KiB of a fixed pattern.
-pub fn payload() -> Vec<u8> {
+pub(crate) fn payload() -> Vec<u8> {
     (0..PAYLOAD_LEN).map(|i| (i % 251) as u8).collect()
 }
 
 /// The SHA-256 digest signed by the signature operations (any 32 bytes do).
-pub fn digest() -> [u8; 32] {
+pub(crate) fn digest() -> [u8; 32] {
     let mut digest = [0u8; 32];
     for (i, byte) in digest.iter_mut().enumerate() {
         *byte = (i as u8).wrapping_mul(37).wrapping_add(11);
@@ -124,7 +124,7 @@ pub fn digest() -> [u8; 32] {
 
 /// A 12-byte GCM nonce never returned twice by one process (the keys live no longer than the
 /// process): a process-wide counter.
-pub fn next_nonce() -> [u8; 12] {
+pub(crate) fn next_nonce() -> [u8; 12] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut nonce = [0u8; 12];
     nonce[4..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());

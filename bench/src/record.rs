@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// What a record measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Clients driving a service over its socket.
     Load,
     /// Back-end calls without a service.
@@ -18,7 +18,7 @@ pub enum Kind {
 /// One JSON line. Latencies are in microseconds; CPU "cores" are CPU seconds per wall second
 /// (1.0 = one core busy all the time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// What was measured.
     pub kind: Kind,
     /// The service (its `--target` label) or the back end (`openssl`, `mbedtls`).
@@ -73,7 +73,7 @@ pub struct Record {
 ///
 /// # Errors
 /// A line that starts like a record but is not one.
-pub fn parse_lines(text: &str) -> Result<Vec<Record>> {
+pub(crate) fn parse_lines(text: &str) -> Result<Vec<Record>> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| line.trim_start().starts_with('{'))
@@ -84,7 +84,7 @@ pub fn parse_lines(text: &str) -> Result<Vec<Record>> {
 }
 
 /// The 1-minute load average, from /proc/loadavg.
-pub fn load_avg() -> Option<f64> {
+pub(crate) fn load_avg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
@@ -94,7 +94,7 @@ pub fn load_avg() -> Option<f64> {
 }
 
 /// The number of CPUs of this machine.
-pub fn nproc() -> usize {
+pub(crate) fn nproc() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -74,7 +74,7 @@ fn strings(cells: &[&str]) -> Vec<String> {
 }
 
 /// The table of the records of one invocation, in the order measured.
-pub fn run_table(records: &[Record]) -> String {
+pub(crate) fn run_table(records: &[Record]) -> String {
     let mut out = String::new();
     let (idle, runs): (Vec<&Record>, Vec<&Record>) =
         records.iter().partition(|r| r.kind == Kind::Idle);
@@ -486,7 +486,7 @@ fn key_figures(load: &Index<'_>, idle: &[&Record]) -> String {
 
 /// The whole report: headline ratios, throughput and p50 per client kind, CPU, the
 /// in-process limit, idle CPU.
-pub fn full_report(records: &[Record]) -> String {
+pub(crate) fn full_report(records: &[Record]) -> String {
     let load = Index::new(records, Kind::Load);
     let inproc = Index::new(records, Kind::InProcess);
     let idle: Vec<&Record> = records.iter().filter(|r| r.kind == Kind::Idle).collect();

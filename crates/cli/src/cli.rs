@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The application name used when the service authenticates by name (Direct), as parsec-tool
 /// does, so keys made by scripts with parsec-tool stay visible.
-pub const DEFAULT_APP_NAME: &str = "parsec-tool";
+pub(crate) const DEFAULT_APP_NAME: &str = "parsec-tool";
 
 const AFTER_LONG_HELP: &str = "\
 The service is found as every Parsec client finds it: PARSEC_SERVICE_ENDPOINT \
@@ -36,7 +36,7 @@ Exit status:
 
 /// The long help's closing text, for the tests that check every exit status is documented.
 #[cfg(test)]
-pub const AFTER_LONG_HELP_FOR_TESTS: &str = AFTER_LONG_HELP;
+pub(crate) const AFTER_LONG_HELP_FOR_TESTS: &str = AFTER_LONG_HELP;
 
 /// Talk to a Parsec-compatible security service (bulwarkd or Parsec): a superset of
 /// parsec-tool.

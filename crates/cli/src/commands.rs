@@ -20,7 +20,7 @@ use crate::output::{self, escape, print};
 use crate::{describe, encoding, input, log, signing, Session};
 
 /// Runs the command `cli` names.
-pub fn run(cli: &Cli) -> Result<(), Failure> {
+pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Completions { shell } => {
             let mut text = Vec::new();

@@ -27,7 +27,7 @@ fn encoding(what: &str) -> impl Fn(der::Error) -> Failure + '_ {
 /// The subject: CN, OU, O, L, ST, C, serialNumber, in that order, one attribute per RDN.
 /// Country and serial number are PrintableString when they can be (as X.520 wants), the
 /// others UTF8String.
-pub fn subject(args: &CreateCsr) -> Result<RdnSequence, Failure> {
+pub(crate) fn subject(args: &CreateCsr) -> Result<RdnSequence, Failure> {
     let entries = [
         ("2.5.4.3", &args.common_name, false),
         ("2.5.4.11", &args.organizational_unit, false),
@@ -89,7 +89,7 @@ fn attributes(sans: &[String]) -> Result<SetOfVec<x509_cert::attr::Attribute>, F
 }
 
 /// The `CertificationRequestInfo` to sign, DER encoded.
-pub fn request_info(args: &CreateCsr, spki: &[u8]) -> Result<CertReqInfo, Failure> {
+pub(crate) fn request_info(args: &CreateCsr, spki: &[u8]) -> Result<CertReqInfo, Failure> {
     use der::Decode as _;
     Ok(CertReqInfo {
         version: Version::V1,
@@ -100,7 +100,7 @@ pub fn request_info(args: &CreateCsr, spki: &[u8]) -> Result<CertReqInfo, Failur
 }
 
 /// The signed request, PEM encoded (`CERTIFICATE REQUEST`, LF line ends).
-pub fn finish(
+pub(crate) fn finish(
     info: CertReqInfo,
     algorithm: spki::AlgorithmIdentifierOwned,
     signature: &[u8],

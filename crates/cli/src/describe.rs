@@ -14,7 +14,7 @@ const OPENSSL_PROVIDER_UUID: &str = "9037cba9-4ba6-4809-8c49-d946ef684d7d";
 /// The name of the provider the service describes in `info`: a provider is known by its UUID,
 /// since two providers may answer under the same id (bulwarkd's OpenSSL and Mbed Crypto
 /// providers are both provider 1). parsec-tool's output names the id instead.
-pub fn provider_name(info: &ProviderInfo) -> String {
+pub(crate) fn provider_name(info: &ProviderInfo) -> String {
     if info.uuid.to_string() == OPENSSL_PROVIDER_UUID {
         "OpenSSL provider".to_owned()
     } else {
@@ -24,7 +24,7 @@ pub fn provider_name(info: &ProviderInfo) -> String {
 
 /// The name of provider `id` among `providers` (a ListProviders answer); the id's name if the
 /// service did not list it.
-pub fn provider_name_of(id: ProviderId, providers: &[ProviderInfo]) -> String {
+pub(crate) fn provider_name_of(id: ProviderId, providers: &[ProviderInfo]) -> String {
     providers
         .iter()
         .find(|p| p.id == id)
@@ -32,7 +32,7 @@ pub fn provider_name_of(id: ProviderId, providers: &[ProviderInfo]) -> String {
 }
 
 /// The authenticator's name as upstream parsec-tool prints it.
-pub fn auth_type(auth: AuthType) -> &'static str {
+pub(crate) fn auth_type(auth: AuthType) -> &'static str {
     match auth {
         AuthType::NoAuth => "No authentication",
         AuthType::Direct => "Direct authentication",
@@ -43,7 +43,7 @@ pub fn auth_type(auth: AuthType) -> &'static str {
 }
 
 /// The hash's usual name (`SHA-256`), or its PSA name.
-pub fn hash(hash: Hash) -> String {
+pub(crate) fn hash(hash: Hash) -> String {
     match hash {
         Hash::Sha224 => "SHA-224".into(),
         Hash::Sha256 => "SHA-256".into(),
@@ -68,7 +68,7 @@ fn sign_hash(h: SignHash) -> String {
 }
 
 /// A short description of an algorithm (`ECDSA SHA-256`), or its PSA debug form.
-pub fn algorithm(alg: Algorithm) -> String {
+pub(crate) fn algorithm(alg: Algorithm) -> String {
     match alg {
         Algorithm::None => "none".into(),
         Algorithm::AsymmetricSignature(sig) => match sig {
@@ -96,7 +96,7 @@ pub fn algorithm(alg: Algorithm) -> String {
 }
 
 /// The key type's variant name (`EccKeyPair`).
-pub fn key_type_name(key_type: Type) -> String {
+pub(crate) fn key_type_name(key_type: Type) -> String {
     let text = format!("{key_type:?}");
     match text.split_once(' ') {
         Some((name, _)) => name.to_owned(),
@@ -105,7 +105,7 @@ pub fn key_type_name(key_type: Type) -> String {
 }
 
 /// A short description of a key type (`ECC key pair SecpR1`).
-pub fn key_type(key_type: Type) -> String {
+pub(crate) fn key_type(key_type: Type) -> String {
     match key_type {
         Type::RsaKeyPair => "RSA key pair".into(),
         Type::RsaPublicKey => "RSA public key".into(),
@@ -118,7 +118,7 @@ pub fn key_type(key_type: Type) -> String {
 }
 
 /// The usage flags set, by their PSA names.
-pub fn usage_flags(flags: UsageFlags) -> Vec<&'static str> {
+pub(crate) fn usage_flags(flags: UsageFlags) -> Vec<&'static str> {
     [
         (flags.export(), "export"),
         (flags.copy(), "copy"),
@@ -137,7 +137,7 @@ pub fn usage_flags(flags: UsageFlags) -> Vec<&'static str> {
 }
 
 /// The family field of a key type for JSON (`{"curve_family": "SecpR1"}`), if it has one.
-pub fn family(key_type: Type) -> Option<(&'static str, Value)> {
+pub(crate) fn family(key_type: Type) -> Option<(&'static str, Value)> {
     match key_type {
         Type::EccKeyPair { curve_family } | Type::EccPublicKey { curve_family } => {
             Some(("curve_family", json!(format!("{curve_family:?}"))))

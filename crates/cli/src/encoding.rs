@@ -9,12 +9,12 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use crate::error::Failure;
 
 /// rsaEncryption (PKCS #1).
-pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 /// id-ecPublicKey (RFC 5480).
-pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 
 /// The named-curve OID of an ECC key of `family` with `bits` bits, as parsec-tool knows them.
-pub fn curve_oid(family: EccFamily, bits: usize) -> Option<Oid> {
+pub(crate) fn curve_oid(family: EccFamily, bits: usize) -> Option<Oid> {
     let text = match (family, bits) {
         (EccFamily::SecpR1, 192) => "1.2.840.10045.3.1.1",
         (EccFamily::SecpR1, 224) => "1.3.132.0.33",
@@ -44,7 +44,11 @@ fn der_failure(what: &str, e: der::Error) -> Failure {
 
 /// The DER SubjectPublicKeyInfo of a PSA public key export (`RSAPublicKey` for RSA, the
 /// uncompressed point for ECC) of a key of type `key_type` with `bits` bits.
-pub fn spki_der(key_type: Type, bits: usize, psa_public_key: &[u8]) -> Result<Vec<u8>, Failure> {
+pub(crate) fn spki_der(
+    key_type: Type,
+    bits: usize,
+    psa_public_key: &[u8],
+) -> Result<Vec<u8>, Failure> {
     let algorithm = match key_type {
         Type::RsaKeyPair | Type::RsaPublicKey => {
             // Checks the export really is an RSAPublicKey before wrapping it.
@@ -87,7 +91,7 @@ pub fn spki_der(key_type: Type, bits: usize, psa_public_key: &[u8]) -> Result<Ve
 }
 
 /// PEM with LF line ends and 64-character lines, as parsec-tool writes it.
-pub fn pem(tag: &str, contents: &[u8]) -> String {
+pub(crate) fn pem(tag: &str, contents: &[u8]) -> String {
     pem::encode_config(
         &pem::Pem::new(tag, contents),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
@@ -109,7 +113,7 @@ struct EcdsaSigValue<'a> {
 }
 
 /// A PSA ECDSA signature (`r ‖ s`) as a DER `Ecdsa-Sig-Value`.
-pub fn ecdsa_to_der(raw: &[u8]) -> Result<Vec<u8>, Failure> {
+pub(crate) fn ecdsa_to_der(raw: &[u8]) -> Result<Vec<u8>, Failure> {
     if raw.is_empty() || raw.len() % 2 != 0 {
         return Err(Failure::generic(format!(
             "the service's ECDSA signature has an odd length ({} bytes)",
@@ -125,7 +129,7 @@ pub fn ecdsa_to_der(raw: &[u8]) -> Result<Vec<u8>, Failure> {
 }
 
 /// A DER `Ecdsa-Sig-Value` as the PSA `r ‖ s`, each `scalar_len` bytes.
-pub fn ecdsa_from_der(der: &[u8], scalar_len: usize) -> Result<Vec<u8>, Failure> {
+pub(crate) fn ecdsa_from_der(der: &[u8], scalar_len: usize) -> Result<Vec<u8>, Failure> {
     let invalid = |why: String| {
         Failure::new(
             crate::error::Exit::InvalidSignature,

@@ -66,7 +66,7 @@ impl fmt::Display for Failure {
 
 /// What the CLI knows when a client call fails, to word the fix.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// The socket the client talked to.
     pub socket: &'a Path,
     /// The timeout in force (`None`: no limit).
@@ -76,7 +76,7 @@ pub struct Context<'a> {
 }
 
 /// The exit status for a client error.
-pub fn exit_for(error: &ClientError) -> Exit {
+pub(crate) fn exit_for(error: &ClientError) -> Exit {
     use ResponseStatus as S;
     if error.is_key_not_found() {
         return Exit::KeyNotFound;
@@ -119,7 +119,7 @@ fn io_kind(error: &ClientError) -> Option<io::ErrorKind> {
 
 /// The message for a client error, worded for the command line: the client's own message,
 /// except where it names a library call and the command line has a flag or a setting instead.
-pub fn message_for(error: &ClientError, ctx: Context<'_>) -> String {
+pub(crate) fn message_for(error: &ClientError, ctx: Context<'_>) -> String {
     use ResponseStatus as S;
     let socket = ctx.socket.display();
     let op = error.opcode().map_or("the request", |op| op.name());
@@ -185,7 +185,7 @@ pub fn message_for(error: &ClientError, ctx: Context<'_>) -> String {
 }
 
 /// A client error as a command failure.
-pub fn from_client(error: &ClientError, ctx: Context<'_>) -> Failure {
+pub(crate) fn from_client(error: &ClientError, ctx: Context<'_>) -> Failure {
     Failure::new(exit_for(error), message_for(error, ctx))
 }
 

@@ -8,7 +8,7 @@ use crate::error::Failure;
 
 /// The bytes `input` names: the argument's UTF-8 bytes; the file of `--input-file`; standard
 /// input for `-`, or when there is no argument and standard input is not a terminal.
-pub fn read(input: &Input) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read(input: &Input) -> Result<Vec<u8>, Failure> {
     if let Some(path) = &input.input_file {
         return std::fs::read(path).map_err(|e| {
             Failure::generic(format!(

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 /// The levels, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub(crate) enum Level {
     /// Nothing is logged.
     Off,
     /// Failures.
@@ -24,7 +24,7 @@ static LEVEL: OnceLock<Level> = OnceLock::new();
 
 /// The level `RUST_LOG` asks for: the last bare level among its comma-separated directives
 /// (directives naming a module apply when they name `bulwark` or `parsec_tool`), else `info`.
-pub fn level_from(spec: Option<&str>) -> Level {
+pub(crate) fn level_from(spec: Option<&str>) -> Level {
     let mut level = Level::Info;
     for directive in spec.unwrap_or("").split(',').map(str::trim) {
         let text = match directive.split_once('=') {
@@ -56,17 +56,17 @@ fn write(at: Level, tag: &str, message: fmt::Arguments<'_>) {
 }
 
 /// Logs what the command does.
-pub fn info(message: fmt::Arguments<'_>) {
+pub(crate) fn info(message: fmt::Arguments<'_>) {
     write(Level::Info, "INFO ", message);
 }
 
 /// Logs a failure.
-pub fn error(message: fmt::Arguments<'_>) {
+pub(crate) fn error(message: fmt::Arguments<'_>) {
     write(Level::Error, "ERROR", message);
 }
 
 /// Whether info lines are shown (the spinner is not drawn when they are not).
-pub fn info_enabled() -> bool {
+pub(crate) fn info_enabled() -> bool {
     level() >= Level::Info
 }
 

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use crate::error::Failure;
 
 /// Writes `text` to standard output as is.
-pub fn print(text: &str) -> Result<(), Failure> {
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -19,7 +19,7 @@ pub fn print(text: &str) -> Result<(), Failure> {
 }
 
 /// Writes `value` as pretty-printed JSON and a newline.
-pub fn json(value: &serde_json::Value) -> Result<(), Failure> {
+pub(crate) fn json(value: &serde_json::Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::generic(format!("cannot encode JSON: {e}")))?;
     print(&format!("{text}\n"))
@@ -27,7 +27,7 @@ pub fn json(value: &serde_json::Value) -> Result<(), Failure> {
 
 /// `text` with every control character (C0, DEL, C1) written as a Rust escape (`\n`, `\t`,
 /// `\u{1b}`, ...) and backslashes doubled, so that an escape in the output always means one.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c == '\\' || c.is_control() {
@@ -41,7 +41,7 @@ pub fn escape(text: &str) -> String {
 
 /// `rows` under `headers`, each column as wide as its widest cell, two spaces apart; the last
 /// column is not padded. Cells are shown through [`escape`].
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())

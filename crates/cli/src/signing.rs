@@ -15,7 +15,7 @@ use crate::Session;
 
 /// The digest of `data` with `hash`: SHA-2 locally (as parsec-tool), other hashes by the
 /// service.
-pub fn digest(session: &Session, data: &[u8], hash: Hash) -> Result<Vec<u8>, Failure> {
+pub(crate) fn digest(session: &Session, data: &[u8], hash: Hash) -> Result<Vec<u8>, Failure> {
     crate::log::info(format_args!("Hashing data with {hash:?}..."));
     Ok(match hash {
         Hash::Sha224 => sha2::Sha224::digest(data).to_vec(),
@@ -44,7 +44,7 @@ fn with_hash(alg: AsymmetricSignature, hash: Hash) -> AsymmetricSignature {
 
 /// The signature algorithm and hash to use with a key whose attributes are `attributes`:
 /// the policy's, with `default_hash` where it allows any hash.
-pub fn policy_algorithm(
+pub(crate) fn policy_algorithm(
     key: &str,
     attributes: &Attributes,
     default_hash: Option<Hash>,
@@ -80,7 +80,7 @@ pub fn policy_algorithm(
 
 /// Signs `message` with key `key` as parsec-tool does: hash locally with the policy's hash,
 /// sign the hash, ECDSA re-encoded as DER. Returns the algorithm used and the signature.
-pub fn sign(
+pub(crate) fn sign(
     session: &Session,
     key: &str,
     attributes: &Attributes,
@@ -100,7 +100,7 @@ pub fn sign(
 }
 
 /// Checks a signature made by [`sign`]. The service says whether it matches.
-pub fn verify(
+pub(crate) fn verify(
     session: &Session,
     key: &str,
     attributes: &Attributes,
@@ -132,7 +132,7 @@ struct PssParams {
 
 /// How a CSR is signed: the algorithm the service uses, the hash, the X.509 identifier.
 #[derive(Debug)]
-pub struct X509Algorithm {
+pub(crate) struct X509Algorithm {
     /// The PSA algorithm (specific hash).
     pub alg: AsymmetricSignature,
     /// Its hash.
@@ -169,7 +169,7 @@ fn unsupported_hash(key: &str, alg: AsymmetricSignature) -> Failure {
 /// The CSR signature algorithm of a key, from its policy (docs/protocol.md#parsec-tool): RSA PKCS#1 v1.5
 /// with SHA-256/384/512, RSA-PSS with SHA-256/384, ECDSA on P-256 with SHA-256 or P-384 with
 /// SHA-384; a policy allowing any hash uses SHA-256 (ECDSA: only on P-256).
-pub fn x509_algorithm(key: &str, attributes: &Attributes) -> Result<X509Algorithm, Failure> {
+pub(crate) fn x509_algorithm(key: &str, attributes: &Attributes) -> Result<X509Algorithm, Failure> {
     let policy = attributes.policy.permitted_algorithms;
     let Algorithm::AsymmetricSignature(alg) = policy else {
         return Err(Failure::new(

@@ -42,7 +42,6 @@
 //! connection. Writes use `MSG_NOSIGNAL`, so a closed connection never raises `SIGPIPE`.
 //! [`Client::connection_stats`] shows what happened.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod attributes;
 mod builder;

@@ -2,6 +2,8 @@
 //! bodies of PsaSignHash and PsaGenerateKey.
 //!
 //! `cargo bench -p bulwark-interface --bench codec`
+// `criterion_main!` writes the `main` function, without documentation.
+#![allow(missing_docs)]
 // A benchmark's set-up failing is a bug in the benchmark: unwrap says so.
 #![allow(clippy::unwrap_used)]
 

@@ -10,7 +10,6 @@
 //!
 //! This crate does no I/O beyond `std::io::Read`/`Write` adapters and has no `unsafe`.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod error;
 pub mod ids;

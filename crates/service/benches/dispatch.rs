@@ -3,6 +3,8 @@
 //! 32 bytes, with the real Mbed Crypto provider and a temporary key store. No socket.
 //!
 //! `cargo bench -p bulwark-service --bench dispatch`
+// `criterion_main!` writes the `main` function, without documentation.
+#![allow(missing_docs)]
 // A benchmark's set-up failing is a bug in the benchmark: unwrap says so.
 #![allow(clippy::unwrap_used)]
 

@@ -41,11 +41,11 @@ use crate::keystore::upstream::{self, UpstreamMapping};
 use crate::keystore::{Import, ImportMarker, ImportOutcome, KeyRecord, KeyStore};
 
 /// The file name of Bulwark's store when it sits beside an upstream store.
-pub const BULWARK_STORE_FILE_NAME: &str = "bulwark-key-store.sqlite3";
+pub(crate) const BULWARK_STORE_FILE_NAME: &str = "bulwark-key-store.sqlite3";
 
 /// Where Bulwark's store is and which upstream store, if any, to take keys over from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Bulwark's own SQLite store.
     pub store: PathBuf,
     /// Upstream's store, when one is there.
@@ -54,7 +54,7 @@ pub struct Layout {
 
 /// An upstream key-info store on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamStore {
+pub(crate) enum UpstreamStore {
     /// The SQLite manager's database file.
     Sqlite(PathBuf),
     /// The OnDisk manager's directory.
@@ -63,7 +63,7 @@ pub enum UpstreamStore {
 
 impl UpstreamStore {
     /// The file or directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             UpstreamStore::Sqlite(path) | UpstreamStore::OnDisk(path) => path,
         }
@@ -73,7 +73,7 @@ impl UpstreamStore {
     ///
     /// # Errors
     /// See [`upstream::read_sqlite`] and [`upstream::read_on_disk`].
-    pub fn read(
+    pub(crate) fn read(
         &self,
         authenticator: AuthType,
     ) -> Result<Vec<UpstreamMapping>, upstream::UpstreamError> {
@@ -89,7 +89,7 @@ impl UpstreamStore {
 ///
 /// # Errors
 /// `sqlite_db_path` exists but cannot be read as a SQLite database.
-pub fn layout(manager: &KeyManagerConfig) -> Result<Layout, upstream::UpstreamError> {
+pub(crate) fn layout(manager: &KeyManagerConfig) -> Result<Layout, upstream::UpstreamError> {
     let beside = manager.store_dir().join(BULWARK_STORE_FILE_NAME);
     match manager.manager_type {
         KeyManagerType::OnDisk => Ok(Layout {
@@ -121,7 +121,7 @@ pub fn layout(manager: &KeyManagerConfig) -> Result<Layout, upstream::UpstreamEr
 /// # Errors
 /// A message naming the configuration key at fault: upstream Mbed Crypto keys with the
 /// OpenSsl provider configured, or a store failure.
-pub fn take_over(
+pub(crate) fn take_over(
     config: &Config,
     source: &Path,
     mappings: Vec<UpstreamMapping>,

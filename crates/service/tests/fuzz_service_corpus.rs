@@ -9,6 +9,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+// The fuzz crate's public checks, private to this test.
+#[allow(unreachable_pub)]
 #[path = "../../../fuzz/src/service.rs"]
 mod checks;
 

@@ -52,7 +52,7 @@ const INTERNAL_DIRECTORY: &str = "parsec";
 const VERSION: i64 = 1;
 
 /// One key mapping written by the upstream service.
-pub struct UpstreamMapping {
+pub(crate) struct UpstreamMapping {
     /// The authenticator of the owning application.
     pub authenticator: AuthType,
     /// The owning application's name.
@@ -73,7 +73,7 @@ pub struct UpstreamMapping {
 impl UpstreamMapping {
     /// The identity this mapping's key takes in Bulwark's store, held by the provider named
     /// `provider_name`.
-    pub fn into_identity(self, provider_name: &str) -> KeyIdentity {
+    pub(crate) fn into_identity(self, provider_name: &str) -> KeyIdentity {
         KeyIdentity {
             authenticator: self.authenticator,
             application: self.application,
@@ -100,7 +100,7 @@ impl std::fmt::Debug for UpstreamMapping {
 /// Why upstream's mappings cannot be read; the message names the file.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {reason}", path.display())]
-pub struct UpstreamError {
+pub(crate) struct UpstreamError {
     /// The file or directory at fault.
     pub path: PathBuf,
     /// What is wrong with it.
@@ -116,7 +116,7 @@ fn error(path: &Path, reason: impl ToString) -> UpstreamError {
 
 /// The tables of a SQLite database file that tell whose store it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tables {
+pub(crate) struct Tables {
     /// It has upstream's `key_mapping` or `kim_metadata` table.
     pub upstream: bool,
     /// It has Bulwark's `key_info` table.
@@ -127,7 +127,7 @@ pub struct Tables {
 ///
 /// # Errors
 /// The file exists but cannot be opened read-only as a SQLite database.
-pub fn tables(path: &Path) -> Result<Tables, UpstreamError> {
+pub(crate) fn tables(path: &Path) -> Result<Tables, UpstreamError> {
     if !path.exists() {
         return Ok(Tables::default());
     }
@@ -154,7 +154,7 @@ pub fn tables(path: &Path) -> Result<Tables, UpstreamError> {
 /// # Errors
 /// The file is writable by others or owned by another user, is not upstream's database, has
 /// another schema or record version, or a row cannot be decoded.
-pub fn read_sqlite(path: &Path) -> Result<Vec<UpstreamMapping>, UpstreamError> {
+pub(crate) fn read_sqlite(path: &Path) -> Result<Vec<UpstreamMapping>, UpstreamError> {
     check_owner(path)?;
     let connection = open_read_only(path)?;
     let sql = |e: rusqlite::Error| error(path, e);
@@ -246,7 +246,7 @@ pub fn read_sqlite(path: &Path) -> Result<Vec<UpstreamMapping>, UpstreamError> {
 /// # Errors
 /// The directory is writable by others or owned by another user, or a name or file cannot be
 /// decoded.
-pub fn read_on_disk(
+pub(crate) fn read_on_disk(
     directory: &Path,
     authenticator: AuthType,
 ) -> Result<Vec<UpstreamMapping>, UpstreamError> {
@@ -304,7 +304,7 @@ pub fn read_on_disk(
 }
 
 /// The provider kind upstream identifies by `uuid`.
-pub fn provider_of_uuid(uuid: &str) -> Option<ProviderId> {
+pub(crate) fn provider_of_uuid(uuid: &str) -> Option<ProviderId> {
     PROVIDER_UUIDS
         .iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(uuid))
@@ -312,7 +312,7 @@ pub fn provider_of_uuid(uuid: &str) -> Option<ProviderId> {
 }
 
 /// The PSA key id in an upstream Mbed Crypto or PKCS #11 key id (bincode of a `u32`).
-pub fn u32_key_id(key_id: &[u8]) -> Option<u32> {
+pub(crate) fn u32_key_id(key_id: &[u8]) -> Option<u32> {
     let bytes: [u8; 4] = key_id.try_into().ok()?;
     Some(u32::from_le_bytes(bytes))
 }

@@ -26,7 +26,7 @@ use crate::harness::{provider, Auth, Daemon};
 
 /// Asserts that `result` is the service error `expected`.
 #[track_caller]
-pub fn check<T: Debug>(result: Result<T, Error>, expected: ResponseStatus) {
+pub(crate) fn check<T: Debug>(result: Result<T, Error>, expected: ResponseStatus) {
     match result {
         Err(Error::Service(status)) => {
             assert_eq!(
@@ -41,7 +41,7 @@ pub fn check<T: Debug>(result: Result<T, Error>, expected: ResponseStatus) {
 /// Usage flags from space-separated names: `export`, `encrypt`, `decrypt`, `sign` (hash and
 /// message, as the Rust setter does), `verify` (likewise), `sign_message`, `verify_message`,
 /// `derive`.
-pub fn usage(names: &str) -> UsageFlags {
+pub(crate) fn usage(names: &str) -> UsageFlags {
     let mut flags = UsageFlags::default();
     for name in names.split_whitespace() {
         match name {
@@ -60,7 +60,12 @@ pub fn usage(names: &str) -> UsageFlags {
 }
 
 /// Key attributes as the client sends them.
-pub fn attrs(key_type: Type, bits: usize, alg: impl Into<Algorithm>, flags: &str) -> Attributes {
+pub(crate) fn attrs(
+    key_type: Type,
+    bits: usize,
+    alg: impl Into<Algorithm>,
+    flags: &str,
+) -> Attributes {
     Attributes {
         lifetime: Lifetime::Persistent,
         key_type,
@@ -73,7 +78,7 @@ pub fn attrs(key_type: Type, bits: usize, alg: impl Into<Algorithm>, flags: &str
 }
 
 /// A SECP R1 (NIST) key pair.
-pub fn ecc_pair(bits: usize, alg: impl Into<Algorithm>, flags: &str) -> Attributes {
+pub(crate) fn ecc_pair(bits: usize, alg: impl Into<Algorithm>, flags: &str) -> Attributes {
     attrs(
         Type::EccKeyPair {
             curve_family: EccFamily::SecpR1,
@@ -85,39 +90,39 @@ pub fn ecc_pair(bits: usize, alg: impl Into<Algorithm>, flags: &str) -> Attribut
 }
 
 /// An RSA-2048 key pair.
-pub fn rsa_pair(alg: impl Into<Algorithm>, flags: &str) -> Attributes {
+pub(crate) fn rsa_pair(alg: impl Into<Algorithm>, flags: &str) -> Attributes {
     attrs(Type::RsaKeyPair, 2048, alg, flags)
 }
 
-pub fn ecdsa(hash: Hash) -> AsymmetricSignature {
+pub(crate) fn ecdsa(hash: Hash) -> AsymmetricSignature {
     AsymmetricSignature::Ecdsa {
         hash_alg: SignHash::Specific(hash),
     }
 }
 
-pub fn pkcs1v15_sign(hash: Hash) -> AsymmetricSignature {
+pub(crate) fn pkcs1v15_sign(hash: Hash) -> AsymmetricSignature {
     AsymmetricSignature::RsaPkcs1v15Sign {
         hash_alg: SignHash::Specific(hash),
     }
 }
 
-pub fn pss(hash: Hash) -> AsymmetricSignature {
+pub(crate) fn pss(hash: Hash) -> AsymmetricSignature {
     AsymmetricSignature::RsaPss {
         hash_alg: SignHash::Specific(hash),
     }
 }
 
-pub fn oaep_sha256() -> AsymmetricEncryption {
+pub(crate) fn oaep_sha256() -> AsymmetricEncryption {
     AsymmetricEncryption::RsaOaep {
         hash_alg: Hash::Sha256,
     }
 }
 
-pub fn aead(alg: AeadWithDefaultLengthTag) -> Aead {
+pub(crate) fn aead(alg: AeadWithDefaultLengthTag) -> Aead {
     Aead::AeadWithDefaultLengthTag(alg)
 }
 
-pub fn ecdh() -> Algorithm {
+pub(crate) fn ecdh() -> Algorithm {
     Algorithm::KeyAgreement(KeyAgreement::Raw(RawKeyAgreement::Ecdh))
 }
 
@@ -127,7 +132,7 @@ fn sha256(client: &BasicClient, data: &[u8]) -> Vec<u8> {
 }
 
 /// `data` with one bit of byte `index` flipped.
-pub fn flip(data: &[u8], index: usize) -> Vec<u8> {
+pub(crate) fn flip(data: &[u8], index: usize) -> Vec<u8> {
     let mut out = data.to_vec();
     out[index] ^= 0x01;
     out

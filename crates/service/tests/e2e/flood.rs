@@ -30,7 +30,7 @@ use bulwark_interface::wire::{RequestFrame, RequestHeader, ResponseFrame};
 use crate::harness::{Auth as DaemonAuth, Daemon};
 
 /// The uid client A runs as.
-pub const FLOOD_UID: u32 = 65534;
+pub(crate) const FLOOD_UID: u32 = 65534;
 const FLOOD_THREADS: usize = 64;
 const FLOOD_SECONDS: u64 = 5;
 const P99_BOUND: Duration = Duration::from_millis(500);
@@ -40,7 +40,7 @@ const CHILD_TEST_VAR: &str = "BULWARK_E2E_CHILD";
 
 /// Held by the tests that load the whole machine (this flood, `hostile::connections`), so that
 /// they do not run at the same time and measure each other.
-pub static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const SOCKET_VAR: &str = "BULWARK_E2E_CHILD_SOCKET";
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ const SOCKET_VAR: &str = "BULWARK_E2E_CHILD_SOCKET";
 
 /// A copy of this test binary that other uids can run, in a directory of its own (taken from
 /// `/proc/self/exe` so that a concurrent rebuild cannot break the children).
-pub fn child_binary() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn child_binary() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("bulwark-e2e-child")
         .tempdir()
@@ -64,7 +64,7 @@ pub fn child_binary() -> (tempfile::TempDir, PathBuf) {
 
 /// Starts the test `test` (e.g. `flood::flood_child`) of the copy `exe` as `uid` (gid = uid),
 /// against `daemon`, with the open-file limit raised to its hard limit, stdin and stdout piped.
-pub fn run_child(
+pub(crate) fn run_child(
     exe: &Path,
     daemon: &Daemon,
     uid: u32,
@@ -94,7 +94,7 @@ pub fn run_child(
 }
 
 /// In a re-executed child running `test`, the daemon's socket; `None` in a normal test run.
-pub fn child_socket(test: &str) -> Option<PathBuf> {
+pub(crate) fn child_socket(test: &str) -> Option<PathBuf> {
     if std::env::var(CHILD_TEST_VAR).ok()? != test {
         return None;
     }
@@ -103,7 +103,10 @@ pub fn child_socket(test: &str) -> Option<PathBuf> {
 
 /// Reads the child's stdout lines `PREFIX rest` into a channel (libtest may put its own text
 /// before the first one on the same line).
-pub fn child_lines(child: &mut Child, prefix: &'static str) -> std::sync::mpsc::Receiver<String> {
+pub(crate) fn child_lines(
+    child: &mut Child,
+    prefix: &'static str,
+) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -120,7 +123,7 @@ pub fn child_lines(child: &mut Child, prefix: &'static str) -> std::sync::mpsc::
 }
 
 /// Waits for the next line from `lines` (see [`child_lines`]).
-pub fn next_line(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> String {
+pub(crate) fn next_line(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> String {
     lines
         .recv_timeout(within)
         .unwrap_or_else(|e| panic!("the child said nothing within {within:?}: {e}"))
@@ -130,7 +133,7 @@ pub fn next_line(lines: &std::sync::mpsc::Receiver<String>, within: Duration) ->
 // Pings and their latency.
 
 /// A Ping request without authentication.
-pub fn ping_request() -> Vec<u8> {
+pub(crate) fn ping_request() -> Vec<u8> {
     RequestFrame {
         header: RequestHeader::new(ProviderId::Core, Opcode::Ping, AuthType::NoAuth),
         body: Default::default(),
@@ -142,7 +145,7 @@ pub fn ping_request() -> Vec<u8> {
 }
 
 /// One Ping over a fresh connection; its latency, or what went wrong.
-pub fn timed_ping(socket: &Path, request: &[u8]) -> Result<Duration, String> {
+pub(crate) fn timed_ping(socket: &Path, request: &[u8]) -> Result<Duration, String> {
     let started = Instant::now();
     let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
     stream
@@ -161,7 +164,7 @@ pub fn timed_ping(socket: &Path, request: &[u8]) -> Result<Duration, String> {
 }
 
 /// The `p`-th percentile (0–100) of `samples`.
-pub fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+pub(crate) fn percentile(samples: &mut [Duration], p: usize) -> Duration {
     assert!(!samples.is_empty());
     samples.sort_unstable();
     let rank = (samples.len() * p).div_ceil(100).clamp(1, samples.len());

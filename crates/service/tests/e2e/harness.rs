@@ -12,7 +12,7 @@ use parsec_client::BasicClient;
 
 /// The software provider the daemon runs as provider 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub(crate) enum Provider {
     /// Mbed Crypto: keys in Mbed TLS files in the working directory.
     MbedCrypto,
     /// Bulwark's OpenSSL provider: keys wrapped in the key store, a KEK file next to it.
@@ -21,7 +21,7 @@ pub enum Provider {
 
 impl Provider {
     /// The provider's family in the operations table: what it serves.
-    pub fn family(self) -> bulwark_interface::ops::Family {
+    pub(crate) fn family(self) -> bulwark_interface::ops::Family {
         match self {
             Provider::MbedCrypto => bulwark_interface::ops::Family::Mbed,
             Provider::OpenSsl => bulwark_interface::ops::Family::OpenSsl,
@@ -29,7 +29,7 @@ impl Provider {
     }
 
     /// The `provider_type` of the configuration file.
-    pub fn config_name(self) -> &'static str {
+    pub(crate) fn config_name(self) -> &'static str {
         match self {
             Provider::MbedCrypto => "MbedCrypto",
             Provider::OpenSsl => "OpenSsl",
@@ -39,7 +39,7 @@ impl Provider {
 
 /// The provider under test: `BULWARK_E2E_PROVIDER` (`OpenSsl`, the default, as the daemon's,
 /// or `MbedCrypto`).
-pub fn provider() -> Provider {
+pub(crate) fn provider() -> Provider {
     match std::env::var("BULWARK_E2E_PROVIDER").as_deref() {
         Err(_) | Ok("" | "OpenSsl") => Provider::OpenSsl,
         Ok("MbedCrypto") => Provider::MbedCrypto,
@@ -49,7 +49,7 @@ pub fn provider() -> Provider {
 
 /// Which authenticator the daemon runs, and its administrators.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// Direct authentication (names taken from the request).
     Direct { admins: Vec<String> },
     /// Unix peer credentials (decimal uids).
@@ -57,16 +57,16 @@ pub enum Auth {
 }
 
 impl Auth {
-    pub fn direct() -> Auth {
+    pub(crate) fn direct() -> Auth {
         Auth::Direct { admins: vec![] }
     }
-    pub fn unix() -> Auth {
+    pub(crate) fn unix() -> Auth {
         Auth::UnixPeer { admins: vec![] }
     }
 }
 
 /// The `[[provider]]` table of `provider` on the harness's key manager.
-pub fn provider_table(provider: Provider) -> String {
+pub(crate) fn provider_table(provider: Provider) -> String {
     format!(
         "[[provider]]\nprovider_type = \"{}\"\nkey_info_manager = \"sqlite-manager\"\n",
         provider.config_name()
@@ -75,7 +75,7 @@ pub fn provider_table(provider: Provider) -> String {
 
 /// The configuration file of a harness daemon in `dir` (socket `s.sock`, key store under
 /// `kim/`): `auth`, `core_extra` lines in `[core_settings]`, and the `providers` tables.
-pub fn config_text(dir: &Path, auth: &Auth, core_extra: &str, providers: &str) -> String {
+pub(crate) fn config_text(dir: &Path, auth: &Auth, core_extra: &str, providers: &str) -> String {
     let (auth_type, admins) = match auth {
         Auth::Direct { admins } => ("Direct", admins),
         Auth::UnixPeer { admins } => ("UnixPeerCredentials", admins),
@@ -114,7 +114,7 @@ sqlite_db_path = "{db}"
 }
 
 /// A running daemon in its own temporary directory; killed when dropped.
-pub struct Daemon {
+pub(crate) struct Daemon {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub socket: PathBuf,
@@ -125,18 +125,18 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts a daemon with the given authenticator and extra `[core_settings]` lines.
-    pub fn start(auth: Auth) -> Daemon {
+    pub(crate) fn start(auth: Auth) -> Daemon {
         Daemon::start_with(auth, "")
     }
 
     /// Starts a daemon whose `[core_settings]` also holds `core_extra` (TOML lines).
-    pub fn start_with(auth: Auth, core_extra: &str) -> Daemon {
+    pub(crate) fn start_with(auth: Auth, core_extra: &str) -> Daemon {
         Daemon::start_with_providers(auth, core_extra, &provider_table(provider()))
     }
 
     /// Starts a daemon whose providers are the `[[provider]]` tables of `providers` (TOML), each
     /// with `key_info_manager = "sqlite-manager"`; `core_extra` as in [`Daemon::start_with`].
-    pub fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
+    pub(crate) fn start_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
         let mut daemon = Daemon::configure_with_providers(auth, core_extra, providers);
         daemon.spawn();
         daemon
@@ -144,7 +144,11 @@ impl Daemon {
 
     /// A daemon configured as by [`Daemon::start_with_providers`] but not started: set `env`,
     /// then call [`Daemon::spawn`].
-    pub fn configure_with_providers(auth: Auth, core_extra: &str, providers: &str) -> Daemon {
+    pub(crate) fn configure_with_providers(
+        auth: Auth,
+        core_extra: &str,
+        providers: &str,
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-e2e")
             .tempdir()
@@ -166,25 +170,25 @@ impl Daemon {
     }
 
     /// A daemon that is configured but not started: set `env`, then call [`Daemon::spawn`].
-    pub fn configure(auth: Auth) -> Daemon {
+    pub(crate) fn configure(auth: Auth) -> Daemon {
         let mut daemon = Daemon::start(auth);
         daemon.stop();
         daemon
     }
 
     /// The daemon's working directory (Mbed TLS key files live here).
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Where the OpenSSL provider keeps its key-encryption key (the default: next to the key
     /// store).
-    pub fn kek_path(&self) -> PathBuf {
+    pub(crate) fn kek_path(&self) -> PathBuf {
         self.dir.path().join("kim/openssl-provider.kek")
     }
 
     /// Starts the process and waits until it answers.
-    pub fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -195,7 +199,7 @@ impl Daemon {
 
     /// [`Daemon::spawn`], with the daemon's standard error going to `stderr` instead of the log
     /// file (standard output still goes there).
-    pub fn spawn_with_stderr(&mut self, stderr: Stdio) {
+    pub(crate) fn spawn_with_stderr(&mut self, stderr: Stdio) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -227,23 +231,23 @@ impl Daemon {
     }
 
     /// The daemon's log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
     /// The daemon's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("daemon running").id()
     }
 
     /// Sends a signal to the daemon.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         let child = self.child.as_ref().expect("daemon running");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     }
 
     /// The daemon's exit status if it has exited, without waiting.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child
             .as_mut()
             .expect("daemon started")
@@ -252,19 +256,19 @@ impl Daemon {
     }
 
     /// Replaces `from` with `to` in the configuration file (for the next start).
-    pub fn edit_config(&self, from: &str, to: &str) {
+    pub(crate) fn edit_config(&self, from: &str, to: &str) {
         let text = std::fs::read_to_string(&self.config).unwrap();
         assert!(text.contains(from), "{from:?} is not in the configuration");
         std::fs::write(&self.config, text.replacen(from, to, 1)).unwrap();
     }
 
     /// Waits for the daemon to exit by itself and returns its exit status.
-    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
         self.child.take().expect("daemon running").wait().unwrap()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -278,7 +282,7 @@ impl Daemon {
     }
 
     /// Kills the daemon with SIGKILL, as a crash would.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -286,13 +290,13 @@ impl Daemon {
     }
 
     /// Stops (gracefully) and starts again on the same directory.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         self.spawn();
     }
 
     /// One raw exchange: writes `request`, reads one response frame (or until EOF).
-    pub fn send_raw(&self, request: &[u8]) -> Vec<u8> {
+    pub(crate) fn send_raw(&self, request: &[u8]) -> Vec<u8> {
         let mut stream = UnixStream::connect(&self.socket).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -318,7 +322,7 @@ impl Daemon {
 
     /// An upstream `parsec-client` for this daemon, authenticated as `app_name` (Direct) or as
     /// the calling process's uid (Unix peer credentials), with the default provider set.
-    pub fn parsec_client(&self, app_name: &str) -> BasicClient {
+    pub(crate) fn parsec_client(&self, app_name: &str) -> BasicClient {
         let mut client = BasicClient::default();
         client.set_ipc_handler(Box::new(
             Handler::new(self.socket.clone(), Some(Duration::from_secs(60))).unwrap(),

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 /// Asserts that the daemon's only providers are `id` (by `vendor`) and Core, and that `id`
 /// advertises exactly the listed operations the operations table says `family` serves
 /// (docs/protocol.md#operations-per-provider), as an upstream client decodes them.
-pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, family: Family) {
+pub(crate) fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, family: Family) {
     let providers = client.list_providers().expect("providers");
     let ids: Vec<ProviderId> = providers.iter().map(|p| p.id).collect();
     assert_eq!(ids, [id, ProviderId::Core]);
@@ -31,7 +31,7 @@ pub fn assert_discovery(client: &BasicClient, id: ProviderId, vendor: &str, fami
 }
 
 /// An ECDSA P-256 signing key made in the provider, with its exported public key.
-pub struct SigningKey {
+pub(crate) struct SigningKey {
     pub name: &'static str,
     pub alg: AsymmetricSignature,
     pub public: Vec<u8>,
@@ -41,7 +41,7 @@ pub struct SigningKey {
 
 impl SigningKey {
     /// Generates the key `name` and exports its public key.
-    pub fn generate(client: &BasicClient, name: &'static str) -> SigningKey {
+    pub(crate) fn generate(client: &BasicClient, name: &'static str) -> SigningKey {
         let alg = AsymmetricSignature::Ecdsa {
             hash_alg: Hash::Sha256.into(),
         };
@@ -70,7 +70,7 @@ impl SigningKey {
     }
 
     /// Signs the hash through `client` and checks the signature with RustCrypto.
-    pub fn sign_and_check(&self, client: &BasicClient, when: &str) -> Vec<u8> {
+    pub(crate) fn sign_and_check(&self, client: &BasicClient, when: &str) -> Vec<u8> {
         let signature = client
             .psa_sign_hash(self.name, &self.hash, self.alg)
             .unwrap_or_else(|e| panic!("signed {when}: {e:?}"));
@@ -79,7 +79,7 @@ impl SigningKey {
     }
 
     /// Checks `signature` (`r ‖ s`) of the hash with RustCrypto.
-    pub fn check(&self, signature: &[u8]) {
+    pub(crate) fn check(&self, signature: &[u8]) {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&self.public)
             .expect("point")

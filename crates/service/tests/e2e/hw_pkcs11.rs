@@ -18,7 +18,7 @@ use crate::parsec_tool::{rsa_and_ecc_walk_through, tool};
 
 /// The SoftHSM configuration of this test process, exported so that every daemon started by
 /// it finds the tokens (a daemon reads it when it starts, after its token was made).
-pub fn root() -> &'static SoftHsm {
+pub(crate) fn root() -> &'static SoftHsm {
     static ROOT: OnceLock<SoftHsm> = OnceLock::new();
     ROOT.get_or_init(|| {
         let root = SoftHsm::isolated("e2e-root");

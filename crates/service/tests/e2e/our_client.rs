@@ -57,7 +57,7 @@ fn flip(bytes: &[u8]) -> Vec<u8> {
 // A relay in front of the daemon: counts connections and requests, and can behave like the
 // upstream service (one request per connection, then close).
 
-pub struct Relay {
+pub(crate) struct Relay {
     _dir: tempfile::TempDir,
     pub socket: PathBuf,
     connections: Arc<AtomicUsize>,
@@ -66,7 +66,7 @@ pub struct Relay {
 
 impl Relay {
     /// Relays to `target`; with `one_shot`, answers one request per connection and closes it.
-    pub fn start(target: &Path, one_shot: bool) -> Relay {
+    pub(crate) fn start(target: &Path, one_shot: bool) -> Relay {
         let dir = tempfile::Builder::new().prefix("relay").tempdir().unwrap();
         let socket = dir.path().join("relay.sock");
         let listener = UnixListener::bind(&socket).unwrap();
@@ -93,11 +93,11 @@ impl Relay {
         }
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
-    pub fn requests(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn requests(&self) -> Vec<Vec<u8>> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -138,7 +138,7 @@ fn relay(mut conn: UnixStream, target: &Path, one_shot: bool, log: &Mutex<Vec<Ve
 /// Runs the same calls on any service with the Mbed Crypto provider and Direct authentication,
 /// and returns one line per step: `ok` with the deterministic part of the output, or the
 /// error's kind. Only operations the upstream Mbed Crypto provider serves are used.
-pub fn sequence(socket: &Path, app: &str) -> Vec<String> {
+pub(crate) fn sequence(socket: &Path, app: &str) -> Vec<String> {
     let mut out = Vec::new();
     let client = match Client::builder().socket(socket).app_name(app).build() {
         Ok(client) => client,

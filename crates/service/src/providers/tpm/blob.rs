@@ -22,7 +22,7 @@ const PUBLIC_KEY: u8 = 2;
 
 /// A key as the key store holds it.
 #[derive(Clone)]
-pub enum KeyBlob {
+pub(super) enum KeyBlob {
     /// A key pair made in the TPM, wrapped under the primary key.
     Pair {
         /// The key's auth value.
@@ -73,7 +73,7 @@ fn take_field<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], PsaError> {
 
 impl KeyBlob {
     /// The public area.
-    pub fn public(&self) -> &Public {
+    pub(super) fn public(&self) -> &Public {
         match self {
             KeyBlob::Pair { public, .. } | KeyBlob::Public { public } => public,
         }
@@ -83,7 +83,7 @@ impl KeyBlob {
     ///
     /// # Errors
     /// `InvalidArgument` if the public area cannot be marshalled or a field is too long.
-    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, PsaError> {
+    pub(super) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, PsaError> {
         let mut out = Zeroizing::new(vec![VERSION]);
         let marshalled = self
             .public()
@@ -105,7 +105,7 @@ impl KeyBlob {
     ///
     /// # Errors
     /// `DataCorrupt` when the bytes are not a key id of this format.
-    pub fn decode(bytes: &[u8]) -> Result<KeyBlob, PsaError> {
+    pub(super) fn decode(bytes: &[u8]) -> Result<KeyBlob, PsaError> {
         let [VERSION, kind, rest @ ..] = bytes else {
             return Err(PsaError::DataCorrupt);
         };
@@ -137,7 +137,7 @@ impl KeyBlob {
     ///
     /// # Errors
     /// `DataCorrupt` if the stored value is longer than an auth value may be.
-    pub fn auth(&self) -> Result<Auth, PsaError> {
+    pub(super) fn auth(&self) -> Result<Auth, PsaError> {
         match self {
             KeyBlob::Pair { auth, .. } => {
                 Auth::try_from(auth.to_vec()).map_err(|_| PsaError::DataCorrupt)
@@ -150,7 +150,7 @@ impl KeyBlob {
     ///
     /// # Errors
     /// `DataCorrupt` if the stored value is too long.
-    pub fn private(&self) -> Result<Option<Private>, PsaError> {
+    pub(super) fn private(&self) -> Result<Option<Private>, PsaError> {
         match self {
             KeyBlob::Pair { private, .. } => Private::try_from(private.clone())
                 .map(Some)

@@ -47,7 +47,7 @@ const CURVES: [(usize, EccCurve); 5] = [
 
 /// What the TPM reported.
 #[derive(Debug, Clone, Default)]
-pub struct Capabilities {
+pub(super) struct Capabilities {
     /// RSA key sizes it takes.
     pub rsa_bits: Vec<usize>,
     /// secp-r1 curve sizes it has.
@@ -58,7 +58,7 @@ pub struct Capabilities {
 
 /// The TPM's name of a PSA hash (SHA-1 included: it is still a TPM hash).
 #[allow(deprecated)]
-pub fn tpm_hash(hash: Hash) -> Option<HashingAlgorithm> {
+pub(super) fn tpm_hash(hash: Hash) -> Option<HashingAlgorithm> {
     Some(match hash {
         Hash::Sha1 => HashingAlgorithm::Sha1,
         Hash::Sha256 => HashingAlgorithm::Sha256,
@@ -74,7 +74,7 @@ pub fn tpm_hash(hash: Hash) -> Option<HashingAlgorithm> {
 impl Capabilities {
     /// Asks the TPM (failures count as "not supported").
     #[allow(deprecated)]
-    pub fn probe(context: &mut Context) -> Capabilities {
+    pub(super) fn probe(context: &mut Context) -> Capabilities {
         let rsa_bits = RSA_SIZES
             .iter()
             .filter(|(_, bits)| {
@@ -134,7 +134,7 @@ impl Capabilities {
     }
 
     /// The TPM's size for an RSA key of `bits`, if it takes it.
-    pub fn rsa(&self, bits: usize) -> Option<RsaKeyBits> {
+    pub(super) fn rsa(&self, bits: usize) -> Option<RsaKeyBits> {
         RSA_SIZES
             .iter()
             .find(|(size, _)| *size == bits && self.rsa_bits.contains(size))
@@ -142,7 +142,7 @@ impl Capabilities {
     }
 
     /// The TPM's curve for a secp-r1 key of `bits`, if it has it.
-    pub fn curve(&self, bits: usize) -> Option<EccCurve> {
+    pub(super) fn curve(&self, bits: usize) -> Option<EccCurve> {
         CURVES
             .iter()
             .find(|(size, _)| *size == bits && self.curve_bits.contains(size))
@@ -150,13 +150,13 @@ impl Capabilities {
     }
 
     /// The TPM's name of `hash`, if it has it.
-    pub fn hash(&self, hash: Hash) -> Option<HashingAlgorithm> {
+    pub(super) fn hash(&self, hash: Hash) -> Option<HashingAlgorithm> {
         tpm_hash(hash).filter(|_| self.hashes.contains(&hash))
     }
 
     /// The TPM's hash for a signature scheme's hash, if it has it (`Any` is refused: a request
     /// names a specific hash).
-    pub fn sign_hash(&self, hash: SignHash) -> Option<HashingAlgorithm> {
+    pub(super) fn sign_hash(&self, hash: SignHash) -> Option<HashingAlgorithm> {
         match hash {
             SignHash::Specific(hash) => self.hash(hash),
             SignHash::Any => None,
@@ -165,7 +165,7 @@ impl Capabilities {
 
     /// Whether a key whose policy names `alg` can be created here: no algorithm, or one this
     /// provider implements (so a key is never made that could not be used).
-    pub fn policy_ok(&self, alg: Algorithm) -> bool {
+    pub(super) fn policy_ok(&self, alg: Algorithm) -> bool {
         alg == Algorithm::None || self.has_algorithm(alg)
     }
 

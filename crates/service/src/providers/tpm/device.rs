@@ -68,13 +68,13 @@ pub enum OpenError {
 
 /// One TPM, reached through one TCTI; shared by the providers of the process using that TCTI.
 #[derive(Debug)]
-pub struct Tpm {
+pub(super) struct Tpm {
     tcti: String,
     inner: Mutex<Inner>,
 }
 
 /// The TPM's state behind the mutex.
-pub struct Inner {
+pub(super) struct Inner {
     tcti: TctiNameConf,
     context: Option<Context>,
     primary: Option<KeyHandle>,
@@ -122,7 +122,7 @@ impl From<psa_crypto::types::status::Error> for Failure {
 }
 
 /// The raw TSS2 response code of a TSS error (layer in bits 16–23).
-pub fn raw_code(code: Tss2ResponseCode) -> u32 {
+pub(super) fn raw_code(code: Tss2ResponseCode) -> u32 {
     // The crate gives no accessor; both formats display the raw value in hexadecimal.
     let shown = match code {
         Tss2ResponseCode::Success => return 0,
@@ -187,7 +187,7 @@ fn primary_template() -> Result<Public, tss_esapi::Error> {
 }
 
 /// Whether a TPM error is an authorisation failure.
-pub fn is_auth_failure(error: &tss_esapi::Error) -> bool {
+pub(super) fn is_auth_failure(error: &tss_esapi::Error) -> bool {
     matches!(
         error,
         tss_esapi::Error::Tss2Error(code) if matches!(
@@ -250,7 +250,7 @@ impl Inner {
 }
 
 /// What a command sees: the context and the primary key.
-pub struct Session<'a> {
+pub(super) struct Session<'a> {
     /// The ESAPI context.
     pub context: &'a mut Context,
     /// The primary key, parent of every key of the provider.
@@ -263,7 +263,7 @@ impl Tpm {
     ///
     /// # Errors
     /// An [`OpenError`] naming the cause: bad TCTI string, TPM unreachable, wrong owner auth.
-    pub fn open(
+    pub(super) fn open(
         tcti: &str,
         owner_auth: Zeroizing<Vec<u8>>,
         endorsement_auth: Option<Zeroizing<Vec<u8>>>,
@@ -319,7 +319,7 @@ impl Tpm {
     ///
     /// # Errors
     /// The command's failure (the second one when it was retried), or the reconnection's.
-    pub fn run<T>(
+    pub(super) fn run<T>(
         &self,
         mut command: impl FnMut(&mut Session<'_>) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
