@@ -387,3 +387,35 @@ fn clients_fetch_their_jwt_svids_from_the_workload_api_and_renew_them() {
     client_b.list_keys().unwrap();
     assert_eq!(b.fetched.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_agent_restart_is_followed_and_its_last_bundles_kept_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let old = Signer::ec("old");
+    let new = Signer::ec("new");
+    let api = WorkloadApi::start(&socket, bundle_of(&[&old]));
+    let daemon = daemon_following(&api);
+    let by_old = old.sign(&svid_claims("spiffe://example.org/app"));
+    let by_new = new.sign(&svid_claims("spiffe://example.org/app"));
+    wait_for(&daemon, &by_old, ResponseStatus::Success);
+
+    // The agent stops: its stream ends, and the bundles it sent last stay trusted.
+    drop(api);
+    std::fs::remove_file(&socket).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        auth_status(&daemon, AuthType::JwtSvid, by_old.as_bytes()),
+        ResponseStatus::Success
+    );
+
+    // It comes back with a rotated bundle: bulwarkd connects again and follows it.
+    let _api = WorkloadApi::start(&socket, bundle_of(&[&new]));
+    wait_for(&daemon, &by_new, ResponseStatus::Success);
+    wait_for(&daemon, &by_old, ResponseStatus::AuthenticationError);
+    assert!(
+        daemon.log().contains("Workload API bundle stream lost"),
+        "{}",
+        daemon.log()
+    );
+}
