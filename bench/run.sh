@@ -309,6 +309,13 @@ UPSTREAM_VERSION=$(cargo install --list --root target/tools 2>/dev/null |
         echo "<!-- providers:end -->"
         echo
     fi
+    # JWT-SVID against Unix peer credentials (bench/auth.sh, which refreshes this part).
+    if [[ -s $ROOT/bench/auth.md ]]; then
+        echo "<!-- auth:begin -->"
+        cat "$ROOT/bench/auth.md"
+        echo "<!-- auth:end -->"
+        echo
+    fi
     echo "## Micro-benchmarks (criterion)"
     echo
     echo "No socket: \`crates/interface/benches/codec.rs\` (header, framing, protobuf bodies) and"

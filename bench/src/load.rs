@@ -27,6 +27,8 @@ pub(crate) struct Plan {
     pub client: ClientKind,
     /// The application name for Direct authentication.
     pub app_name: String,
+    /// With the bulwark client: another authentication than Direct.
+    pub auth: Option<bulwark_client::Auth>,
     /// The operations, each run with every thread count.
     pub ops: Vec<Op>,
     /// The thread counts.
@@ -68,6 +70,10 @@ pub(crate) enum Scheme {
 pub(crate) trait Api: Send {
     /// Ping.
     fn ping(&self) -> Result<()>;
+    /// Ping with the client's authentication.
+    fn ping_auth(&self) -> Result<()> {
+        bail!("only the bulwark client sends an authenticated ping")
+    }
     /// ListProviders.
     fn list_providers(&self) -> Result<()>;
     /// PsaGenerateRandom.
@@ -113,6 +119,13 @@ mod ours {
     impl Api for Client {
         fn ping(&self) -> Result<()> {
             Client::ping(self)?;
+            Ok(())
+        }
+        fn ping_auth(&self) -> Result<()> {
+            self.call::<bulwark_client::interface::ops::Ping>(
+                bulwark_client::ProviderId::Core,
+                bulwark_client::interface::ops::ping::Request,
+            )?;
             Ok(())
         }
         fn list_providers(&self) -> Result<()> {
@@ -418,22 +431,27 @@ enum Connector {
 impl Connector {
     fn new(plan: &Plan) -> Result<Connector> {
         let max_threads = plan.threads.iter().copied().max().unwrap_or(1);
+        if plan.auth.is_some() && plan.client != ClientKind::Bulwark {
+            anyhow::bail!("--auth other than direct needs --client bulwark");
+        }
         match plan.client {
             ClientKind::Upstream => Ok(Connector::Upstream(upstream::Setup::discover(
                 plan.socket.clone(),
                 &plan.app_name,
             )?)),
             ClientKind::Bulwark => {
-                let client = bulwark_client::Client::builder()
+                let mut builder = bulwark_client::Client::builder()
                     .socket(&plan.socket)
                     .timeout(REQUEST_TIMEOUT)
                     .app_name(&plan.app_name)
                     .reuse_connections(true)
                     .max_idle_connections(
                         max_threads.max(bulwark_client::DEFAULT_MAX_IDLE_CONNECTIONS),
-                    )
-                    .build()
-                    .context("building the client (discovery)")?;
+                    );
+                if let Some(auth) = &plan.auth {
+                    builder = builder.auth(auth.clone());
+                }
+                let client = builder.build().context("building the client (discovery)")?;
                 Ok(Connector::Bulwark(client))
             }
             ClientKind::UntilClose => Ok(Connector::UntilClose(
@@ -559,6 +577,7 @@ impl Worker for OpWorker {
         let api = &*self.api;
         match self.op {
             Op::Ping => api.ping(),
+            Op::PingAuth => api.ping_auth(),
             Op::ListProviders => api.list_providers(),
             Op::Random32 => api.random(RANDOM_LEN),
             Op::Sha256 => api.sha256(&self.payload),
@@ -609,7 +628,7 @@ fn worker(
         Op::RsaSign => keys.rsa(),
         Op::EccGenerateDestroy | Op::Rsa4096GenerateDestroy => keys.generated(thread),
         Op::Rsa8192Sign => keys.rsa8192(),
-        Op::Ping | Op::ListProviders | Op::Random32 | Op::Sha256 => String::new(),
+        Op::Ping | Op::PingAuth | Op::ListProviders | Op::Random32 | Op::Sha256 => String::new(),
     };
     let digest = digest();
     let signature = if op == Op::EcdsaVerify {

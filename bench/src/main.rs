@@ -26,6 +26,7 @@ mod measure;
 mod ops;
 mod record;
 mod report;
+mod svid;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -60,6 +61,17 @@ impl ClientKind {
             ClientKind::UntilClose => "until-close",
         }
     }
+}
+
+/// How `--client bulwark` authenticates (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthKind {
+    /// Direct authentication as --app-name.
+    Direct,
+    /// Unix peer credentials (the process's uid).
+    Unix,
+    /// The JWT-SVID of --token-file.
+    JwtSvid,
 }
 
 /// Which back end `--in-process` measures.
@@ -107,6 +119,21 @@ struct Args {
     /// are compared with them.
     #[arg(long)]
     target: Option<String>,
+
+    /// How the bulwark client authenticates (the other clients use Direct).
+    #[arg(long, value_enum, default_value = "direct")]
+    auth: AuthKind,
+
+    /// The JWT-SVID for --auth jwt-svid (read once).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+
+    /// Write a new P-256 JWT bundle (DIR/bundle.jwks, trust domain bench.example) and a JWT-SVID
+    /// signed by its key (DIR/svid.token, spiffe://bench.example/load, audience parsec, valid
+    /// for a day), and an authentication token of the same key (DIR/issuer.pem, DIR/idp.token,
+    /// issuer https://idp.bench.example, subject alice), then stop.
+    #[arg(long, value_name = "DIR")]
+    make_jwt_svid: Option<PathBuf>,
 
     /// Application name used with Direct authentication.
     #[arg(long, default_value = "bulwark-bench")]
@@ -216,6 +243,9 @@ fn main() -> Result<()> {
         let records = record::parse_lines(&text)?;
         print!("{}", report::full_report(&records));
         return Ok(());
+    }
+    if let Some(dir) = &args.make_jwt_svid {
+        return svid::make(dir);
     }
     if run_fleet(&args)? {
         return Ok(());
@@ -330,6 +360,23 @@ fn run(args: &Args, sink: &mut dyn FnMut(&Record) -> Result<()>) -> Result<Vec<R
         socket,
         client: args.client,
         app_name: args.app_name.clone(),
+        auth: match args.auth {
+            AuthKind::Direct => None,
+            AuthKind::Unix => Some(bulwark_client::Auth::UnixPeerCredentials),
+            // Read once, as an application holds its token: the figure is the service's cost,
+            // not that of checking the file for changes at each request.
+            AuthKind::JwtSvid => {
+                let path = args
+                    .token_file
+                    .as_ref()
+                    .context("--auth jwt-svid needs --token-file")?;
+                let token = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(bulwark_client::Auth::JwtSvid(
+                    bulwark_client::TokenSource::fixed(token.trim()),
+                ))
+            }
+        },
         ops,
         threads: args.threads.clone(),
         warmup,

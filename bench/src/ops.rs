@@ -46,6 +46,10 @@ pub(crate) enum Op {
     /// private operation clients can ask for. Not in the default set.
     #[value(name = "rsa8192-sign")]
     Rsa8192Sign,
+    /// Ping carrying the client's authentication, which the service checks (the bulwark
+    /// client only): what an authenticator costs. Not in the default set.
+    #[value(name = "ping-auth")]
+    PingAuth,
 }
 
 /// The payload of the hashing and encryption operations.
@@ -55,7 +59,7 @@ pub(crate) const RANDOM_LEN: usize = 32;
 
 impl Op {
     /// Every operation, in table order.
-    pub(crate) const ALL: [Op; 11] = [
+    pub(crate) const ALL: [Op; 12] = [
         Op::Ping,
         Op::ListProviders,
         Op::Random32,
@@ -67,11 +71,13 @@ impl Op {
         Op::EccGenerateDestroy,
         Op::Rsa4096GenerateDestroy,
         Op::Rsa8192Sign,
+        Op::PingAuth,
     ];
 
-    /// The operations measured when none is named: all but the two long ones at the end of
-    /// [`Op::ALL`], which serve to load a service while another client measures it.
-    pub(crate) const DEFAULT: &[Op] = Op::ALL.split_at(Op::ALL.len() - 2).0;
+    /// The operations measured when none is named: all but the two long ones near the end of
+    /// [`Op::ALL`], which serve to load a service while another client measures it, and the
+    /// authenticated ping.
+    pub(crate) const DEFAULT: &[Op] = Op::ALL.split_at(Op::ALL.len() - 3).0;
 
     /// The operations `--in-process` measures by default.
     pub(crate) const IN_PROCESS: [Op; 5] = [
@@ -96,6 +102,7 @@ impl Op {
             Op::EccGenerateDestroy => "ecc-p256-generate-destroy",
             Op::Rsa4096GenerateDestroy => "rsa4096-generate-destroy",
             Op::Rsa8192Sign => "rsa8192-sign",
+            Op::PingAuth => "ping-auth",
         }
     }
 

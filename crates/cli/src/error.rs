@@ -159,7 +159,8 @@ pub(crate) fn message_for(error: &ClientError, ctx: Context<'_>) -> String {
         ErrorKind::Service(S::AdminOperation) => format!(
             "{op} is reserved to administrators: add this application to the service's \
              [authenticator] admins list (the name {:?} with Direct authentication, your uid \
-             with Unix peer credentials)",
+             with Unix peer credentials, the SPIFFE ID of a JWT-SVID, <issuer>#<name> for a \
+             token)",
             ctx.app_name
         ),
         ErrorKind::Service(S::NotAuthenticated) => format!(

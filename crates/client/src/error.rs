@@ -328,7 +328,8 @@ impl Error {
             (S::AuthenticationError, _) => write!(
                 f,
                 "{op}: the service rejected this client's credentials (for Unix peer \
-                 credentials the uid must be the caller's own)"
+                 credentials the uid must be the caller's own; a token must be signed by a key \
+                 the service trusts, for its audience, and not expired)"
             ),
             (S::AdminOperation, _) => write!(
                 f,

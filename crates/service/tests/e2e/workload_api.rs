@@ -387,3 +387,75 @@ fn clients_fetch_their_jwt_svids_from_the_workload_api_and_renew_them() {
     client_b.list_keys().unwrap();
     assert_eq!(b.fetched.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_agent_restart_is_followed_and_its_last_bundles_kept_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let old = Signer::ec("old");
+    let new = Signer::ec("new");
+    let api = WorkloadApi::start(&socket, bundle_of(&[&old]));
+    let daemon = daemon_following(&api);
+    let by_old = old.sign(&svid_claims("spiffe://example.org/app"));
+    let by_new = new.sign(&svid_claims("spiffe://example.org/app"));
+    wait_for(&daemon, &by_old, ResponseStatus::Success);
+
+    // The agent stops: its stream ends, and the bundles it sent last stay trusted.
+    drop(api);
+    std::fs::remove_file(&socket).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        auth_status(&daemon, AuthType::JwtSvid, by_old.as_bytes()),
+        ResponseStatus::Success
+    );
+
+    // It comes back with a rotated bundle: bulwarkd connects again and follows it.
+    let _api = WorkloadApi::start(&socket, bundle_of(&[&new]));
+    wait_for(&daemon, &by_new, ResponseStatus::Success);
+    wait_for(&daemon, &by_old, ResponseStatus::AuthenticationError);
+    assert!(
+        daemon.log().contains("Workload API bundle stream lost"),
+        "{}",
+        daemon.log()
+    );
+}
+
+/// The threads of process `pid` named `name`.
+fn threads_named(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[test]
+fn a_reload_replaces_the_follower_and_the_old_one_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Signer::ec("k");
+    let api = WorkloadApi::start(&dir.path().join("agent.sock"), bundle_of(&[&key]));
+    let daemon = daemon_following(&api);
+    let token = key.sign(&svid_claims("spiffe://example.org/app"));
+    wait_for(&daemon, &token, ResponseStatus::Success);
+    assert_eq!(threads_named(daemon.pid(), "workload-api"), 1);
+    let mut most = 1;
+    for _ in 0..3 {
+        daemon.signal(nix::sys::signal::Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(200));
+        most = most.max(threads_named(daemon.pid(), "workload-api"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.log().matches("configuration reloaded").count() < 3 {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Each reload built a validator and a follower (so several ran at once); the replaced ones
+    // end within a second.
+    assert!(most > 1, "no reload started a follower");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while threads_named(daemon.pid(), "workload-api") != 1 {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for(&daemon, &token, ResponseStatus::Success);
+}
