@@ -11,16 +11,16 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 /// The trust domain of the bundle.
-pub const TRUST_DOMAIN: &str = "bench.example";
+pub(crate) const TRUST_DOMAIN: &str = "bench.example";
 /// The issuer of `idp.token`.
-pub const ISSUER: &str = "https://idp.bench.example";
+pub(crate) const ISSUER: &str = "https://idp.bench.example";
 
 /// Writes `dir/bundle.jwks` and `dir/svid.token`; `dir/issuer.pem` and `dir/idp.token` (issuer
 /// [`ISSUER`], subject `alice`).
 ///
 /// # Errors
 /// The key cannot be made or the files written.
-pub fn make(dir: &Path) -> Result<()> {
+pub(crate) fn make(dir: &Path) -> Result<()> {
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
     let pkey = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?;
     let key = EncodingKey::from_ec_pem(&pkey.private_key_to_pem_pkcs8()?)?;
