@@ -131,7 +131,7 @@ struct Args {
     /// Write a new P-256 JWT bundle (DIR/bundle.jwks, trust domain bench.example) and a JWT-SVID
     /// signed by its key (DIR/svid.token, spiffe://bench.example/load, audience parsec, valid
     /// for a day), and an authentication token of the same key (DIR/issuer.pem, DIR/idp.token,
-    /// issuer https://idp.bench.example, subject alice), then stop.
+    /// issuer `https://idp.bench.example`, subject `alice`), then stop.
     #[arg(long, value_name = "DIR")]
     make_jwt_svid: Option<PathBuf>,
 

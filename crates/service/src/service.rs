@@ -102,7 +102,7 @@ impl Service {
     ///
     /// Handing a request to another thread and back costs two thread wake-ups, more than the
     /// whole of a Ping or of an OpenSSL ECDSA signature. The operations table's cost column
-    /// ([`Opcode::cost`]) decides. Requests whose answer is small and fixed ([`Cost::Fixed`]:
+    /// ([`Opcode::cost`](bulwark_interface::ops::Opcode::cost)) decides. Requests whose answer is small and fixed ([`Cost::Fixed`]:
     /// Ping and the core provider's descriptions of itself) always qualify; ListKeys and
     /// ListClients do not: their cost grows with the keys held (up to `buffer_size_limit` of
     /// answer), and two of them must not hold both I/O threads while other clients wait.
