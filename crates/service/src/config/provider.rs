@@ -314,6 +314,22 @@ kek_path = "/etc/bulwark/kek"
         );
     }
 
+    /// `each_type` is written by hand; this match is exhaustive, so a new provider type does
+    /// not compile until it has a place here, and then fails until `each_type` has it too.
+    #[test]
+    fn each_type_lists_every_provider_type_once() {
+        let place = |kind: &ProviderKind| match kind {
+            ProviderKind::MbedCrypto => 0,
+            ProviderKind::Pkcs11(_) => 1,
+            ProviderKind::Tpm(_) => 2,
+            ProviderKind::CryptoAuthLib(_) => 3,
+            ProviderKind::TrustedService => 4,
+            ProviderKind::OpenSsl(_) => 5,
+        };
+        let places: Vec<usize> = ProviderKind::each_type().iter().map(place).collect();
+        assert_eq!(places, (0..6).collect::<Vec<_>>());
+    }
+
     #[test]
     fn provider_ids_follow_the_spec() {
         let ids: Vec<(&str, u8)> = ProviderKind::each_type()

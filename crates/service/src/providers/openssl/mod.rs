@@ -25,8 +25,10 @@
 //! The Mbed Crypto provider is the reference: the same operations, formats, policy checks and
 //! statuses, with the same RSA sizes (1024, 2048, 4096 for generation and a non-zero
 //! `key_bits`; on an import that takes the size from the data, any multiple of 8 from 1024 to
-//! 8192 bits). A test (`tests::against_mbed`) sends the same requests to both providers and
-//! compares statuses and outputs. The differences, all where one of the two lacks a feature:
+//! 8192 bits). The tests of `tests::against_mbed` send the same requests to both providers,
+//! one family of operations per test, and compare statuses and outputs; each known difference
+//! is a variant of its `Difference` table, and a difference that appears or disappears fails
+//! them. The differences, all where one of the two lacks a feature:
 //!
 //! - only in Mbed Crypto: deterministic ECDSA (OpenSSL 3.0 cannot make RFC 6979 nonces:
 //!   `NotSupported` here), DH keys, DES, Camellia-GCM and Camellia-CCM, RSA keys under 1024 bits,
