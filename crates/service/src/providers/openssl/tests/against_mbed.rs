@@ -577,6 +577,30 @@ impl Pair {
         (mbed.ok(), ossl.ok())
     }
 
+    /// [`Pair::same`] for the verification of an altered signature, but for one answer of
+    /// Mbed's: what an altered RSA-PSS signature decodes to is random (PSS salts are), and
+    /// Mbed TLS answers InvalidArgument instead of InvalidSignature when the decoded block
+    /// ends in the right trailer byte but has its top bit set (about one alteration in 512).
+    /// That answer, against OpenSSL's InvalidSignature, is not counted as a difference.
+    fn flipped_signature_refused(&self, what: &str, request: psa_verify_hash::Request) {
+        let pss = matches!(request.alg, AsymmetricSignature::RsaPss { .. });
+        let case = self.case::<PsaVerifyHash>(&request);
+        let (mbed, ossl) = self.both::<PsaVerifyHash>(request);
+        *self.checks.borrow_mut() += 1;
+        let (mbed, openssl) = (answer(&mbed), answer(&ossl));
+        let pss_top_bit = pss
+            && mbed == Err(ResponseStatus::PsaErrorInvalidArgument)
+            && openssl == Err(ResponseStatus::PsaErrorInvalidSignature);
+        if mbed != openssl && !pss_top_bit {
+            self.mismatches.borrow_mut().push(Mismatch::Status {
+                what: what.to_owned(),
+                case,
+                mbed,
+                openssl,
+            });
+        }
+    }
+
     /// Records a mismatch unless the two outputs are equal.
     fn agree<T: PartialEq + Debug>(&self, what: &str, mbed: T, ossl: T) {
         *self.checks.borrow_mut() += 1;
@@ -1245,7 +1269,7 @@ fn signatures(p: &Pair) {
                     let _ = y;
                     let mut flipped = signature.clone();
                     flipped[0] ^= 0x01;
-                    p.same::<PsaVerifyHash>(
+                    p.flipped_signature_refused(
                         &format!("verify flipped {who} {what}"),
                         verify(flipped, hash.clone()),
                     );
