@@ -43,13 +43,6 @@ pub(crate) fn peer_credentials(stream: &impl AsFd) -> std::io::Result<PeerCreden
     })
 }
 
-/// Accepts a connection on `listener` without registering it with the runtime: a connection
-/// whose request has arrived whole by the time its task runs is answered and closed with
-/// plain non-blocking system calls (see [`serve_connection`]), and is never registered.
-pub(crate) fn accept(listener: &std::os::unix::net::UnixListener) -> std::io::Result<StdStream> {
-    listener.accept().map(|(stream, _)| stream)
-}
-
 /// Registers `stream` with the runtime, for the waits of the asynchronous path.
 fn register(stream: StdStream) -> Option<UnixStream> {
     stream.set_nonblocking(true).ok()?;
@@ -110,14 +103,20 @@ pub(crate) async fn serve_connection(
         return;
     };
     let written = send_now(&stream, &bytes);
-    if written == bytes.len() && consume_now(&stream, unread) && !keep_open {
-        return; // Dropping the stream closes it.
+    if written == bytes.len() {
+        // Dropping the stream closes it; so does a request that could not be taken whole,
+        // as on the asynchronous path: what follows it could not be told from its rest.
+        if !consume_now(&stream, unread) || !keep_open {
+            return;
+        }
+        if let Some(stream) = register(stream) {
+            serve_registered(stream, service, &mut context, false).await;
+        }
+        return;
     }
     let Some(mut stream) = register(stream) else {
         return;
     };
-    // `consume_now` takes nothing unless the answer was written whole.
-    let unread = if written == bytes.len() { 0 } else { unread };
     if !write_all(&mut stream, &bytes[written..], limits.io_timeout).await
         || !consume(&mut stream, unread, deadline).await
         || !keep_open

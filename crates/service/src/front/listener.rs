@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::clients::Clients;
-use super::connection::{accept, peer_credentials, serve_connection, ConnectionLimits};
+use super::connection::{peer_credentials, serve_connection, ConnectionLimits};
 use crate::service::Service;
 
 /// The service currently answering requests; replaced as a whole on reload, so requests in
@@ -130,7 +130,7 @@ pub struct ServeLimits {
 }
 
 /// `listener` watched by the runtime for connections to accept, which are accepted without
-/// being registered themselves (see [`accept`]).
+/// being registered themselves (see [`accept_one`]).
 fn unregistered(listener: UnixListener) -> Option<AsyncFd<std::os::unix::net::UnixListener>> {
     match listener.into_std().and_then(super::ffi::watch) {
         Ok(listener) => Some(listener),
@@ -141,14 +141,17 @@ fn unregistered(listener: UnixListener) -> Option<AsyncFd<std::os::unix::net::Un
     }
 }
 
-/// The next connection of `listener`.
+/// The next connection of `listener`, not registered with the runtime: a connection whose
+/// request has arrived whole by the time its task runs is answered and closed with plain
+/// non-blocking system calls, and is never registered (see
+/// [`serve_connection`](super::connection::serve_connection)).
 async fn accept_one(
     listener: &AsyncFd<std::os::unix::net::UnixListener>,
 ) -> io::Result<std::os::unix::net::UnixStream> {
     loop {
         let mut ready = listener.readable().await?;
-        if let Ok(accepted) = ready.try_io(|listener| accept(listener.get_ref())) {
-            return accepted;
+        if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
+            return accepted.map(|(stream, _)| stream);
         }
     }
 }

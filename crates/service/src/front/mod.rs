@@ -5,8 +5,8 @@
 //! accepted without being registered with the runtime: one whose request is already queued
 //! whole is answered with non-blocking system calls and closed without ever being registered
 //! (no `epoll_ctl`, no readiness event, no wake-up); any other is registered and served
-//! asynchronously. Each connection is a task that reads frames with the sans-IO header checks of `bulwark_interface::wire`,
-//! hands each complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the blocking pool (providers may
+//! asynchronously. Each connection is a task that reads frames with the sans-IO header checks
+//! of `bulwark_interface::wire`, hands each complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the blocking pool (providers may
 //! block: key generation, hardware tokens) and writes the response. A connection carries one
 //! request and is closed right after its answer, as the wire protocol says (clients such as the
 //! upstream Go client read until that close); only a request with
