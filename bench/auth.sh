@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/config.sh
+source bench/config.sh
 BULWARKD=${BULWARKD:-$ROOT/target/release/bulwarkd}
 BENCH=${BENCH:-$ROOT/target/release/bulwark-bench}
 DURATION=${BENCH_DURATION:-3}
@@ -28,39 +30,13 @@ cleanup() {
 trap cleanup EXIT
 
 "$BENCH" --make-jwt-svid "$WORK"
-cat >"$WORK/config.toml" <<CONF
-[core_settings]
-allow_root = true
-log_level = "warn"
-
-[listener]
-listener_type = "DomainSocket"
-timeout = 200
-socket_path = "$WORK/s.sock"
+bench_config "$WORK" 'provider_type = "OpenSsl"' "" "[[authenticator]]
+auth_type = \"UnixPeerCredentials\"
 
 [[authenticator]]
-auth_type = "UnixPeerCredentials"
-
-[[authenticator]]
-auth_type = "JwtSvid"
-bundles = [ { trust_domain = "bench.example", jwks_path = "$WORK/bundle.jwks" } ]
-
-[[key_manager]]
-name = "sqlite-manager"
-manager_type = "SQLite"
-sqlite_db_path = "$WORK/kim/keys.sqlite3"
-
-[[provider]]
-key_info_manager = "sqlite-manager"
-provider_type = "OpenSsl"
-CONF
-(cd "$WORK" && exec "$BULWARKD" --config "$WORK/config.toml") >"$WORK/daemon.log" 2>&1 </dev/null &
-PID=$!
-for _ in $(seq 300); do
-    [[ -S $WORK/s.sock ]] && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; exit 1; }
-    sleep 0.1
-done
+auth_type = \"JwtSvid\"
+bundles = [ { trust_domain = \"bench.example\", jwks_path = \"$WORK/bundle.jwks\" } ]"
+bench_start "$WORK" "$BULWARKD"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for round in $(seq "$ROUNDS"); do

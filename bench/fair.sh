@@ -47,13 +47,7 @@ cp "$BENCH" "$WORK/bulwark-bench"
 chmod 0755 "$WORK/bulwark-bench"
 mkdir "$WORK/daemon" "$WORK/attacker"
 chown 65534:65534 "$WORK/attacker"
-(cd "$WORK/daemon" && exec "$BULWARKD" --config "$WORK/config.toml") >"$WORK/daemon.log" 2>&1 </dev/null &
-PID=$!
-for _ in $(seq 300); do
-    [[ -S $WORK/s.sock ]] && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; exit 1; }
-    sleep 0.1
-done
+bench_start "$WORK" "$BULWARKD" "$WORK/daemon"
 # The attack lasts longer than the victim's runs.
 ATTACK_SECONDS=$((VICTIM_SECONDS * $(tr ',' '\n' <<<"$VICTIM_OPS" | wc -l) + 15))
 setpriv --reuid=65534 --regid=65534 --clear-groups \

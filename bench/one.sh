@@ -40,13 +40,7 @@ esac
 EXTRA="$EXTRA
 ${EXTRA_CORE:-}"
 bench_config "$WORK" "provider_type = \"$PROVIDER\"" "$EXTRA"
-(cd "$WORK" && exec "$BIN" --config "$WORK/config.toml") >"$WORK/daemon.log" 2>&1 </dev/null &
-PID=$!
-for _ in $(seq 300); do
-    [[ -S $WORK/s.sock ]] && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; exit 1; }
-    sleep 0.1
-done
+bench_start "$WORK" "$BIN"
 echo "# $KIND load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 PERF=""
 if [[ ${FSYNCS:-0} == 1 ]]; then
