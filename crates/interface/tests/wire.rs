@@ -142,15 +142,7 @@ fn a7_to_a11_field_checks_have_their_statuses() {
         status_of(&with(21, &[5])),
         ResponseStatus::AuthenticatorDoesNotExist
     );
-    // One past the table's highest opcode outside Bulwark's own range: the next operation of
-    // the protocol, unknown until the table has it.
-    let next = Opcode::ALL
-        .iter()
-        .map(|op| op.value())
-        .filter(|value| value & 0x8000_0000 == 0)
-        .max()
-        .unwrap()
-        + 1;
+    let next = Opcode::next_unassigned();
     for opcode in [0u32, 0x1d, next, 0x7777] {
         assert_eq!(
             status_of(&with(28, &opcode.to_le_bytes())),

@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn unknown_opcodes_are_rejected() {
-        for unknown in [0, 0x1D, crate::ops::tests::next_unassigned(), u32::MAX] {
+        for unknown in [0, 0x1D, Opcode::next_unassigned(), u32::MAX] {
             let body = proto::Result {
                 opcodes: vec![1, unknown],
             }

@@ -584,14 +584,12 @@ impl fmt::Display for Opcode {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The value the protocol's next operation would take: one past the table's highest
-    /// opcode outside Bulwark's own range. Computed, so that adding that operation to the table
-    /// moves the tests' "unknown opcode" along instead of breaking them.
-    pub(crate) fn next_unassigned() -> u32 {
+impl Opcode {
+    /// The value the protocol's next operation would take: one past the table's highest opcode
+    /// outside Bulwark's own range (values with the top bit set). No operation has it, so it is
+    /// the unknown opcode that tests and probes send; it moves along when that operation joins
+    /// the table.
+    pub fn next_unassigned() -> u32 {
         Opcode::ALL
             .iter()
             .map(|op| op.value())
@@ -600,6 +598,11 @@ mod tests {
             .unwrap_or(0)
             + 1
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn opcode_values_match_the_wire_table() {
@@ -607,7 +610,7 @@ mod tests {
         for op in Opcode::ALL {
             assert_eq!(Opcode::try_from(op.value()), Ok(*op));
         }
-        for missing in [0u32, 0x1D, next_unassigned(), 0x7777, u32::MAX] {
+        for missing in [0u32, 0x1D, Opcode::next_unassigned(), 0x7777, u32::MAX] {
             assert_eq!(Opcode::try_from(missing), Err(missing));
         }
         assert_eq!(Opcode::PsaMacCompute.value(), 0x16);

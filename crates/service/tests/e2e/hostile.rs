@@ -369,15 +369,7 @@ fn framing_cases(daemon: &Daemon, normal: &Normal, group: &mut Group, auth_type:
 
     // Fields that do not convert (A7–A11), on complete frames; the first failure wins.
     let ping_op = Opcode::Ping.value();
-    // One past the table's highest opcode outside Bulwark's own range: the next operation of
-    // the protocol, unknown until the table has it.
-    let next_op = Opcode::ALL
-        .iter()
-        .map(|op| op.value())
-        .filter(|value| value & 0x8000_0000 == 0)
-        .max()
-        .unwrap()
-        + 1;
+    let next_op = Opcode::next_unassigned();
     let with = |f: &dyn Fn(&mut RawHeader)| {
         let mut h = header(ping_op, CORE, NO_AUTH, 0, 0);
         f(&mut h);
