@@ -22,7 +22,7 @@ use bulwark_client::{
     Auth, Client, ClientBuilder, ProviderId, TokenSource, DEFAULT_SOCKET_PATH, DEFAULT_TIMEOUT,
     ENDPOINT_VARIABLE,
 };
-use clap::Parser as _;
+use clap::{Parser as _, ValueEnum as _};
 
 use crate::cli::{AuthMethod, Cli, OutputFormat};
 use crate::error::{Context, Failure};
@@ -63,9 +63,17 @@ pub struct Session {
 /// `builder` with the authentication `--auth` and `--token-file` ask for.
 fn with_auth(builder: ClientBuilder, cli: &Cli) -> Result<ClientBuilder, Failure> {
     let token = cli.token_file.as_ref().map(TokenSource::file);
-    let needs_file = |method: &str| {
+    // The method as --auth spells it.
+    let name = |method: AuthMethod| {
+        method
+            .to_possible_value()
+            .map(|value| value.get_name().to_owned())
+            .unwrap_or_default()
+    };
+    let needs_file = |method: AuthMethod| {
         Failure::generic(format!(
-            "--auth {method} reads the token from a file: give it with --token-file PATH"
+            "--auth {} reads the token from a file: give it with --token-file PATH",
+            name(method)
         ))
     };
     Ok(match cli.auth {
@@ -74,23 +82,19 @@ fn with_auth(builder: ClientBuilder, cli: &Cli) -> Result<ClientBuilder, Failure
             None => builder,
         },
         Some(method @ (AuthMethod::Unix | AuthMethod::Direct)) if token.is_some() => {
-            let name = if method == AuthMethod::Unix {
-                "unix"
-            } else {
-                "direct"
-            };
             return Err(Failure::generic(format!(
                 "--token-file is read only with --auth jwt-svid or --auth token, not with \
-                 --auth {name}"
+                 --auth {}",
+                name(method)
             )));
         }
         Some(AuthMethod::Unix) => builder.auth(Auth::UnixPeerCredentials),
         Some(AuthMethod::Direct) => builder.auth(Auth::Direct(cli.app_name.clone())),
-        Some(AuthMethod::JwtSvid) => {
-            builder.auth(Auth::JwtSvid(token.ok_or_else(|| needs_file("jwt-svid"))?))
+        Some(method @ AuthMethod::JwtSvid) => {
+            builder.auth(Auth::JwtSvid(token.ok_or_else(|| needs_file(method))?))
         }
-        Some(AuthMethod::Token) => {
-            builder.auth(Auth::Token(token.ok_or_else(|| needs_file("token"))?))
+        Some(method @ AuthMethod::Token) => {
+            builder.auth(Auth::Token(token.ok_or_else(|| needs_file(method))?))
         }
     })
 }
