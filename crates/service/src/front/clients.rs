@@ -4,11 +4,15 @@
 //! connection is accepted, before any byte of a request. See the module documentation of
 //! [`front`](super) for what happens to a client over its share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+
+use super::connection::Pending;
+use crate::metrics::Occupancy;
 
 /// At most one warning per client and per this interval about refused connections; the next one
 /// says how many were refused meanwhile.
@@ -19,7 +23,28 @@ const WARNING_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct Clients {
     max_connections: usize,
     max_in_flight: usize,
+    turns: Arc<TurnLimit>,
     table: Mutex<HashMap<u32, Entry>>,
+}
+
+/// How many accepting threads one client may have answering its requests at once: all of them
+/// while it is the only client connected, else its share.
+#[derive(Debug)]
+struct TurnLimit {
+    alone: usize,
+    shared: usize,
+    /// Clients connected now (the client table's length, readable without its lock).
+    clients: AtomicUsize,
+}
+
+impl TurnLimit {
+    fn now(&self) -> usize {
+        if self.clients.load(Ordering::Relaxed) > 1 {
+            self.shared
+        } else {
+            self.alone
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -28,6 +53,8 @@ struct Entry {
     connections: usize,
     /// The client's share of the requests in flight.
     in_flight: Arc<Semaphore>,
+    /// The client's cheap requests waiting for a turn on the accepting threads.
+    relay: Arc<Relay>,
     /// Connections refused since the last warning.
     refused: u64,
     last_warning: Option<Instant>,
@@ -35,11 +62,18 @@ struct Entry {
 
 impl Clients {
     /// Shares of at most `max_connections` connections and `max_in_flight` requests in flight
-    /// per client (both at least 1).
-    pub(crate) fn new(max_connections: usize, max_in_flight: usize) -> Arc<Self> {
+    /// per client (both at least 1), and of the `threads` accepting threads: all of them for a
+    /// client alone, else at most half of them (and no more than `max_in_flight`), at least 1.
+    pub(crate) fn new(max_connections: usize, max_in_flight: usize, threads: usize) -> Arc<Self> {
+        let max_in_flight = max_in_flight.max(1);
         Arc::new(Clients {
             max_connections: max_connections.max(1),
-            max_in_flight: max_in_flight.max(1),
+            max_in_flight,
+            turns: Arc::new(TurnLimit {
+                alone: threads.max(1),
+                shared: (threads / 2).min(max_in_flight).max(1),
+                clients: AtomicUsize::new(0),
+            }),
             table: Mutex::new(HashMap::new()),
         })
     }
@@ -53,11 +87,15 @@ impl Clients {
     /// client and second) when the client already has its share of connections.
     pub(crate) fn admit(self: &Arc<Self>, uid: u32) -> Option<ClientSlot> {
         let mut table = self.table();
-        let entry = table.entry(uid).or_insert_with(|| Entry {
-            connections: 0,
-            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
-            refused: 0,
-            last_warning: None,
+        let entry = table.entry(uid).or_insert_with(|| {
+            self.turns.clients.fetch_add(1, Ordering::Relaxed);
+            Entry {
+                connections: 0,
+                in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+                relay: Arc::new(Relay::new(Arc::clone(&self.turns))),
+                refused: 0,
+                last_warning: None,
+            }
         });
         if entry.connections >= self.max_connections {
             entry.refused += 1;
@@ -85,6 +123,7 @@ impl Clients {
             clients: Arc::clone(self),
             uid,
             in_flight: Arc::clone(&entry.in_flight),
+            relay: Arc::clone(&entry.relay),
         })
     }
 }
@@ -95,12 +134,18 @@ pub(crate) struct ClientSlot {
     clients: Arc<Clients>,
     uid: u32,
     in_flight: Arc<Semaphore>,
+    relay: Arc<Relay>,
 }
 
 impl ClientSlot {
     /// The client's share of the requests in flight, shared by all its connections.
     pub(crate) fn in_flight(&self) -> Arc<Semaphore> {
         Arc::clone(&self.in_flight)
+    }
+
+    /// The client's turns on the accepting threads, shared by all its connections.
+    pub(crate) fn relay(&self) -> Arc<Relay> {
+        Arc::clone(&self.relay)
     }
 }
 
@@ -123,8 +168,113 @@ impl Drop for ClientSlot {
                     );
                 }
                 table.remove(&self.uid);
+                self.clients.turns.clients.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// One client's turns on the accepting threads: how its cheap requests are answered there
+/// without a thread ever waiting for the client.
+///
+/// A turn is an accepting thread answering the client's requests. A client has at most its
+/// share of turns at once: every accepting thread while it is the only client connected, half
+/// of them (at least one) once another client is. A request that finds them all taken waits
+/// here, and a thread that ends a turn first answers the request waiting longest: the client's
+/// requests are answered its share at a time, in the order they came, while the other threads
+/// serve other clients. (Turns are not slots of the client's share of requests in flight: that share
+/// bounds what the client holds of the blocking pool and of the runtime, turns what it holds
+/// of the accepting threads.)
+#[derive(Debug)]
+pub(crate) struct Relay {
+    limit: Arc<TurnLimit>,
+    state: Mutex<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    /// Turns held now.
+    turns: usize,
+    /// Requests waiting for a turn, oldest first.
+    waiting: VecDeque<(Pending, Occupancy)>,
+}
+
+impl std::fmt::Debug for RelayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayState")
+            .field("turns", &self.turns)
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+/// A turn of a client on the calling thread; see [`Relay`].
+pub(crate) struct Turn {
+    relay: Arc<Relay>,
+    /// False once the turn was ended by [`Relay::next`].
+    held: bool,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        // Only when the turn ends without `next` (a panic unwinding): requests still waiting
+        // are then answered by the client's next turn.
+        if self.held {
+            let mut state = self.relay.state();
+            state.turns = state.turns.saturating_sub(1);
+        }
+    }
+}
+
+impl Relay {
+    fn new(limit: Arc<TurnLimit>) -> Self {
+        Relay {
+            limit,
+            state: Mutex::new(RelayState::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, RelayState> {
+        // Consistent after every statement, as the client table.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Offers `pending` for a turn: the calling thread's turn and the request it answers
+    /// first (the oldest one waiting, which may not be the one offered), or `None` when the
+    /// request waits for a thread that has a turn.
+    pub(crate) fn enter(self: &Arc<Self>, pending: Pending) -> Option<(Turn, Pending)> {
+        let mut state = self.state();
+        if state.turns >= self.limit.now() {
+            state.waiting.push_back((pending, Occupancy::queued()));
+            return None;
+        }
+        state.turns += 1;
+        // A request left waiting by a turn that ended abnormally goes first.
+        let pending = match state.waiting.pop_front() {
+            Some((oldest, _)) => {
+                state.waiting.push_back((pending, Occupancy::queued()));
+                oldest
+            }
+            None => pending,
+        };
+        let turn = Turn {
+            relay: Arc::clone(self),
+            held: true,
+        };
+        Some((turn, pending))
+    }
+
+    /// The request to answer next with `turn`, or `None` when none waits: the turn has ended.
+    pub(crate) fn next(&self, mut turn: Turn) -> Option<(Turn, Pending)> {
+        let mut state = self.state();
+        if let Some((pending, _)) = state.waiting.pop_front() {
+            return Some((turn, pending));
+        }
+        // Ended under the lock, so that no request can join the queue after this look and
+        // before the turn is given back.
+        state.turns = state.turns.saturating_sub(1);
+        turn.held = false;
+        None
     }
 }
 
@@ -134,7 +284,7 @@ mod tests {
 
     #[test]
     fn each_client_has_its_own_share_of_connections() {
-        let clients = Clients::new(2, 3);
+        let clients = Clients::new(2, 3, 1);
         let a1 = clients.admit(1).unwrap();
         let _a2 = clients.admit(1).unwrap();
         assert!(clients.admit(1).is_none(), "a third connection of uid 1");
@@ -150,7 +300,7 @@ mod tests {
 
     #[test]
     fn connections_of_one_client_share_its_requests_in_flight() {
-        let clients = Clients::new(10, 1);
+        let clients = Clients::new(10, 1, 1);
         let a = clients.admit(7).unwrap();
         let b = clients.admit(7).unwrap();
         let permit = a.in_flight().try_acquire_owned().unwrap();

@@ -50,74 +50,231 @@ fn register(stream: StdStream) -> Option<UnixStream> {
 }
 
 /// What one connection's requests are answered with, and under which limits.
-struct Context {
-    peer: PeerCredentials,
-    client: ClientSlot,
-    in_flight: Arc<Semaphore>,
-    limits: ConnectionLimits,
-    stop: watch::Receiver<bool>,
+pub(crate) struct Context {
+    pub(crate) peer: PeerCredentials,
+    pub(crate) client: ClientSlot,
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) limits: ConnectionLimits,
+    pub(crate) stop: watch::Receiver<bool>,
+    /// What the connection holds until it ends, given back by dropping it.
+    pub(crate) _held: Held,
 }
 
-/// Serves one connection of the client `client` (whose credentials are `peer`) to its end.
+/// What a connection holds until it ends: its daemon-wide connection slot, and its count in
+/// the open-connections gauge.
+pub(crate) struct Held {
+    pub(crate) _slot: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) _open: crate::metrics::Occupancy,
+}
+
+/// A connection the accepting thread could not finish without waiting, and where it stopped:
+/// [`serve_rest`] finishes it on the runtime.
+pub(crate) struct Rest {
+    stream: StdStream,
+    service: ServiceHandle,
+    context: Context,
+    deadline: Instant,
+    step: Step,
+}
+
+enum Step {
+    /// Nothing was taken from the socket: the request has not arrived whole, or is large.
+    Read,
+    /// The request is peeked whole, `unread` bytes of it still queued; answering it waits for
+    /// a slot of the client's or the daemon's share, or runs on the blocking pool.
+    Answer { frame: RequestFrame, unread: usize },
+    /// The answer is written up to `written`: the socket could not take the rest at once.
+    Write {
+        bytes: Zeroizing<Vec<u8>>,
+        written: usize,
+        unread: usize,
+        keep_open: bool,
+    },
+    /// Answered whole; the client keeps the connection for its next request.
+    Next,
+}
+
+/// A connection whose first request is peeked whole and is cheap: it waits for one of its
+/// client's turns on the accepting threads (see [`Relay`](super::clients::Relay)).
+pub(crate) struct Pending {
+    stream: StdStream,
+    context: Context,
+    service: ServiceHandle,
+    service_now: Arc<Service>,
+    deadline: Instant,
+    frame: RequestFrame,
+    unread: usize,
+}
+
+/// Serves the first request of a connection just accepted, as far as that goes without
+/// waiting; what is left, if anything, is handed to `later` (which runs it with
+/// [`serve_rest`]).
 ///
 /// The connection is closed right after its answer unless the request carried
 /// [`FLAG_KEEP_OPEN`] and the daemon keeps connections open (`idle_timeout` > 0, not stopping):
 /// then the answer carries the flag too, and the next request is awaited. Each request takes a
-/// slot of the client's share of requests in flight, then one of the daemon's (`in_flight`),
-/// waiting for them without blocking anything else.
+/// slot of the client's share of requests in flight, then one of the daemon's (`in_flight`).
 ///
-/// `stream` is not yet registered with the runtime (and may be in blocking mode: every call
-/// made on it before registration says `MSG_DONTWAIT`). Clients write their
-/// request right after connecting, so it is usually queued whole by now: it is then peeked,
-/// answered, written and consumed with plain non-blocking calls, and a connection closed after
-/// its answer never costs the runtime a registration, a readiness event or a wake-up. Only a
-/// request that has not arrived whole (or is large), an answer the socket cannot take at once,
-/// or a connection kept open is registered and served by the asynchronous path below.
-pub(crate) async fn serve_connection(
+/// `stream` is in blocking mode and not registered with the runtime: every call made on it
+/// here says `MSG_DONTWAIT`. Clients write their request right after connecting, so it is
+/// usually queued whole by now: it is then peeked, answered on the calling thread when it is
+/// cheap, written and consumed with plain non-blocking calls, and a connection closed after
+/// its answer never costs the runtime a registration, a task, a readiness event or a wake-up.
+///
+/// A cheap request takes one of its client's turns on the accepting threads (a slot of its
+/// share of requests in flight). When the client has all the turns it may have and one of
+/// them is on an accepting thread, the request joins the client's relay and that thread
+/// answers it next, so that a thread never waits for a client and a client never holds more
+/// threads than its share. Anything else that would wait (a request that has not arrived
+/// whole or is large, work for the blocking pool, slots taken elsewhere, an answer the socket
+/// cannot take at once, a connection kept open) is left to the runtime.
+pub(crate) fn serve_now(
     stream: StdStream,
-    peer: PeerCredentials,
-    client: ClientSlot,
-    service: ServiceHandle,
-    in_flight: Arc<Semaphore>,
-    limits: ConnectionLimits,
-    stop: watch::Receiver<bool>,
+    context: Context,
+    service: &ServiceHandle,
+    later: &impl Fn(Rest),
 ) {
-    let mut context = Context {
-        peer,
-        client,
-        in_flight,
-        limits,
-        stop,
-    };
+    let deadline = Instant::now() + context.limits.io_timeout;
     let service_now = service.current();
-    let deadline = Instant::now() + limits.io_timeout;
+    let rest = |stream, context, step| Rest {
+        stream,
+        service: service.clone(),
+        context,
+        deadline,
+        step,
+    };
     let Some((frame, unread)) = peek_now(&stream, service_now.limits()) else {
-        // Not there whole yet: the asynchronous path waits for it.
-        let Some(stream) = register(stream) else {
-            return;
-        };
-        serve_registered(stream, service, &mut context, true).await;
-        return;
+        return later(rest(stream, context, Step::Read));
     };
-    let Some((bytes, keep_open)) = answer(frame, true, &service_now, &mut context).await else {
-        return;
-    };
-    let written = send_now(&stream, &bytes);
-    if written == bytes.len() {
-        // Dropping the stream closes it; so does a request that could not be taken whole,
-        // as on the asynchronous path: what follows it could not be told from its rest.
-        if !consume_now(&stream, unread) || !keep_open {
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(error) => {
+            if let Some(response) = refusal(error) {
+                if let Some(step) = reply_now(&stream, response, false, unread) {
+                    later(rest(stream, context, step));
+                }
+            }
             return;
         }
-        if let Some(stream) = register(stream) {
-            serve_registered(stream, service, &mut context, false).await;
-        }
-        return;
+    };
+    if !service_now.runs_inline(&frame) {
+        return later(rest(stream, context, Step::Answer { frame, unread }));
     }
+    let relay = context.client.relay();
+    let pending = Pending {
+        stream,
+        context,
+        service: service.clone(),
+        service_now,
+        deadline,
+        frame,
+        unread,
+    };
+    let Some((mut turn, mut pending)) = relay.enter(pending) else {
+        return;
+    };
+    loop {
+        answer_turn(pending, later);
+        match relay.next(turn) {
+            Some((next_turn, next)) => (turn, pending) = (next_turn, next),
+            None => return,
+        }
+    }
+}
+
+/// Answers `pending` on the calling thread, which holds one of its client's turns.
+fn answer_turn(pending: Pending, later: &impl Fn(Rest)) {
+    let Pending {
+        stream,
+        context,
+        service,
+        service_now,
+        deadline,
+        frame,
+        unread,
+    } = pending;
+    let rest = |stream, context, step| Rest {
+        stream,
+        service,
+        context,
+        deadline,
+        step,
+    };
+    // The daemon-wide slot; when all are taken, the runtime waits for one.
+    let in_flight = Arc::clone(&context.in_flight);
+    let Ok(global) = in_flight.try_acquire() else {
+        return later(rest(stream, context, Step::Answer { frame, unread }));
+    };
+    let answered = service_now.handle_frame_inline(&frame, Some(&context.peer));
+    drop(global);
+    let Some(response) = answered else {
+        // The key made it long: the blocking pool serves it.
+        return later(rest(stream, context, Step::Answer { frame, unread }));
+    };
+    let keep_open = keeps_open(&frame, &context);
+    if let Some(step) = reply_now(&stream, response, keep_open, unread) {
+        later(rest(stream, context, step));
+    }
+}
+
+/// Writes `response` and takes the `unread` bytes of its request out of the socket, without
+/// waiting; the step left for the runtime, if any (`None`: the connection is done, and
+/// dropping it closes it).
+fn reply_now(
+    stream: &StdStream,
+    response: ResponseFrame,
+    keep_open: bool,
+    unread: usize,
+) -> Option<Step> {
+    let bytes = encode(response, keep_open)?;
+    let written = send_now(stream, &bytes);
+    if written < bytes.len() {
+        return Some(Step::Write {
+            bytes,
+            written,
+            unread,
+            keep_open,
+        });
+    }
+    // A request that could not be taken whole closes the connection, as on the asynchronous
+    // path: what follows it could not be told from its rest.
+    (consume_now(stream, unread) && keep_open).then_some(Step::Next)
+}
+
+/// Goes on with a connection where [`serve_now`] stopped, registered with the runtime, to its
+/// end.
+pub(crate) async fn serve_rest(rest: Rest) {
+    let Rest {
+        stream,
+        service,
+        mut context,
+        deadline,
+        step,
+    } = rest;
     let Some(mut stream) = register(stream) else {
         return;
     };
-    if !write_all(&mut stream, &bytes[written..], limits.io_timeout).await
+    let io_timeout = context.limits.io_timeout;
+    let (bytes, unread, keep_open) = match step {
+        Step::Read => return serve_registered(stream, service, &mut context, true).await,
+        Step::Next => return serve_registered(stream, service, &mut context, false).await,
+        Step::Answer { frame, unread } => {
+            let service_now = service.current();
+            let Some((bytes, keep_open)) =
+                answer(Ok(frame), true, &service_now, &mut context).await
+            else {
+                return;
+            };
+            (bytes, unread, keep_open)
+        }
+        Step::Write {
+            bytes,
+            written,
+            unread,
+            keep_open,
+        } => (Zeroizing::new(bytes[written..].to_vec()), unread, keep_open),
+    };
+    if !write_all(&mut stream, &bytes, io_timeout).await
         || !consume(&mut stream, unread, deadline).await
         || !keep_open
     {
@@ -186,6 +343,31 @@ async fn serve_registered(
     }
 }
 
+/// Whether the connection of `frame` stays open after its answer.
+fn keeps_open(frame: &RequestFrame, context: &Context) -> bool {
+    frame.header.wants_keep_open()
+        && !context.limits.idle_timeout.is_zero()
+        && !*context.stop.borrow()
+}
+
+/// The answer to a request that could not be read, `None` when there is nothing to answer
+/// (the client closed before sending anything).
+fn refusal(error: WireError) -> Option<ResponseFrame> {
+    if matches!(error, WireError::Closed) {
+        return None;
+    }
+    tracing::debug!(%error, "malformed or interrupted request");
+    Some(ResponseFrame::error(ResponseHeader::bare(error.into())))
+}
+
+/// The bytes of `response`, which says whether the connection stays open; without the flag the
+/// client knows it is closed right after the answer (an upstream service always answers 0
+/// here).
+fn encode(mut response: ResponseFrame, keep_open: bool) -> Option<Zeroizing<Vec<u8>>> {
+    response.header.flags = if keep_open { FLAG_KEEP_OPEN } else { 0 };
+    response.to_bytes().ok()
+}
+
 /// The encoded answer to one request (`frame` as read), and whether the connection stays open
 /// after it; `None` when there is nothing to answer (the client closed before sending
 /// anything, or the request's work was lost).
@@ -195,68 +377,51 @@ async fn answer(
     service_now: &Arc<Service>,
     context: &mut Context,
 ) -> Option<(Zeroizing<Vec<u8>>, bool)> {
-    let (mut response, keep_open) = match frame {
-        Ok(frame) => {
-            let keep_open = frame.header.wants_keep_open()
-                && !context.limits.idle_timeout.is_zero()
-                && !*context.stop.borrow();
-            // The client's own share first: a client waiting for its share holds none of
-            // the daemon's slots, so it cannot keep other clients waiting.
-            let queued = crate::metrics::Occupancy::queued();
-            // Semaphores are never closed; nothing sensible to answer if one were.
-            let own = context.client.in_flight().acquire_owned().await.ok()?;
-            let global = Arc::clone(&context.in_flight).acquire_owned().await.ok()?;
-            drop(queued);
-            let peer = context.peer;
-            let inline = if service_now.runs_inline(&frame) {
-                // Shorter than the two thread wake-ups of the blocking pool. A request
-                // that follows another on a kept-open connection lets the other ready
-                // connections run first: a client whose requests follow one another would
-                // otherwise keep the worker (tokio runs the task a release wakes next), and
-                // another client's request would wait behind many of them. The first
-                // request of a connection has just been accepted and queued like any other:
-                // yielding there would only cost a wake-up.
-                if !first {
-                    tokio::task::yield_now().await;
-                }
-                // `None` when the key turned out to make the request long: it goes to the
-                // pool below, untouched.
-                service_now.handle_frame_inline(&frame, Some(&peer))
-            } else {
-                None
-            };
-            let response = match inline {
-                Some(response) => {
-                    drop((global, own));
-                    response
-                }
-                None => {
-                    let service = Arc::clone(service_now);
-                    tokio::task::spawn_blocking(move || {
-                        let response = service.handle_frame(&frame, Some(&peer));
-                        drop((global, own));
-                        response
-                    })
-                    .await
-                    .ok()?
-                }
-            };
-            (response, keep_open)
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(error) => return Some((encode(refusal(error)?, false)?, false)),
+    };
+    let keep_open = keeps_open(&frame, context);
+    // The client's own share first: a client waiting for its share holds none of the
+    // daemon's slots, so it cannot keep other clients waiting.
+    let queued = crate::metrics::Occupancy::queued();
+    // Semaphores are never closed; nothing sensible to answer if one were.
+    let own = context.client.in_flight().acquire_owned().await.ok()?;
+    let global = Arc::clone(&context.in_flight).acquire_owned().await.ok()?;
+    drop(queued);
+    let peer = context.peer;
+    let inline = if service_now.runs_inline(&frame) {
+        // Shorter than the two thread wake-ups of the blocking pool. A request that follows
+        // another on a kept-open connection lets the other ready connections run first: a
+        // client whose requests follow one another would otherwise keep the worker (tokio
+        // runs the task a release wakes next), and another client's request would wait
+        // behind many of them.
+        if !first {
+            tokio::task::yield_now().await;
         }
-        Err(WireError::Closed) => return None,
-        Err(error) => {
-            tracing::debug!(%error, "malformed or interrupted request");
-            (
-                ResponseFrame::error(ResponseHeader::bare(error.into())),
-                false,
-            )
+        // `None` when the key turned out to make the request long: it goes to the pool
+        // below, untouched.
+        service_now.handle_frame_inline(&frame, Some(&peer))
+    } else {
+        None
+    };
+    let response = match inline {
+        Some(response) => {
+            drop((global, own));
+            response
+        }
+        None => {
+            let service = Arc::clone(service_now);
+            tokio::task::spawn_blocking(move || {
+                let response = service.handle_frame(&frame, Some(&peer));
+                drop((global, own));
+                response
+            })
+            .await
+            .ok()?
         }
     };
-    // The answer says whether the connection stays open; without the flag the client knows
-    // it is closed right after the answer (an upstream service always answers 0 here).
-    response.header.flags = if keep_open { FLAG_KEEP_OPEN } else { 0 };
-    let bytes = response.to_bytes().ok()?;
-    Some((bytes, keep_open))
+    Some((encode(response, keep_open)?, keep_open))
 }
 
 /// Writes as much of `bytes` as the socket takes without waiting; the count written.

@@ -2,18 +2,20 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::AsyncFd;
+use nix::sys::socket;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::clients::Clients;
-use super::connection::{peer_credentials, serve_connection, ConnectionLimits};
+use super::connection::{peer_credentials, serve_now, serve_rest, ConnectionLimits, Context, Held};
 use crate::service::Service;
 
 /// The service currently answering requests; replaced as a whole on reload, so requests in
@@ -129,40 +131,142 @@ pub struct ServeLimits {
     pub connection: ConnectionLimits,
 }
 
-/// `listener` watched by the runtime for connections to accept, which are accepted without
-/// being registered themselves (see [`accept_one`]).
-fn unregistered(listener: UnixListener) -> Option<AsyncFd<std::os::unix::net::UnixListener>> {
-    match listener.into_std().and_then(super::ffi::watch) {
-        Ok(listener) => Some(listener),
-        Err(error) => {
-            tracing::error!(%error, "cannot watch the listening socket");
-            None
+/// What the accepting threads share with each other and with [`serve`].
+struct Front {
+    /// The socket connections are accepted on; replaced when a reload moves it.
+    listener: RwLock<Arc<StdListener>>,
+    service: ServiceHandle,
+    limits: ServeLimits,
+    /// A slot per connection served, taken before accepting.
+    connections: Arc<Semaphore>,
+    in_flight: Arc<Semaphore>,
+    clients: Arc<Clients>,
+    stop: watch::Receiver<bool>,
+    runtime: Handle,
+    last_accept_warning: Mutex<Option<Instant>>,
+}
+
+impl Front {
+    fn listener(&self) -> Arc<StdListener> {
+        match self.listener.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// A connection slot, waiting for one when the daemon is full; `None` once stopping.
+    fn connection_slot(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() {
+            return Some(permit);
+        }
+        let connections = Arc::clone(&self.connections);
+        let mut stop = self.stop.clone();
+        self.runtime.block_on(async move {
+            tokio::select! {
+                permit = connections.acquire_owned() => permit.ok(),
+                _ = stop.wait_for(|stopping| *stopping) => None,
+            }
+        })
+    }
+
+    fn warn_accept_failed(&self, error: &io::Error) {
+        let mut last = match self.last_accept_warning.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last.is_none_or(|last| last.elapsed() >= ACCEPT_WARNING_INTERVAL) {
+            tracing::warn!(%error, "accept failed; retrying shortly");
+            *last = Some(Instant::now());
+        }
+    }
+
+    /// One accepting thread: accepts connections and serves each as far as it goes without
+    /// waiting (see [`serve_now`]); the rest of a connection becomes a task on the runtime.
+    fn accept_loop(&self) {
+        loop {
+            // Take a connection slot before accepting, so a full daemon stops accepting rather
+            // than accepting and dropping.
+            let Some(permit) = self.connection_slot() else {
+                return;
+            };
+            let listener = self.listener();
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                // The listener was shut down: the daemon is stopping or the socket moved.
+                Err(_) if self.stopping() => return,
+                Err(_) if !Arc::ptr_eq(&listener, &self.listener()) => continue,
+                Err(error) => {
+                    self.warn_accept_failed(&error);
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                    continue;
+                }
+            };
+            // The client is known before anything is read: its share is checked here, so a
+            // connection over it costs nothing but the accept.
+            let peer = match peer_credentials(&stream) {
+                Ok(peer) => peer,
+                Err(error) => {
+                    // Without credentials no authenticator can be trusted: drop, as upstream
+                    // does.
+                    tracing::warn!(%error, "could not read peer credentials; closing connection");
+                    continue;
+                }
+            };
+            let Some(client) = self.clients.admit(peer.uid) else {
+                continue; // Dropping the stream closes it; `admit` logged why.
+            };
+            let context = Context {
+                peer,
+                client,
+                in_flight: Arc::clone(&self.in_flight),
+                limits: self.limits.connection,
+                stop: self.stop.clone(),
+                _held: Held {
+                    _slot: permit,
+                    _open: crate::metrics::Occupancy::connection(),
+                },
+            };
+            serve_now(stream, context, &self.service, &|rest| {
+                self.runtime.spawn(serve_rest(rest));
+            });
         }
     }
 }
 
-/// The next connection of `listener`, not registered with the runtime: a connection whose
-/// request has arrived whole by the time its task runs is answered and closed with plain
-/// non-blocking system calls, and is never registered (see
-/// [`serve_connection`](super::connection::serve_connection)).
-async fn accept_one(
-    listener: &AsyncFd<std::os::unix::net::UnixListener>,
-) -> io::Result<std::os::unix::net::UnixStream> {
-    loop {
-        let mut ready = listener.readable().await?;
-        if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
-            return accepted.map(|(stream, _)| stream);
-        }
-    }
+/// Shuts `listener` down for reading: it refuses further connections, and every thread blocked
+/// in `accept` on it returns (with `EINVAL`) once the connections already queued are taken.
+fn shut(listener: &StdListener) {
+    let _ = socket::shutdown(listener.as_raw_fd(), socket::Shutdown::Read);
+}
+
+/// How many threads accept connections: one per CPU, so that every core can answer requests,
+/// at most 64.
+fn acceptor_count() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .clamp(1, 64)
 }
 
 /// Accepts and serves connections until `shutdown` completes, then waits for the
 /// connections in progress to finish their current request; connections waiting between
 /// requests are closed.
 ///
+/// Connections are accepted by threads of their own, one per CPU, each blocked in `accept` on
+/// the listening socket (the kernel wakes one of them per connection). A connection whose
+/// request is already there whole and cheap is answered and closed on that thread, and never
+/// meets the runtime; any other goes on as a task.
+///
 /// A listener received on `moves` replaces the current one (a reload that moved the socket):
-/// the old listener is closed, so its socket accepts no more connections, and the connections
-/// it accepted go on as before.
+/// the old listener is shut down, so its socket accepts no more connections, and the
+/// connections it accepted go on as before.
+///
+/// # Panics
+/// Outside a runtime.
 pub async fn serve(
     listener: UnixListener,
     mut moves: mpsc::UnboundedReceiver<UnixListener>,
@@ -170,88 +274,87 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let Some(mut listener) = unregistered(listener) else {
+    let Some(listener) = blocking(listener) else {
         return;
     };
-    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
-    let clients = Clients::new(
-        limits.max_connections_per_client,
-        limits.max_in_flight_per_client,
-    );
-    let mut last_accept_warning: Option<Instant> = None;
-    let mut tasks = JoinSet::new();
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let threads = acceptor_count();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let front = Arc::new(Front {
+        listener: RwLock::new(Arc::new(listener)),
+        service,
+        limits,
+        connections: Arc::new(Semaphore::new(max_connections)),
+        in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+        clients: Clients::new(
+            limits.max_connections_per_client,
+            limits.max_in_flight_per_client,
+            threads,
+        ),
+        stop: stop_rx,
+        runtime: Handle::current(),
+        last_accept_warning: Mutex::new(None),
+    });
+    let mut acceptors = Vec::new();
+    for index in 0..threads {
+        let front = Arc::clone(&front);
+        match std::thread::Builder::new()
+            .name(format!("bulwarkd-accept-{index}"))
+            .spawn(move || front.accept_loop())
+        {
+            Ok(thread) => acceptors.push(thread),
+            Err(error) => tracing::error!(%error, "cannot start an accepting thread"),
+        }
+    }
+    if acceptors.is_empty() {
+        return;
+    }
     tokio::pin!(shutdown);
     loop {
-        // Take a connection slot before accepting, so a full daemon stops accepting rather
-        // than accepting and dropping.
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let accepted = tokio::select! {
-            accepted = accept_one(&listener) => accepted,
+        tokio::select! {
             Some(moved) = moves.recv() => {
-                if let Some(moved) = unregistered(moved) {
-                    listener = moved;
+                if let Some(moved) = blocking(moved) {
+                    let old = {
+                        let mut current = match front.listener.write() {
+                            Ok(guard) => guard,
+                            Err(poisoned) => poisoned.into_inner(),
+                        };
+                        std::mem::replace(&mut *current, Arc::new(moved))
+                    };
+                    shut(&old);
                 }
-                continue;
             }
             () = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok(stream) => stream,
-            Err(error) => {
-                if last_accept_warning.is_none_or(|last| last.elapsed() >= ACCEPT_WARNING_INTERVAL)
-                {
-                    tracing::warn!(%error, "accept failed; retrying shortly");
-                    last_accept_warning = Some(Instant::now());
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                    () = &mut shutdown => break,
-                }
-            }
-        };
-        // The client is known before anything is read: its share is checked here, so a
-        // connection over it costs nothing but the accept.
-        let peer = match peer_credentials(&stream) {
-            Ok(peer) => peer,
-            Err(error) => {
-                // Without credentials no authenticator can be trusted: drop, as upstream does.
-                tracing::warn!(%error, "could not read peer credentials; closing connection");
-                continue;
-            }
-        };
-        let Some(client) = clients.admit(peer.uid) else {
-            continue; // Dropping the stream closes it; `admit` logged why.
-        };
-        let service = service.clone();
-        let in_flight = Arc::clone(&in_flight);
-        let stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let _open = crate::metrics::Occupancy::connection();
-            serve_connection(
-                stream,
-                peer,
-                client,
-                service,
-                in_flight,
-                limits.connection,
-                stop,
-            )
-            .await;
-            drop(permit);
-        });
-        // Reap finished tasks so the set does not grow with the connection count.
-        while tasks.try_join_next().is_some() {}
+        }
     }
-    drop(listener);
     let _ = stop_tx.send(true);
-    // Drain: connections finish the request they are in; idle ones end at their timeout.
-    while tasks.join_next().await.is_some() {}
+    shut(&front.listener());
+    // The accepting threads return once the listener is shut down (or their wait for a
+    // connection slot sees the stop).
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in acceptors {
+            let _ = thread.join();
+        }
+    })
+    .await;
+    // Drain: connections finish the request they are in; idle ones end at their timeout. Each
+    // holds a connection slot until it ends: all slots back means all connections ended.
+    let _ = front
+        .connections
+        .acquire_many(u32::try_from(max_connections).unwrap_or(u32::MAX))
+        .await;
+}
+
+/// `listener` in blocking mode, for the accepting threads.
+fn blocking(listener: UnixListener) -> Option<StdListener> {
+    match listener.into_std().and_then(|listener| {
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }) {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::error!(%error, "cannot use the listening socket");
+            None
+        }
+    }
 }

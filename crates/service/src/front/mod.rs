@@ -49,7 +49,6 @@
 
 mod clients;
 mod connection;
-mod ffi;
 mod listener;
 
 pub use connection::ConnectionLimits;
