@@ -190,7 +190,9 @@ impl Service {
     ) -> Option<ResponseFrame> {
         let header = &frame.header;
         let started = Instant::now();
-        let _in_flight = crate::metrics::Occupancy::in_flight();
+        // An attempt on an accepting thread is not counted: it lasts microseconds, or is given
+        // back (and counted where it is served).
+        let _in_flight = (!quick_only).then(crate::metrics::Occupancy::in_flight);
         let span = tracing::debug_span!(
             "request",
             opcode = header.opcode.name(),

@@ -24,16 +24,32 @@ pub(crate) struct Clients {
     max_connections: usize,
     max_in_flight: usize,
     turns: Arc<TurnLimit>,
-    table: Mutex<HashMap<u32, Entry>>,
+    /// How long a client without connections still counts as present.
+    recent: Duration,
+    table: Mutex<Table>,
 }
 
+/// The clients connected now or in the last [`RECENT`], by uid.
+#[derive(Debug)]
+struct Table {
+    entries: HashMap<u32, Entry>,
+    /// When clients gone for longer than [`RECENT`] were last forgotten.
+    swept: Instant,
+}
+
+/// A client without connections still counts as present for this long: a client that opens
+/// one connection per request has none between two requests, and others must not take its
+/// accepting threads meanwhile.
+const RECENT: Duration = Duration::from_secs(1);
+
 /// How many accepting threads one client may have answering its requests at once: all of them
-/// while it is the only client connected, else its share.
+/// while it is the only client present (connected, or within the last [`RECENT`]), else its
+/// share.
 #[derive(Debug)]
 struct TurnLimit {
     alone: usize,
     shared: usize,
-    /// Clients connected now (the client table's length, readable without its lock).
+    /// Clients present (the client table's length, readable without its lock).
     clients: AtomicUsize,
 }
 
@@ -55,6 +71,8 @@ struct Entry {
     in_flight: Arc<Semaphore>,
     /// The client's cheap requests waiting for a turn on the accepting threads.
     relay: Arc<Relay>,
+    /// Since when the client has no connection.
+    idle_since: Option<Instant>,
     /// Connections refused since the last warning.
     refused: u64,
     last_warning: Option<Instant>,
@@ -65,8 +83,17 @@ impl Clients {
     /// per client (both at least 1), and of the `threads` accepting threads: all of them for a
     /// client alone, else at most half of them (and no more than `max_in_flight`), at least 1.
     pub(crate) fn new(max_connections: usize, max_in_flight: usize, threads: usize) -> Arc<Self> {
+        Arc::new(Self::build(max_connections, max_in_flight, threads, RECENT))
+    }
+
+    fn build(
+        max_connections: usize,
+        max_in_flight: usize,
+        threads: usize,
+        recent: Duration,
+    ) -> Self {
         let max_in_flight = max_in_flight.max(1);
-        Arc::new(Clients {
+        Clients {
             max_connections: max_connections.max(1),
             max_in_flight,
             turns: Arc::new(TurnLimit {
@@ -74,11 +101,15 @@ impl Clients {
                 shared: (threads / 2).min(max_in_flight).max(1),
                 clients: AtomicUsize::new(0),
             }),
-            table: Mutex::new(HashMap::new()),
-        })
+            recent,
+            table: Mutex::new(Table {
+                entries: HashMap::new(),
+                swept: Instant::now(),
+            }),
+        }
     }
 
-    fn table(&self) -> MutexGuard<'_, HashMap<u32, Entry>> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         // The table is consistent after every statement: a panic elsewhere cannot break it.
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -87,12 +118,28 @@ impl Clients {
     /// client and second) when the client already has its share of connections.
     pub(crate) fn admit(self: &Arc<Self>, uid: u32) -> Option<ClientSlot> {
         let mut table = self.table();
-        let entry = table.entry(uid).or_insert_with(|| {
+        let now = Instant::now();
+        if now.duration_since(table.swept) >= self.recent {
+            // Forget the clients gone for a while, so the table does not grow with every uid
+            // ever seen. The warning state goes with them, which is fine: it only throttles.
+            let recent = self.recent;
+            table.entries.retain(|_, entry| {
+                entry
+                    .idle_since
+                    .is_none_or(|idle| now.duration_since(idle) < recent)
+            });
+            table.swept = now;
+            self.turns
+                .clients
+                .store(table.entries.len(), Ordering::Relaxed);
+        }
+        let entry = table.entries.entry(uid).or_insert_with(|| {
             self.turns.clients.fetch_add(1, Ordering::Relaxed);
             Entry {
                 connections: 0,
                 in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
                 relay: Arc::new(Relay::new(Arc::clone(&self.turns))),
+                idle_since: None,
                 refused: 0,
                 last_warning: None,
             }
@@ -119,6 +166,7 @@ impl Clients {
             return None;
         }
         entry.connections += 1;
+        entry.idle_since = None;
         Some(ClientSlot {
             clients: Arc::clone(self),
             uid,
@@ -152,12 +200,12 @@ impl ClientSlot {
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         let mut table = self.clients.table();
-        if let Some(entry) = table.get_mut(&self.uid) {
+        if let Some(entry) = table.entries.get_mut(&self.uid) {
             entry.connections = entry.connections.saturating_sub(1);
             // A client with no connection left holds no request slot either (requests are
-            // awaited by their connection): forget it, so the table does not grow with every uid
-            // ever seen. The warning state goes with it, which is fine: it only throttles.
+            // awaited by their connection): it is forgotten once it has been gone for a while.
             if entry.connections == 0 {
+                entry.idle_since = Some(Instant::now());
                 if entry.refused > 0 {
                     // The refusals since the last warning, which would otherwise go untold.
                     tracing::warn!(
@@ -167,8 +215,7 @@ impl Drop for ClientSlot {
                          unanswered since the last warning",
                     );
                 }
-                table.remove(&self.uid);
-                self.clients.turns.clients.fetch_sub(1, Ordering::Relaxed);
+                entry.refused = 0;
             }
         }
     }
@@ -185,21 +232,28 @@ impl Drop for ClientSlot {
 /// serve other clients. (Turns are not slots of the client's share of requests in flight: that share
 /// bounds what the client holds of the blocking pool and of the runtime, turns what it holds
 /// of the accepting threads.)
-#[derive(Debug)]
-pub(crate) struct Relay {
+pub(crate) struct Relay<T = Pending> {
     limit: Arc<TurnLimit>,
-    state: Mutex<RelayState>,
+    state: Mutex<RelayState<T>>,
 }
 
-#[derive(Default)]
-struct RelayState {
+impl<T> std::fmt::Debug for Relay<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("limit", &self.limit)
+            .field("state", &*self.state())
+            .finish()
+    }
+}
+
+struct RelayState<T> {
     /// Turns held now.
     turns: usize,
     /// Requests waiting for a turn, oldest first.
-    waiting: VecDeque<(Pending, Occupancy)>,
+    waiting: VecDeque<(T, Occupancy)>,
 }
 
-impl std::fmt::Debug for RelayState {
+impl<T> std::fmt::Debug for RelayState<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayState")
             .field("turns", &self.turns)
@@ -209,13 +263,13 @@ impl std::fmt::Debug for RelayState {
 }
 
 /// A turn of a client on the calling thread; see [`Relay`].
-pub(crate) struct Turn {
-    relay: Arc<Relay>,
+pub(crate) struct Turn<T = Pending> {
+    relay: Arc<Relay<T>>,
     /// False once the turn was ended by [`Relay::next`].
     held: bool,
 }
 
-impl Drop for Turn {
+impl<T> Drop for Turn<T> {
     fn drop(&mut self) {
         // Only when the turn ends without `next` (a panic unwinding): requests still waiting
         // are then answered by the client's next turn.
@@ -226,15 +280,18 @@ impl Drop for Turn {
     }
 }
 
-impl Relay {
+impl<T> Relay<T> {
     fn new(limit: Arc<TurnLimit>) -> Self {
         Relay {
             limit,
-            state: Mutex::new(RelayState::default()),
+            state: Mutex::new(RelayState {
+                turns: 0,
+                waiting: VecDeque::new(),
+            }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, RelayState> {
+    fn state(&self) -> MutexGuard<'_, RelayState<T>> {
         // Consistent after every statement, as the client table.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -242,7 +299,7 @@ impl Relay {
     /// Offers `pending` for a turn: the calling thread's turn and the request it answers
     /// first (the oldest one waiting, which may not be the one offered), or `None` when the
     /// request waits for a thread that has a turn.
-    pub(crate) fn enter(self: &Arc<Self>, pending: Pending) -> Option<(Turn, Pending)> {
+    pub(crate) fn enter(self: &Arc<Self>, pending: T) -> Option<(Turn<T>, T)> {
         let mut state = self.state();
         if state.turns >= self.limit.now() {
             state.waiting.push_back((pending, Occupancy::queued()));
@@ -264,11 +321,15 @@ impl Relay {
         Some((turn, pending))
     }
 
-    /// The request to answer next with `turn`, or `None` when none waits: the turn has ended.
-    pub(crate) fn next(&self, mut turn: Turn) -> Option<(Turn, Pending)> {
+    /// The request to answer next with `turn`, or `None` when the turn has ended: none waits,
+    /// or the client holds more turns than its share now (another client connected meanwhile;
+    /// its other turns answer what waits).
+    pub(crate) fn next(&self, mut turn: Turn<T>) -> Option<(Turn<T>, T)> {
         let mut state = self.state();
-        if let Some((pending, _)) = state.waiting.pop_front() {
-            return Some((turn, pending));
+        if state.turns <= self.limit.now() {
+            if let Some((pending, _)) = state.waiting.pop_front() {
+                return Some((turn, pending));
+            }
         }
         // Ended under the lock, so that no request can join the queue after this look and
         // before the turn is given back.
@@ -284,7 +345,7 @@ mod tests {
 
     #[test]
     fn each_client_has_its_own_share_of_connections() {
-        let clients = Clients::new(2, 3, 1);
+        let clients = Arc::new(Clients::build(2, 3, 1, Duration::ZERO));
         let a1 = clients.admit(1).unwrap();
         let _a2 = clients.admit(1).unwrap();
         assert!(clients.admit(1).is_none(), "a third connection of uid 1");
@@ -294,8 +355,12 @@ mod tests {
         drop(a1);
         let _a3 = clients.admit(1).expect("a slot was given back");
         drop(b);
-        assert!(!clients.table().contains_key(&2), "uid 2 is forgotten");
-        assert_eq!(clients.table()[&1].connections, 2);
+        let _a4 = clients.admit(1);
+        assert!(
+            !clients.table().entries.contains_key(&2),
+            "uid 2 is forgotten"
+        );
+        assert_eq!(clients.table().entries[&1].connections, 2);
     }
 
     #[test]
@@ -307,5 +372,92 @@ mod tests {
         assert!(b.in_flight().try_acquire_owned().is_err());
         drop(permit);
         assert!(b.in_flight().try_acquire_owned().is_ok());
+    }
+
+    fn relay(alone: usize, shared: usize) -> (Arc<TurnLimit>, Arc<Relay<u32>>) {
+        let limit = Arc::new(TurnLimit {
+            alone,
+            shared,
+            clients: AtomicUsize::new(1),
+        });
+        (Arc::clone(&limit), Arc::new(Relay::new(limit)))
+    }
+
+    #[test]
+    fn a_client_takes_turns_up_to_its_share_and_the_rest_waits_in_order() {
+        let (_, relay) = relay(2, 1);
+        let (first, one) = relay.enter(1).expect("a turn is free");
+        let (second, two) = relay.enter(2).expect("a second turn is free");
+        assert_eq!((one, two), (1, 2));
+        assert!(relay.enter(3).is_none(), "both turns taken: it waits");
+        assert!(relay.enter(4).is_none());
+        // The thread ending a turn answers the oldest waiting request, then the next.
+        let (first, three) = relay.next(first).expect("3 waits");
+        assert_eq!(three, 3);
+        let (second, four) = relay.next(second).expect("4 waits");
+        assert_eq!(four, 4);
+        assert!(relay.next(first).is_none(), "nothing waits: the turn ends");
+        assert!(relay.next(second).is_none());
+        assert_eq!(relay.state().turns, 0);
+        assert!(relay.enter(5).is_some(), "turns are free again");
+    }
+
+    #[test]
+    fn once_another_client_connects_turns_over_the_share_end() {
+        let (limit, relay) = relay(2, 1);
+        let (first, _) = relay.enter(1).unwrap();
+        let (second, _) = relay.enter(2).unwrap();
+        assert!(relay.enter(3).is_none());
+        limit.clients.store(2, Ordering::Relaxed);
+        // Two turns where the share is now one: the first to end gives its thread back even
+        // though a request waits, and the remaining turn answers it.
+        assert!(relay.next(first).is_none());
+        let (second, three) = relay.next(second).expect("the remaining turn answers 3");
+        assert_eq!(three, 3);
+        let (third, four) = relay.enter(4).map_or((None, 0), |(t, v)| (Some(t), v));
+        assert!(third.is_none() && four == 0, "one turn held: 4 waits");
+        let (second, four) = relay.next(second).unwrap();
+        assert_eq!(four, 4);
+        assert!(relay.next(second).is_none());
+    }
+
+    #[test]
+    fn a_turn_that_ends_abnormally_leaves_what_waits_to_the_next_turn() {
+        let (_, relay) = relay(1, 1);
+        let (turn, _) = relay.enter(1).unwrap();
+        assert!(relay.enter(2).is_none());
+        drop(turn); // As a panic unwinding would.
+        assert_eq!(relay.state().turns, 0);
+        // The next request takes the turn and answers the one left waiting first.
+        let (turn, first) = relay.enter(3).expect("the turn was given back");
+        assert_eq!(first, 2);
+        let (turn, next) = relay.next(turn).unwrap();
+        assert_eq!(next, 3);
+        assert!(relay.next(turn).is_none());
+    }
+
+    #[test]
+    fn the_share_of_turns_follows_the_clients_present() {
+        let clients = Arc::new(Clients::build(10, 8, 4, Duration::from_millis(200)));
+        let one = clients.admit(1).unwrap();
+        assert_eq!(clients.turns.now(), 4, "alone: every thread");
+        let two = clients.admit(2).unwrap();
+        assert_eq!(clients.turns.now(), 2, "two clients: half each");
+        drop(two);
+        // A client between two connections is still there...
+        drop(clients.admit(1).unwrap());
+        assert_eq!(clients.turns.now(), 2, "uid 2 left a moment ago");
+        // ...until it has been gone for a while.
+        std::thread::sleep(Duration::from_millis(250));
+        let again = clients.admit(1).unwrap();
+        assert_eq!(clients.turns.now(), 4, "uid 2 is gone");
+        drop((one, again));
+        std::thread::sleep(Duration::from_millis(250));
+        drop(clients.admit(3).unwrap());
+        assert_eq!(clients.table().entries.len(), 1, "only uid 3 is left");
+        // Half the threads, but never more than the client's share of requests in flight,
+        // and at least one.
+        assert_eq!(Clients::new(10, 1, 64).turns.shared, 1);
+        assert_eq!(Clients::new(10, 8, 1).turns.shared, 1);
     }
 }

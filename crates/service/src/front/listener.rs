@@ -5,6 +5,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener as StdListener;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -230,9 +231,16 @@ impl Front {
                     _open: crate::metrics::Occupancy::connection(),
                 },
             };
-            serve_now(stream, context, &self.service, &|rest| {
-                self.runtime.spawn(serve_rest(rest));
-            });
+            // A panic here (there should be none: requests are answered under
+            // `catch_unwind`) loses one connection, never the thread.
+            let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                serve_now(stream, context, &self.service, &|rest| {
+                    self.runtime.spawn(serve_rest(rest));
+                });
+            }));
+            if served.is_err() {
+                tracing::error!("a connection's answer panicked; the connection is closed");
+            }
         }
     }
 }

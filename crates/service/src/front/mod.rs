@@ -1,15 +1,17 @@
 //! The front end: the Unix socket, connections and framing over them.
 //!
-//! Accepting never polls: the accept loop waits on the socket and on the shutdown signal at
-//! once, so an idle daemon uses no CPU and a new connection is served at once. Connections are
-//! accepted without being registered with the runtime: one whose request is already queued
-//! whole is answered with non-blocking system calls and closed without ever being registered
-//! (no `epoll_ctl`, no readiness event, no wake-up); any other is registered and served
-//! asynchronously. Each connection is a task that reads frames with the sans-IO header checks
-//! of `bulwark_interface::wire`, hands each complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the blocking pool (providers may
-//! block: key generation, hardware tokens) and writes the response. A connection carries one
-//! request and is closed right after its answer, as the wire protocol says (clients such as the
-//! upstream Go client read until that close); only a request with
+//! Connections are accepted by threads of their own, one per CPU (at most 64), each blocked in
+//! `accept` on the listening socket, so an idle daemon uses no CPU and the kernel wakes one
+//! thread per connection. That thread serves the connection's first request as far as it
+//! goes without waiting ([`connection::serve_now`]): a cheap request already queued whole is
+//! answered there with non-blocking system calls and the connection closed, never meeting the
+//! runtime. Anything that would wait becomes a task on the runtime ([`connection::serve_rest`]),
+//! which reads frames with the sans-IO header checks of `bulwark_interface::wire`, hands each
+//! complete frame to [`Service::handle_frame`](crate::service::Service::handle_frame) on the
+//! blocking pool (providers may block: key generation, hardware tokens) or answers a cheap one
+//! inline, and writes the response. A connection carries one request and is closed right after
+//! its answer, as the wire protocol says (clients such as the upstream Go client read until
+//! that close); only a request with
 //! [`FLAG_KEEP_OPEN`](bulwark_interface::wire::FLAG_KEEP_OPEN) in its header `flags` keeps the
 //! connection for another request, and its answer then carries the flag too.
 //!
@@ -26,6 +28,7 @@
 //! | `max_connections_per_client` (default ¼ of `max_connections`) | a further connection of that client is accepted and closed at once, unanswered (its client sees the connection reset or end), with a warning naming the uid (at most one a second per client, with the count refused since the last) |
 //! | `max_requests_in_flight` (default 4 × CPUs) | a complete request waits for a slot before going to the blocking pool |
 //! | `max_requests_in_flight_per_client` (default ¼ of `max_requests_in_flight`, at most half of `thread_pool_size`, at least 1: 1 on 2 CPUs) | a complete request of that client waits until one of its own finishes |
+//! | turns on the accepting threads (not configurable: all of them while the client is the only one connected, else half of them, at most its `max_requests_in_flight_per_client`, at least 1) | a cheap request of that client waits in the client's relay for one of its turns to end (see [`clients::Relay`]) |
 //!
 //! Connections over the client's share are closed rather than kept waiting: a waiting
 //! connection would hold a file descriptor and a global connection slot, so one client could
@@ -44,7 +47,7 @@
 //! be written whole within `listener.timeout`, else the connection is closed (a client that
 //! does not read holds nothing else); a kept-open connection with no new request for
 //! `listener.idle_timeout` is closed. None of these waits occupies a thread: they are tasks on
-//! the two socket workers.
+//! the two socket workers; the accepting threads never wait for a client.
 //! A failed `accept` (out of file descriptors) is retried after 100 ms, not in a loop.
 
 mod clients;
