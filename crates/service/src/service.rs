@@ -190,8 +190,8 @@ impl Service {
     ) -> Option<ResponseFrame> {
         let header = &frame.header;
         let started = Instant::now();
-        // An attempt on an accepting thread is not counted: it lasts microseconds, or is given
-        // back (and counted where it is served).
+        // A quick-only answer (on the thread that read the request) is not counted: it lasts
+        // microseconds, or is given back untouched and counted where the pool serves it.
         let _in_flight = (!quick_only).then(crate::metrics::Occupancy::in_flight);
         let span = tracing::debug_span!(
             "request",

@@ -18,7 +18,8 @@ use crate::metrics::Occupancy;
 /// says how many were refused meanwhile.
 const WARNING_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The clients connected now and what each of them holds.
+/// The clients present (connected now, or within the last [`RECENT`]) and what each of them
+/// holds.
 #[derive(Debug)]
 pub(crate) struct Clients {
     max_connections: usize,
@@ -225,13 +226,13 @@ impl Drop for ClientSlot {
 /// without a thread ever waiting for the client.
 ///
 /// A turn is an accepting thread answering the client's requests. A client has at most its
-/// share of turns at once: every accepting thread while it is the only client connected, half
-/// of them (at least one) once another client is. A request that finds them all taken waits
-/// here, and a thread that ends a turn first answers the request waiting longest: the client's
-/// requests are answered its share at a time, in the order they came, while the other threads
-/// serve other clients. (Turns are not slots of the client's share of requests in flight: that share
-/// bounds what the client holds of the blocking pool and of the runtime, turns what it holds
-/// of the accepting threads.)
+/// share of turns at once: every accepting thread while it is the only client present, half
+/// of them (at least one) once another client is (see [`TurnLimit`]). A request that finds
+/// them all taken waits here, and a thread that ends a turn first answers the request waiting
+/// longest: the client's requests are answered its share at a time, in the order they came,
+/// while the other threads serve other clients. (Turns are not slots of the client's share of
+/// requests in flight: that share bounds what the client holds of the blocking pool and of
+/// the runtime, turns what it holds of the accepting threads.)
 pub(crate) struct Relay<T = Pending> {
     limit: Arc<TurnLimit>,
     state: Mutex<RelayState<T>>,

@@ -112,8 +112,7 @@ pub(crate) struct Pending {
 ///
 /// The connection is closed right after its answer unless the request carried
 /// [`FLAG_KEEP_OPEN`] and the daemon keeps connections open (`idle_timeout` > 0, not stopping):
-/// then the answer carries the flag too, and the next request is awaited. Each request takes a
-/// slot of the client's share of requests in flight, then one of the daemon's (`in_flight`).
+/// then the answer carries the flag too, and the next request is awaited.
 ///
 /// `stream` is in blocking mode and not registered with the runtime: every call made on it
 /// here says `MSG_DONTWAIT`. Clients write their request right after connecting, so it is
@@ -121,13 +120,15 @@ pub(crate) struct Pending {
 /// cheap, written and consumed with plain non-blocking calls, and a connection closed after
 /// its answer never costs the runtime a registration, a task, a readiness event or a wake-up.
 ///
-/// A cheap request takes one of its client's turns on the accepting threads (a slot of its
-/// share of requests in flight). When the client has all the turns it may have and one of
-/// them is on an accepting thread, the request joins the client's relay and that thread
-/// answers it next, so that a thread never waits for a client and a client never holds more
-/// threads than its share. Anything else that would wait (a request that has not arrived
-/// whole or is large, work for the blocking pool, slots taken elsewhere, an answer the socket
-/// cannot take at once, a connection kept open) is left to the runtime.
+/// A cheap request is answered in one of its client's turns on the accepting threads, with a
+/// slot of the daemon's requests in flight (`in_flight`). When the client has all the turns
+/// its share allows, the request joins the client's relay and a thread holding one of them
+/// answers it next (see [`Relay`](super::clients::Relay)): a thread never waits for a client,
+/// and a client never holds more threads than its share. Anything else that would wait (a
+/// request that has not arrived whole or is large, work for the blocking pool, no daemon slot
+/// free, an answer the socket cannot take at once, a connection kept open) is left to the
+/// runtime, where the request takes a slot of its client's share of requests in flight, then
+/// one of the daemon's, waiting for them without blocking anything else.
 pub(crate) fn serve_now(
     stream: StdStream,
     context: Context,
@@ -255,7 +256,7 @@ pub(crate) async fn serve_rest(rest: Rest) {
         return;
     };
     let io_timeout = context.limits.io_timeout;
-    let (bytes, unread, keep_open) = match step {
+    let (bytes, written, unread, keep_open) = match step {
         Step::Read => return serve_registered(stream, service, &mut context, true).await,
         Step::Next => return serve_registered(stream, service, &mut context, false).await,
         Step::Answer { frame, unread } => {
@@ -265,16 +266,16 @@ pub(crate) async fn serve_rest(rest: Rest) {
             else {
                 return;
             };
-            (bytes, unread, keep_open)
+            (bytes, 0, unread, keep_open)
         }
         Step::Write {
             bytes,
             written,
             unread,
             keep_open,
-        } => (Zeroizing::new(bytes[written..].to_vec()), unread, keep_open),
+        } => (bytes, written, unread, keep_open),
     };
-    if !write_all(&mut stream, &bytes, io_timeout).await
+    if !write_all(&mut stream, &bytes[written..], io_timeout).await
         || !consume(&mut stream, unread, deadline).await
         || !keep_open
     {

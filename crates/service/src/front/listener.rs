@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener as StdListener;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket;
@@ -149,10 +149,7 @@ struct Front {
 
 impl Front {
     fn listener(&self) -> Arc<StdListener> {
-        match self.listener.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.listener.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn stopping(&self) -> bool {
@@ -175,10 +172,10 @@ impl Front {
     }
 
     fn warn_accept_failed(&self, error: &io::Error) {
-        let mut last = match self.last_accept_warning.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut last = self
+            .last_accept_warning
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if last.is_none_or(|last| last.elapsed() >= ACCEPT_WARNING_INTERVAL) {
             tracing::warn!(%error, "accept failed; retrying shortly");
             *last = Some(Instant::now());
@@ -322,13 +319,10 @@ pub async fn serve(
         tokio::select! {
             Some(moved) = moves.recv() => {
                 if let Some(moved) = blocking(moved) {
-                    let old = {
-                        let mut current = match front.listener.write() {
-                            Ok(guard) => guard,
-                            Err(poisoned) => poisoned.into_inner(),
-                        };
-                        std::mem::replace(&mut *current, Arc::new(moved))
-                    };
+                    let old = std::mem::replace(
+                        &mut *front.listener.write().unwrap_or_else(PoisonError::into_inner),
+                        Arc::new(moved),
+                    );
                     shut(&old);
                 }
             }

@@ -29,7 +29,8 @@ use serde::{Deserialize, Deserializer};
 pub const REQUESTS: &str = "bulwark_requests_total";
 /// Time to answer a request, by opcode and provider (a histogram, in seconds).
 pub const REQUEST_DURATION: &str = "bulwark_request_duration_seconds";
-/// Requests being answered now.
+/// Requests being answered now on the blocking pool (cheap ones, answered in microseconds on
+/// the thread that read them, are not counted).
 pub const IN_FLIGHT: &str = "bulwark_requests_in_flight";
 /// Requests read whole and waiting for a slot among `max_requests_in_flight`.
 pub const QUEUED: &str = "bulwark_requests_queued";
