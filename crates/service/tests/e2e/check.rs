@@ -294,10 +294,17 @@ fn check_and_start_agree_on_every_configuration_file() {
     cases.extend(default_cases());
     cases.extend(documented_cases());
     // Upstream's OnDisk key manager: its mappings are read, Bulwark's own store sits beside.
+    // Its store is named inside the case's directory: the default, /var/lib/parsec/mappings,
+    // belongs to whatever daemon last ran on the machine.
     let on_disk = provider_table(Provider::OpenSsl);
     cases.push(Case::new("upstream's OnDisk key manager", move |dir| {
-        config_text(dir, &Auth::direct(), "", &on_disk)
-            .replace("manager_type = \"SQLite\"", "manager_type = \"OnDisk\"")
+        config_text(dir, &Auth::direct(), "", &on_disk).replace(
+            "manager_type = \"SQLite\"",
+            &format!(
+                "manager_type = \"OnDisk\"\nstore_path = \"{}\"",
+                dir.join("mappings").display()
+            ),
+        )
     }));
     let wrong = wrong_cases();
     let wrong_names: Vec<String> = wrong.iter().map(|c| c.name.clone()).collect();
