@@ -11,6 +11,9 @@
 #
 #   bench/ab.sh 5 before=/tmp/bulwarkd-before after=target/release/bulwarkd -- \
 #       bulwarkd-openssl --client upstream --ops ecdsa-p256-sign --threads 8 --duration 3 --warmup 0.5
+#
+# An entry LABEL=kind:OTHER-KIND runs bench/one.sh's OTHER-KIND (with the default bulwarkd)
+# instead of KIND, e.g. `floor=kind:floor-openssl` for the reference server in the same sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=$1
@@ -22,6 +25,8 @@ while [[ $# -gt 0 && $1 != "--" ]]; do
 done
 [[ ${1:-} == "--" ]] || { echo "usage: bench/ab.sh ROUNDS LABEL=BINARY... -- KIND [args]" >&2; exit 2; }
 shift
+KIND=$1
+shift
 OUT=$(mktemp -d -t bulwark-ab.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -32,7 +37,11 @@ for round in $(seq "$ROUNDS"); do
     for entry in "${binaries[@]}"; do
         label=${entry%%=*}
         binary=${entry#*=}
-        BULWARKD=$binary bench/one.sh "$@" --json "$OUT/run.json" --no-markdown >/dev/null
+        if [[ $binary == kind:* ]]; then
+            bench/one.sh "${binary#kind:}" "$@" --json "$OUT/run.json" --no-markdown >/dev/null
+        else
+            BULWARKD=$binary bench/one.sh "$KIND" "$@" --json "$OUT/run.json" --no-markdown >/dev/null
+        fi
         line=$(tail -1 "$OUT/run.json")
         ops=$(field ops_per_s <<<"$line")
         cores=$(field daemon_cpu_cores <<<"$line")

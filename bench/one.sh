@@ -4,8 +4,10 @@
 #
 #   bench/one.sh KIND [bulwark-bench arguments...]
 #
-# KIND: bulwarkd-mbed, bulwarkd-openssl, parsec-default or parsec-busy. BULWARKD (default
-# target/release/bulwarkd) picks the bulwarkd binary. The daemon runs in a fresh temporary
+# KIND: bulwarkd-mbed, bulwarkd-openssl, parsec-default, parsec-busy, or floor-openssl: the
+# reference server `bulwark-floor` (what the wire protocol alone costs, see its documentation)
+# in front of bulwarkd-openssl, measured alone. BULWARKD (default target/release/bulwarkd)
+# picks the bulwarkd binary. The daemon runs in a fresh temporary
 # directory; the `uptime` load is printed before and after. FSYNCS=1 also counts the daemon's
 # fsync and fdatasync calls during the run (`perf stat` on the syscall tracepoints; root);
 # SWITCHES=1 counts the daemon's context switches during the run (`perf stat`).
@@ -20,7 +22,12 @@ BULWARKD=${BULWARKD:-$ROOT/target/release/bulwarkd}
 BENCH=${BENCH:-$ROOT/target/release/bulwark-bench}
 WORK=$(mktemp -d -t bulwark-one.XXXXXX)
 PID=""
+FLOOR_PID=""
 cleanup() {
+    if [[ -n $FLOOR_PID ]]; then
+        kill -TERM "$FLOOR_PID" 2>/dev/null || true
+        wait "$FLOOR_PID" 2>/dev/null || true
+    fi
     if [[ -n $PID ]]; then
         kill -TERM "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
@@ -32,6 +39,7 @@ trap cleanup EXIT
 case $KIND in
 bulwarkd-mbed) BIN=$BULWARKD PROVIDER=MbedCrypto EXTRA="" ;;
 bulwarkd-openssl) BIN=$BULWARKD PROVIDER=OpenSsl EXTRA="" ;;
+floor-openssl) BIN=$BULWARKD PROVIDER=OpenSsl EXTRA="" ;;
 parsec-default) BIN=$ROOT/target/tools/bin/parsec PROVIDER=MbedCrypto EXTRA="" ;;
 parsec-busy) BIN=$ROOT/target/tools/bin/parsec PROVIDER=MbedCrypto EXTRA="idle_listener_sleep_duration = 0" ;;
 *) echo "unknown kind $KIND" >&2; exit 2 ;;
@@ -41,21 +49,34 @@ EXTRA="$EXTRA
 ${EXTRA_CORE:-}"
 bench_config "$WORK" "provider_type = \"$PROVIDER\"" "$EXTRA"
 bench_start "$WORK" "$BIN"
+SOCKET=$WORK/s.sock
+MEASURED=$PID
+if [[ $KIND == floor-openssl ]]; then
+    FLOOR=${FLOOR:-$ROOT/target/release/bulwark-floor}
+    "$FLOOR" --listen "$WORK/floor.sock" --forward "$WORK/s.sock" 2>"$WORK/floor.log" &
+    FLOOR_PID=$!
+    for _ in $(seq 100); do
+        [[ -S $WORK/floor.sock ]] && break
+        sleep 0.1
+    done
+    SOCKET=$WORK/floor.sock
+    MEASURED=$FLOOR_PID
+fi
 echo "# $KIND load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 PERF=""
 if [[ ${FSYNCS:-0} == 1 ]]; then
-    perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p "$PID" \
+    perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p "$MEASURED" \
         -o "$WORK/fsyncs.csv" &
     PERF=$!
     sleep 0.5
 fi
 SWITCHES_PID=""
 if [[ ${SWITCHES:-0} == 1 ]]; then
-    perf stat -x, -e context-switches -p "$PID" -o "$WORK/switches.csv" &
+    perf stat -x, -e context-switches -p "$MEASURED" -o "$WORK/switches.csv" &
     SWITCHES_PID=$!
     sleep 0.5
 fi
-"$BENCH" --socket "$WORK/s.sock" --target "$KIND" --daemon-pid "$PID" "$@"
+"$BENCH" --socket "$SOCKET" --target "$KIND" --daemon-pid "$MEASURED" "$@"
 if [[ -n $PERF ]]; then
     kill -INT "$PERF"
     wait "$PERF" || true
