@@ -15,6 +15,7 @@
 # An entry LABEL=kind:OTHER-KIND runs bench/one.sh's OTHER-KIND (with the default bulwarkd)
 # instead of KIND, e.g. `floor=kind:floor-openssl` for the reference server in the same sitting.
 set -euo pipefail
+START=$PWD
 cd "$(dirname "$0")/.."
 ROUNDS=$1
 shift
@@ -40,6 +41,7 @@ for round in $(seq "$ROUNDS"); do
         if [[ $binary == kind:* ]]; then
             bench/one.sh "${binary#kind:}" "$@" --json "$OUT/run.json" --no-markdown >/dev/null
         else
+            [[ $binary == /* ]] || binary=$START/$binary
             BULWARKD=$binary bench/one.sh "$KIND" "$@" --json "$OUT/run.json" --no-markdown >/dev/null
         fi
         line=$(tail -1 "$OUT/run.json")

@@ -12,6 +12,8 @@
 # fsync and fdatasync calls during the run (`perf stat` on the syscall tracepoints; root);
 # SWITCHES=1 counts the daemon's context switches during the run (`perf stat`).
 set -euo pipefail
+# A binary named relative to where the script was started from.
+if [[ -n ${BULWARKD:-} ]]; then BULWARKD=$(realpath "$BULWARKD"); fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 # shellcheck source=bench/config.sh
