@@ -88,6 +88,24 @@ fn ping_and_sign_are_answered_and_the_rest_is_relayed() {
     assert_eq!(&answer[22..28], &[66, 0, 0, 0, 0, 0]);
     assert_eq!(&answer[36..38], &[0x0a, 64]);
 
+    // A request that asks to keep its connection open: the connection serves the next one.
+    let mut kept = hex(PING);
+    kept[9] = 0x80; // FLAG_KEEP_OPEN
+    let mut stream = UnixStream::connect(&listen).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    for _ in 0..3 {
+        stream.write_all(&kept).expect("write");
+        let mut answer = vec![0; hex(PING_ANSWER).len()];
+        stream
+            .read_exact(&mut answer)
+            .expect("answer on the same connection");
+        assert_eq!(&answer[36..], &[0x08, 0x01]);
+        assert_eq!(answer[9], 0x80);
+    }
+    drop(stream);
+
     // Anything else goes to the service, whose answer comes back unchanged.
     let mut list = hex(PING);
     list[28] = 0x0e; // ListProviders

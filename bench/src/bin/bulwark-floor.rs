@@ -17,7 +17,11 @@
 //! Every other request (the load generator's discovery, key generation and destruction) is
 //! relayed to the real service given with `--forward`, on a connection of its own.
 //!
-//! Driven by `bulwark-bench --client upstream` with `--daemon-pid` set to this process, it gives
+//! A connection whose request asks to be kept open (as `bulwark-client`'s do) is then served by
+//! a thread of its own, blocked in `read` until the next request: the least the kept-open path
+//! can cost, for `--client bulwark`.
+//!
+//! Driven by `bulwark-bench` with `--daemon-pid` set to this process, it gives
 //! the daemon CPU per request of a server that does only what the wire protocol requires; the
 //! gap between that and bulwarkd's figure is what bulwarkd's own work costs.
 //!
@@ -47,6 +51,8 @@ const MAGIC: u32 = 0x5EC0_A710;
 const MAX_REQUEST: usize = 64 * 1024;
 const OPCODE_PING: u32 = 0x0001;
 const OPCODE_SIGN_HASH: u32 = 0x0004;
+/// The request flag that asks to keep the connection open, answered in kind by bulwarkd.
+const FLAG_KEEP_OPEN: u16 = 0x8000;
 
 #[derive(Debug, Parser)]
 #[command(about = "The least a connection-per-request service can cost: a reference server")]
@@ -89,7 +95,7 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn accept_loop(listener: &UnixListener, key: &EcKey<Private>, forward: &PathBuf) {
+fn accept_loop(listener: &UnixListener, key: &Arc<EcKey<Private>>, forward: &Arc<PathBuf>) {
     loop {
         let Ok((stream, _)) = listener.accept() else {
             continue;
@@ -99,8 +105,9 @@ fn accept_loop(listener: &UnixListener, key: &EcKey<Private>, forward: &PathBuf)
     }
 }
 
-/// Reads one request, answers it, and closes the connection (by dropping it).
-fn serve(mut stream: UnixStream, key: &EcKey<Private>, forward: &PathBuf) -> Result<()> {
+/// Reads one request and answers it; closes the connection (by dropping it) unless the request
+/// asked to keep it open.
+fn serve(mut stream: UnixStream, key: &Arc<EcKey<Private>>, forward: &Arc<PathBuf>) -> Result<()> {
     // What a service needs to know who is calling; kept, as bulwarkd's is.
     let _credentials = getsockopt(&stream, PeerCredentials)?;
     // Usually queued whole by now; otherwise read as it comes.
@@ -108,32 +115,54 @@ fn serve(mut stream: UnixStream, key: &EcKey<Private>, forward: &PathBuf) -> Res
         Some(request) => (request, true),
         None => (read_message(&mut stream)?, false),
     };
-    let opcode = u32::from_le_bytes(request[28..32].try_into()?);
-    let answer = match opcode {
-        OPCODE_PING => response(&request, &[0x08, 0x01]),
+    let relayed = !matches!(opcode(&request)?, OPCODE_PING | OPCODE_SIGN_HASH);
+    if peeked && relayed {
+        take(&mut stream, request.len())?;
+    }
+    stream.write_all(&answer(&request, key, forward)?)?;
+    if peeked && !relayed {
+        take(&mut stream, request.len())?;
+    }
+    if keeps_open(&request) {
+        // The later requests of a kept-open connection, on a thread of their own that waits for
+        // each in a blocking read.
+        let (key, forward) = (key.clone(), forward.clone());
+        std::thread::spawn(move || -> Result<()> {
+            loop {
+                let request = read_message(&mut stream)?;
+                stream.write_all(&answer(&request, &key, &forward)?)?;
+            }
+        });
+    }
+    Ok(())
+}
+
+fn opcode(request: &[u8]) -> Result<u32> {
+    Ok(u32::from_le_bytes(request[28..32].try_into()?))
+}
+
+/// Whether `request` carries the flag that asks to keep its connection open.
+fn keeps_open(request: &[u8]) -> bool {
+    u16::from_le_bytes([request[8], request[9]]) & FLAG_KEEP_OPEN != 0
+}
+
+/// The answer to `request`: made here for Ping and PsaSignHash, by the service otherwise.
+fn answer(request: &[u8], key: &EcKey<Private>, forward: &PathBuf) -> Result<Vec<u8>> {
+    Ok(match opcode(request)? {
+        OPCODE_PING => response(request, &[0x08, 0x01]),
         OPCODE_SIGN_HASH => {
             let signature = EcdsaSig::sign(&[0x5a; 32], key)?;
             let mut body = vec![0x0a, 64];
             body.extend_from_slice(&signature.r().to_vec_padded(32)?);
             body.extend_from_slice(&signature.s().to_vec_padded(32)?);
-            response(&request, &body)
+            response(request, &body)
         }
         _ => {
-            if peeked {
-                take(&mut stream, request.len())?;
-            }
             let mut upstream = UnixStream::connect(forward)?;
-            upstream.write_all(&request)?;
-            let answer = read_message(&mut upstream)?;
-            stream.write_all(&answer)?;
-            return Ok(());
+            upstream.write_all(request)?;
+            read_message(&mut upstream)?
         }
-    };
-    stream.write_all(&answer)?;
-    if peeked {
-        take(&mut stream, request.len())?;
-    }
-    Ok(())
+    })
 }
 
 /// Takes the `len` bytes of a peeked request (at most 4 KiB) out of the socket.
