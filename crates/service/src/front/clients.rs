@@ -230,9 +230,11 @@ impl Drop for ClientSlot {
 /// of them (at least one) once another client is (see [`TurnLimit`]). A request that finds
 /// them all taken waits here, and a thread that ends a turn first answers the request waiting
 /// longest: the client's requests are answered its share at a time, in the order they came,
-/// while the other threads serve other clients. (Turns are not slots of the client's share of
-/// requests in flight: that share bounds what the client holds of the blocking pool and of
-/// the runtime, turns what it holds of the accepting threads.)
+/// while the other threads serve other clients. A cheap later request of a kept-open
+/// connection, answered on the runtime, takes a turn too when one is free and nothing waits
+/// ([`Relay::try_turn`]). (Turns are not slots of the client's share of requests in flight:
+/// that share bounds what the client holds of the blocking pool, turns what it holds of the
+/// threads that answer cheap requests.)
 pub(crate) struct Relay<T = Pending> {
     limit: Arc<TurnLimit>,
     state: Mutex<RelayState<T>>,
@@ -322,6 +324,21 @@ impl<T> Relay<T> {
         Some((turn, pending))
     }
 
+    /// A turn for a request of the client's that is being answered elsewhere (a kept-open
+    /// connection's later request, on the runtime), or `None` when the client has all the turns
+    /// its share allows or requests wait for one (they go first).
+    pub(crate) fn try_turn(self: &Arc<Self>) -> Option<Turn<T>> {
+        let mut state = self.state();
+        if state.turns >= self.limit.now() || !state.waiting.is_empty() {
+            return None;
+        }
+        state.turns += 1;
+        Some(Turn {
+            relay: Arc::clone(self),
+            held: true,
+        })
+    }
+
     /// The request to answer next with `turn`, or `None` when the turn has ended: none waits,
     /// or the client holds more turns than its share now (another client connected meanwhile;
     /// its other turns answer what waits).
@@ -401,6 +418,31 @@ mod tests {
         assert!(relay.next(second).is_none());
         assert_eq!(relay.state().turns, 0);
         assert!(relay.enter(5).is_some(), "turns are free again");
+    }
+
+    #[test]
+    fn a_turn_taken_elsewhere_counts_and_never_goes_before_a_waiting_request() {
+        let (_, relay) = relay(2, 1);
+        let elsewhere = relay.try_turn().expect("a turn is free");
+        let (here, _) = relay.enter(1).expect("the second turn");
+        assert!(relay.try_turn().is_none(), "both turns taken");
+        assert!(relay.enter(2).is_none(), "2 waits");
+        // A turn ends: it answers 2 rather than leave it to whoever asks next.
+        let (here, two) = relay.next(here).expect("2 waits");
+        assert_eq!(two, 2);
+        assert!(relay.next(here).is_none());
+        let (here, three) = relay.enter(3).expect("a turn is free again");
+        assert_eq!(three, 3);
+        assert!(relay.enter(4).is_none(), "two turns held again: 4 waits");
+        assert!(
+            relay.try_turn().is_none(),
+            "4 waits: no turn taken ahead of it"
+        );
+        let (elsewhere, four) = relay.next(elsewhere).expect("4 waits");
+        assert_eq!(four, 4);
+        assert!(relay.next(elsewhere).is_none());
+        assert!(relay.next(here).is_none());
+        assert_eq!(relay.state().turns, 0);
     }
 
     #[test]

@@ -383,6 +383,17 @@ async fn answer(
         Err(error) => return Some((encode(refusal(error)?, false)?, false)),
     };
     let keep_open = keeps_open(&frame, context);
+    if !first && service_now.runs_inline(&frame) {
+        // A kept-open connection's later request that is cheap: answered in one of its
+        // client's turns, as on the accepting threads, when one is free and nothing waits
+        // for one. It first lets the other ready connections run: a client whose requests
+        // follow one another would otherwise keep the worker (tokio runs the task a wake-up
+        // makes ready next), and another client's request would wait behind many of them.
+        tokio::task::yield_now().await;
+        if let Some(response) = answer_in_turn(&frame, service_now, context) {
+            return Some((encode(response, keep_open)?, keep_open));
+        }
+    }
     // The client's own share first: a client waiting for its share holds none of the
     // daemon's slots, so it cannot keep other clients waiting.
     let queued = crate::metrics::Occupancy::queued();
@@ -392,16 +403,8 @@ async fn answer(
     drop(queued);
     let peer = context.peer;
     let inline = if service_now.runs_inline(&frame) {
-        // Shorter than the two thread wake-ups of the blocking pool. A request that follows
-        // another on a kept-open connection lets the other ready connections run first: a
-        // client whose requests follow one another would otherwise keep the worker (tokio
-        // runs the task a release wakes next), and another client's request would wait
-        // behind many of them.
-        if !first {
-            tokio::task::yield_now().await;
-        }
-        // `None` when the key turned out to make the request long: it goes to the pool
-        // below, untouched.
+        // Shorter than the two thread wake-ups of the blocking pool. `None` when the key
+        // turned out to make the request long: it goes to the pool below, untouched.
         service_now.handle_frame_inline(&frame, Some(&peer))
     } else {
         None
@@ -423,6 +426,36 @@ async fn answer(
         }
     };
     Some((encode(response, keep_open)?, keep_open))
+}
+
+/// The answer to `frame`, made here in one of its client's turns and with a daemon-wide slot
+/// when both are free; `None` (nothing done) otherwise, or when the key made the request long.
+/// The turn then answers the client's requests waiting on the accepting threads, as a turn
+/// there would.
+fn answer_in_turn(
+    frame: &RequestFrame,
+    service_now: &Arc<Service>,
+    context: &Context,
+) -> Option<ResponseFrame> {
+    let relay = context.client.relay();
+    let turn = relay.try_turn()?;
+    let answered = match context.in_flight.try_acquire() {
+        Ok(global) => {
+            let answered = service_now.handle_frame_inline(frame, Some(&context.peer));
+            drop(global);
+            answered
+        }
+        Err(_) => None,
+    };
+    let later = |rest| {
+        tokio::spawn(serve_rest(rest));
+    };
+    let mut next = relay.next(turn);
+    while let Some((turn, pending)) = next {
+        answer_turn(pending, &later);
+        next = relay.next(turn);
+    }
+    answered
 }
 
 /// Writes as much of `bytes` as the socket takes without waiting; the count written.

@@ -28,7 +28,7 @@
 //! | `max_connections_per_client` (default ¼ of `max_connections`) | a further connection of that client is accepted and closed at once, unanswered (its client sees the connection reset or end), with a warning naming the uid (at most one a second per client, with the count refused since the last) |
 //! | `max_requests_in_flight` (default 4 × CPUs) | a complete request waits for a slot before going to the blocking pool |
 //! | `max_requests_in_flight_per_client` (default ¼ of `max_requests_in_flight`, at most half of `thread_pool_size`, at least 1: 1 on 2 CPUs) | a complete request of that client waits until one of its own finishes |
-//! | turns on the accepting threads (not configurable: all of them while the client is the only one present (connected, or within the last second), else half of them, at most its `max_requests_in_flight_per_client`, at least 1) | a cheap request of that client waits in the client's relay for one of its turns to end (see `clients::Relay`) |
+//! | turns on the accepting threads (not configurable: all of them while the client is the only one present (connected, or within the last second), else half of them, at most its `max_requests_in_flight_per_client`, at least 1) | a cheap request of that client waits in the client's relay for one of its turns to end (see `clients::Relay`); a cheap later request of a kept-open connection, on the runtime, waits for the client's share of requests in flight instead |
 //!
 //! Connections over the client's share are closed rather than kept waiting: a waiting
 //! connection would hold a file descriptor and a global connection slot, so one client could
