@@ -12,6 +12,11 @@
 //! [`Swtpm::restart`] kills the simulator and starts it again on the same state and ports: a TPM
 //! reset (the seeds and NV survive, every loaded object and session is gone). The simulator is
 //! killed and its directory removed on drop.
+//!
+//! The simulator inherits none of this process's file descriptors (see [`isolated`]): the TSS
+//! library's swtpm TCTI opens its socket without close-on-exec, and a connection to another
+//! simulator, inherited, would outlive its owner and hold that simulator, which serves one
+//! connection at a time, so that the next connection to it is never answered.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -54,7 +59,7 @@ impl Swtpm {
         let config = dir.path().join("swtpm_setup.conf");
         std::fs::write(&config, "active_pcr_banks = sha256\n")
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
-        let output = Command::new("swtpm_setup")
+        let output = isolated("swtpm_setup")
             .arg("--tpm2")
             .arg("--tpmstate")
             .arg(&state)
@@ -63,10 +68,10 @@ impl Swtpm {
             .arg("--createek")
             .arg("--overwrite")
             .output()
-            .unwrap_or_else(|e| panic!("cannot run swtpm_setup ({e}): {INSTALL_HINT}"));
+            .unwrap_or_else(|e| panic!("cannot run bash for swtpm_setup ({e})"));
         assert!(
             output.status.success(),
-            "swtpm_setup failed ({}): {}{}",
+            "swtpm_setup failed ({}; {INSTALL_HINT} if it is missing): {}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
@@ -153,7 +158,7 @@ impl Drop for Swtpm {
 
 /// Starts `swtpm socket` on `state`, on `port` and `port + 1`, and waits until it listens.
 fn spawn(state: &Path, log: &Path, port: u16) -> Result<Child, String> {
-    let mut child = Command::new("swtpm")
+    let mut child = isolated("swtpm")
         .arg("socket")
         .arg("--tpm2")
         .arg("--tpmstate")
@@ -170,7 +175,7 @@ fn spawn(state: &Path, log: &Path, port: u16) -> Result<Child, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run swtpm ({e}): {INSTALL_HINT}"))?;
+        .map_err(|e| format!("cannot run bash for swtpm ({e})"))?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -178,7 +183,9 @@ fn spawn(state: &Path, log: &Path, port: u16) -> Result<Child, String> {
             if let Some(mut pipe) = child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
             }
-            return Err(format!("swtpm exited ({status}): {stderr}"));
+            return Err(format!(
+                "swtpm exited ({status}; {INSTALL_HINT} if it is missing): {stderr}"
+            ));
         }
         // The control channel is probed, so the command channel stays untouched.
         let control = SocketAddr::from((Ipv4Addr::LOCALHOST, port + 1));
@@ -192,6 +199,19 @@ fn spawn(state: &Path, log: &Path, port: u16) -> Result<Child, String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Closes every file descriptor but standard input, output and error, then runs the program
+/// given as `$0` with the arguments that follow (bash: `{fd}>&-` closes descriptors above 9).
+const CLOSE_INHERITED: &str = r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then exec {fd}>&-; fi; done; exec "$0" "$@""#;
+
+/// A command running `program` with none of this process's file descriptors but 0 to 2, even
+/// those opened without close-on-exec (by C libraries, such as the TSS library's swtpm TCTI):
+/// a shell closes them before it becomes `program`, so the child's pid is the program's.
+fn isolated(program: &str) -> Command {
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(CLOSE_INHERITED).arg(program);
+    command
 }
 
 /// A port `p` such that `p` and `p + 1` were both free a moment ago.
@@ -225,5 +245,44 @@ mod tests {
         assert!(TcpStream::connect(control).is_ok());
         drop(tpm);
         assert!(TcpStream::connect(control).is_err(), "swtpm outlived drop");
+    }
+
+    /// The inode numbers of the sockets open in process `pid`.
+    fn sockets_of(pid: u32) -> Vec<u64> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_str()?;
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_descriptor_without_close_on_exec_is_not_inherited() {
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        // As the TSS library's TCTI opens its connections: no close-on-exec.
+        let leaky = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        let inode = nix::sys::stat::fstat(&leaky).unwrap().st_ino;
+        assert!(sockets_of(std::process::id()).contains(&inode));
+        let tpm = Swtpm::start();
+        let pid = tpm.child.as_ref().unwrap().id();
+        let theirs = sockets_of(pid);
+        assert!(!theirs.is_empty(), "swtpm's own listening sockets");
+        assert!(
+            !theirs.contains(&inode),
+            "swtpm holds this process's socket"
+        );
     }
 }
