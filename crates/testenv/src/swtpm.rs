@@ -13,7 +13,7 @@
 //! reset (the seeds and NV survive, every loaded object and session is gone). The simulator is
 //! killed and its directory removed on drop.
 //!
-//! The simulator inherits none of this process's file descriptors (see [`isolated`]): the TSS
+//! The simulator inherits none of this process's file descriptors (see `isolated`): the TSS
 //! library's swtpm TCTI opens its socket without close-on-exec, and a connection to another
 //! simulator, inherited, would outlive its owner and hold that simulator, which serves one
 //! connection at a time, so that the next connection to it is never answered.
