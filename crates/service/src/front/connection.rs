@@ -17,7 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::clients::ClientSlot;
+use super::clients::{ClientSlot, Relay, Turn};
 use super::listener::ServiceHandle;
 use crate::auth::PeerCredentials;
 use crate::service::Service;
@@ -171,16 +171,32 @@ pub(crate) fn serve_now(
         frame,
         unread,
     };
-    let Some((mut turn, mut pending)) = relay.enter(pending) else {
+    let Some((turn, pending)) = relay.enter(pending) else {
         return;
     };
-    loop {
+    answer_turn(pending, later);
+    answer_waiting(&relay, turn, later);
+}
+
+/// Ends `turn` once it has answered every request of its client waiting for a turn (see
+/// [`Relay::next`](super::clients::Relay::next)).
+fn answer_waiting(relay: &Relay, turn: Turn, later: &impl Fn(Rest)) {
+    let mut next = relay.next(turn);
+    while let Some((turn, pending)) = next {
         answer_turn(pending, later);
-        match relay.next(turn) {
-            Some((next_turn, next)) => (turn, pending) = (next_turn, next),
-            None => return,
-        }
+        next = relay.next(turn);
     }
+}
+
+/// The answer to `frame` when it can be made at once: a daemon-wide slot is free and the key
+/// did not make the request long; `None` (nothing done) otherwise.
+fn answer_quick(
+    frame: &RequestFrame,
+    service_now: &Service,
+    context: &Context,
+) -> Option<ResponseFrame> {
+    let _global = context.in_flight.try_acquire().ok()?;
+    service_now.handle_frame_inline(frame, Some(&context.peer))
 }
 
 /// Answers `pending` on the calling thread, which holds one of its client's turns.
@@ -201,15 +217,9 @@ fn answer_turn(pending: Pending, later: &impl Fn(Rest)) {
         deadline,
         step,
     };
-    // The daemon-wide slot; when all are taken, the runtime waits for one.
-    let in_flight = Arc::clone(&context.in_flight);
-    let Ok(global) = in_flight.try_acquire() else {
-        return later(rest(stream, context, Step::Answer { frame, unread }));
-    };
-    let answered = service_now.handle_frame_inline(&frame, Some(&context.peer));
-    drop(global);
-    let Some(response) = answered else {
-        // The key made it long: the blocking pool serves it.
+    // No daemon-wide slot free (the runtime waits for one), or the key made the request long
+    // (the blocking pool serves it).
+    let Some(response) = answer_quick(&frame, &service_now, &context) else {
         return later(rest(stream, context, Step::Answer { frame, unread }));
     };
     let keep_open = keeps_open(&frame, &context);
@@ -383,7 +393,8 @@ async fn answer(
         Err(error) => return Some((encode(refusal(error)?, false)?, false)),
     };
     let keep_open = keeps_open(&frame, context);
-    if !first && service_now.runs_inline(&frame) {
+    let cheap = service_now.runs_inline(&frame);
+    if !first && cheap {
         // A kept-open connection's later request that is cheap: answered in one of its
         // client's turns, as on the accepting threads, when one is free and nothing waits
         // for one. It first lets the other ready connections run: a client whose requests
@@ -402,7 +413,7 @@ async fn answer(
     let global = Arc::clone(&context.in_flight).acquire_owned().await.ok()?;
     drop(queued);
     let peer = context.peer;
-    let inline = if service_now.runs_inline(&frame) {
+    let inline = if cheap {
         // Shorter than the two thread wake-ups of the blocking pool. `None` when the key
         // turned out to make the request long: it goes to the pool below, untouched.
         service_now.handle_frame_inline(&frame, Some(&peer))
@@ -439,22 +450,10 @@ fn answer_in_turn(
 ) -> Option<ResponseFrame> {
     let relay = context.client.relay();
     let turn = relay.try_turn()?;
-    let answered = match context.in_flight.try_acquire() {
-        Ok(global) => {
-            let answered = service_now.handle_frame_inline(frame, Some(&context.peer));
-            drop(global);
-            answered
-        }
-        Err(_) => None,
-    };
-    let later = |rest| {
+    let answered = answer_quick(frame, service_now, context);
+    answer_waiting(&relay, turn, &|rest| {
         tokio::spawn(serve_rest(rest));
-    };
-    let mut next = relay.next(turn);
-    while let Some((turn, pending)) = next {
-        answer_turn(pending, &later);
-        next = relay.next(turn);
-    }
+    });
     answered
 }
 
